@@ -1,0 +1,69 @@
+"""``textcnn evaluate`` and ``textcnn predict``: any bundle, any modality."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from textcnn.cli.common import add_model_options, load_predictor, print_json
+from textcnn.engine.evaluate import evaluate
+from textcnn.errors import TextCNNError
+from textcnn.text.data import FORMATS, read_text_dataset
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class scores, confusion matrix")
+    add_model_options(p)
+    p.add_argument("--data", type=Path, required=True, help="labelled file (or image folder)")
+    p.add_argument("--format", choices=FORMATS, default="auto")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="one JSON line per input: label, score, probabilities")
+    add_model_options(p)
+    p.add_argument("inputs", nargs="*", help="texts (or image paths); stdin lines if none")
+    p.add_argument("--input", type=Path, help="a file with one input per line")
+    p.add_argument("--top-k", type=int, help="only the k most likely classes")
+    p.set_defaults(func=cmd_predict)
+
+
+def labelled_items(predictor, args: argparse.Namespace) -> tuple[list, list[str], str]:
+    if predictor.modality == "image":
+        from textcnn.image.data import read_image_dataset
+
+        data = read_image_dataset(args.data)
+        return data.items, data.labels, str(args.data)
+    data = read_text_dataset(args.data, args.format, args.text_column, args.label_column)
+    return data.texts, data.labels, data.path
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    predictor = load_predictor(args)
+    items, labels, source = labelled_items(predictor, args)
+    print_json(evaluate(predictor, items, labels, source))
+    return 0
+
+
+def read_inputs(args: argparse.Namespace) -> list[str]:
+    if args.inputs:
+        return list(args.inputs)
+    if args.input:
+        if not args.input.is_file():
+            raise TextCNNError(f"{args.input}: no such file")
+        raw = args.input.read_bytes()
+    else:
+        raw = sys.stdin.buffer.read()
+    from textcnn.text.data import decode_bytes, split_lines
+
+    return [line for line in split_lines(decode_bytes(raw, args.input or "stdin")) if line.strip()]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    predictor = load_predictor(args)
+    items = read_inputs(args)
+    for item, prediction in zip(items, predictor.predict(items), strict=True):
+        print(json.dumps({"input": item, **prediction.to_dict(args.top_k)}, ensure_ascii=False))
+    return 0

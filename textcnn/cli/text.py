@@ -1,0 +1,179 @@
+"""``textcnn train`` (TextCNN) and ``textcnn embeddings train`` (gensim Word2Vec)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from textcnn.cli.common import add_output_options, add_train_options, train_config, write_output
+from textcnn.errors import DataError, TextCNNError
+from textcnn.models.textcnn import MODES
+from textcnn.text.data import FORMATS, read_text_dataset
+from textcnn.text.embeddings import load_vectors, save_vectors, train_word2vec
+from textcnn.text.tokenize import TOKENIZERS, get_tokenizer
+from textcnn.text.train import TextTrainOptions, cross_validate, train_text
+
+log = logging.getLogger(__name__)
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="file format (auto: by extension; <label> <text> lines otherwise)",
+    )
+    g.add_argument("--text-column", default="text", help="CSV/TSV/JSONL text field")
+    g.add_argument("--label-column", default="label", help="CSV/TSV/JSONL label field")
+
+
+def read(path: Path, args: argparse.Namespace):
+    return read_text_dataset(path, args.format, args.text_column, args.label_column)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a TextCNN sentence classifier",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data", type=Path, required=True, help="training file")
+    p.add_argument("--dev", type=Path, help="dev file (default: a stratified 10%% holdout)")
+    evaluation = p.add_mutually_exclusive_group()
+    evaluation.add_argument("--test", type=Path, help="test file, evaluated with the best epoch")
+    evaluation.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation")
+    add_data_options(p)
+    g = p.add_argument_group("model")
+    g.add_argument("--mode", choices=MODES, default="rand")
+    g.add_argument("--embeddings", help="word2vec/GloVe file, or glove-6b-50d")
+    g.add_argument("--embeddings-limit", type=int, help="read only the first N vectors")
+    g.add_argument(
+        "--pretrained-vocab",
+        type=int,
+        default=50_000,
+        help="also keep the N most frequent pretrained words unseen in training",
+    )
+    g.add_argument("--dim", type=int, default=300, help="embedding size for --mode rand")
+    g.add_argument("--filter-widths", default="3,4,5")
+    g.add_argument("--feature-maps", type=int, default=100, help="maps per filter width")
+    g.add_argument("--dropout", type=float, default=0.5)
+    g.add_argument("--max-norm", type=float, default=3.0, help="<= 0 disables it")
+    g.add_argument("--tokenizer", choices=sorted(TOKENIZERS), default="kim")
+    g.add_argument("--keep-case", action="store_true", help="do not lowercase")
+    g.add_argument("--max-length", type=int, default=400, help="tokens kept per text")
+    g.add_argument("--min-count", type=int, default=1, help="vocabulary minimum count")
+    g.add_argument("--max-vocab", type=int, help="vocabulary size limit (training words)")
+    add_train_options(p, epochs=25, batch_size=50)
+    add_output_options(p)
+    p.set_defaults(func=cmd_train)
+
+    emb = sub.add_parser("embeddings", help="word vectors").add_subparsers(
+        dest="embeddings_command", required=True, metavar="ACTION"
+    )
+    e = emb.add_parser(
+        "train",
+        help="train Word2Vec on unlabelled text, one document a line",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    e.add_argument("--corpus", type=Path, nargs="+", required=True)
+    e.add_argument("--out", type=Path, required=True, help="word2vec binary file to write")
+    e.add_argument("--algorithm", choices=["skipgram", "cbow"], default="skipgram")
+    e.add_argument("--dim", type=int, default=300)
+    e.add_argument("--window", type=int, default=5)
+    e.add_argument("--min-count", type=int, default=2)
+    e.add_argument("--epochs", type=int, default=10)
+    e.add_argument("--seed", type=int, default=1)
+    e.add_argument("--workers", type=int, default=2)
+    e.add_argument("--tokenizer", choices=sorted(TOKENIZERS), default="kim")
+    e.add_argument("--keep-case", action="store_true")
+    e.add_argument(
+        "--labelled",
+        action="store_true",
+        help="corpus lines are '<label> <text>': drop the first field",
+    )
+    e.set_defaults(func=cmd_embeddings_train)
+
+
+def options_from_args(args: argparse.Namespace) -> TextTrainOptions:
+    try:
+        widths = tuple(int(w) for w in args.filter_widths.split(","))
+    except ValueError:
+        raise TextCNNError(
+            f"--filter-widths: expected integers like 3,4,5, got {args.filter_widths!r}"
+        ) from None
+    try:
+        return TextTrainOptions(
+            mode=args.mode,
+            embeddings=args.embeddings,
+            embeddings_limit=args.embeddings_limit,
+            pretrained_vocab=args.pretrained_vocab,
+            dim=args.dim,
+            filter_widths=widths,
+            feature_maps=args.feature_maps,
+            dropout=args.dropout,
+            max_norm=args.max_norm if args.max_norm > 0 else None,
+            tokenizer=args.tokenizer,
+            lowercase=not args.keep_case,
+            max_length=args.max_length,
+            min_count=args.min_count,
+            max_vocab=args.max_vocab,
+            train=train_config(args),
+        )
+    except ValueError as exc:
+        raise TextCNNError(str(exc)) from exc
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    opts = options_from_args(args)
+    train = read(args.data, args)
+    dev = read(args.dev, args) if args.dev else None
+    test = read(args.test, args) if args.test else None
+    vectors = load_vectors(opts.embeddings, opts.embeddings_limit) if opts.mode != "rand" else None
+    cv = None
+    if args.cv:
+        if args.cv < 2:
+            raise TextCNNError("--cv needs at least 2 folds")
+        cv = cross_validate(train, opts, args.cv, vectors)
+        log.info("cv: mean accuracy %.4f (std %.4f)", cv["mean_accuracy"], cv["std_accuracy"])
+    bundle = train_text(train, opts, dev=dev, test=test, vectors=vectors)
+    if cv is not None:
+        bundle.metrics["cv"] = {k: cv[k] for k in ("mean_accuracy", "std_accuracy")}
+    out = write_output(bundle, args)
+    if cv is not None:
+        (out / "cv.json").write_text(json.dumps(cv, indent=2) + "\n")
+    summary = {"model": str(out), **{k: v for k, v in bundle.metrics.items() if k != "test"}}
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_embeddings_train(args: argparse.Namespace) -> int:
+    tokenize = get_tokenizer(args.tokenizer)
+    sentences = []
+    for path in args.corpus:
+        data = read_text_dataset(
+            path,
+            "label-text" if args.labelled else "auto",
+            label_column="label" if args.labelled else None,
+        )
+        sentences.extend(tokenize(text, not args.keep_case) for text in data.texts)
+    if not any(sentences):
+        raise DataError(args.corpus[0], "no tokens to train on")
+    kv = train_word2vec(
+        sentences,
+        args.dim,
+        args.window,
+        args.min_count,
+        args.epochs,
+        args.algorithm == "skipgram",
+        args.seed,
+        args.workers,
+    )
+    if len(kv) == 0:
+        raise TextCNNError(f"no word reaches --min-count {args.min_count}; lower it")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_vectors(kv, args.out)
+    print(json.dumps({"vectors": str(args.out), "words": len(kv), "dim": kv.vector_size}))
+    return 0

@@ -1,0 +1,77 @@
+"""Raw inputs in, labelled probabilities out: the one inference path for CLI, Python and API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from textcnn.engine.bundle import Bundle, load_bundle
+
+
+@dataclass
+class Prediction:
+    label: str
+    score: float
+    scores: list[tuple[str, float]]
+
+    def to_dict(self, top_k: int | None = None) -> dict[str, Any]:
+        scores = self.scores if top_k is None else self.scores[:top_k]
+        return {
+            "label": self.label,
+            "score": self.score,
+            "scores": [{"label": label, "score": score} for label, score in scores],
+        }
+
+
+class Predictor:
+    """Wraps a bundle: ``predict(items)`` for texts (or images, for image bundles)."""
+
+    def __init__(self, bundle: Bundle, batch_size: int = 256) -> None:
+        self.bundle = bundle
+        self.model = bundle.model.eval()
+        self.processor = bundle.processor
+        self.labels = bundle.labels
+        self.batch_size = batch_size
+        self.device = next(self.model.parameters()).device
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", batch_size: int = 256) -> Predictor:
+        return cls(load_bundle(path, device), batch_size)
+
+    @property
+    def modality(self) -> str:
+        return self.bundle.modality
+
+    @torch.inference_mode()
+    def logits_from_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for already-encoded inputs, in batches of ``batch_size``."""
+        out = [
+            self.model(x[i : i + self.batch_size].to(self.device)).float().cpu()
+            for i in range(0, len(x), self.batch_size)
+        ]
+        return torch.cat(out) if out else torch.empty(0, len(self.labels))
+
+    def predict_proba(self, items: Sequence[Any]) -> torch.Tensor:
+        """``[N, classes]`` probabilities, columns in ``self.labels`` order."""
+        chunks = [
+            self.logits_from_tensor(self.processor.encode(items[i : i + self.batch_size]))
+            for i in range(0, len(items), self.batch_size)
+        ]
+        if not chunks:
+            return torch.empty(0, len(self.labels))
+        return torch.cat(chunks).softmax(dim=1)
+
+    def predictions_from_proba(self, proba: torch.Tensor) -> list[Prediction]:
+        values, order = proba.sort(dim=1, descending=True)
+        results = []
+        for vals, idx in zip(values.tolist(), order.tolist(), strict=True):
+            ranked = [(self.labels[i], v) for i, v in zip(idx, vals, strict=True)]
+            results.append(Prediction(ranked[0][0], ranked[0][1], ranked))
+        return results
+
+    def predict(self, items: Sequence[Any]) -> list[Prediction]:
+        return self.predictions_from_proba(self.predict_proba(items))

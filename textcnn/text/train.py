@@ -1,0 +1,205 @@
+"""Train a TextCNN from labelled text files: data checks, vocabulary, vectors, model, bundle."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from gensim.models import KeyedVectors
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from textcnn.engine.bundle import Bundle
+from textcnn.engine.evaluate import evaluate
+from textcnn.engine.predictor import Predictor
+from textcnn.engine.trainer import Split, TrainConfig, fit
+from textcnn.errors import DataError, TextCNNError
+from textcnn.models import create_model
+from textcnn.models.textcnn import PAD_ID, TextCNNConfig
+from textcnn.text.data import TextDataset, check_labels, sort_labels
+from textcnn.text.embeddings import embedding_table, load_vectors
+from textcnn.text.processor import TextProcessor
+from textcnn.text.vocab import Vocab
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TextTrainOptions:
+    mode: str = "rand"
+    embeddings: str | None = None
+    embeddings_limit: int | None = None
+    pretrained_vocab: int = 50_000
+    dim: int = 300
+    filter_widths: tuple[int, ...] = (3, 4, 5)
+    feature_maps: int = 100
+    dropout: float = 0.5
+    max_norm: float | None = 3.0
+    tokenizer: str = "kim"
+    lowercase: bool = True
+    max_length: int = 400
+    min_count: int = 1
+    max_vocab: int | None = None
+    dev_fraction: float = 0.1
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.mode != "rand" and not self.embeddings:
+            raise TextCNNError(f"--mode {self.mode} needs --embeddings (a file or glove-6b-50d)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TrimPadding:
+    """Drop all-padding columns of a CPU batch (results are identical, steps are faster)."""
+
+    def _trim(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or x.numel() == 0:
+            return x
+        width = int((x != PAD_ID).sum(dim=1).max())
+        return x[:, : max(1, width)]
+
+    def train(self, x: torch.Tensor) -> torch.Tensor:
+        return self._trim(x)
+
+    def eval(self, x: torch.Tensor) -> torch.Tensor:
+        return self._trim(x)
+
+
+def validate_training_data(train: TextDataset) -> list[str]:
+    labels = sort_labels(train.labels)
+    if len(labels) < 2:
+        raise DataError(
+            train.path, f"only one class ({labels[0]!r}): a classifier needs at least two"
+        )
+    return labels
+
+
+def dev_split(data: TextDataset, fraction: float, seed: int) -> tuple[TextDataset, TextDataset]:
+    """A stratified, seeded holdout (Kim's code keeps 10% of the training data for dev)."""
+    indices = list(range(len(data)))
+    try:
+        train_idx, dev_idx = train_test_split(
+            indices, test_size=fraction, random_state=seed, stratify=data.labels
+        )
+    except ValueError:
+        train_idx, dev_idx = train_test_split(indices, test_size=fraction, random_state=seed)
+    return data.subset(sorted(train_idx)), data.subset(sorted(dev_idx))
+
+
+def build_model(
+    opts: TextTrainOptions,
+    processor: TextProcessor,
+    trained_vocab_size: int,
+    num_classes: int,
+    vectors: KeyedVectors | None,
+) -> tuple[torch.nn.Module, TextCNNConfig]:
+    dim = vectors.vector_size if vectors is not None else opts.dim
+    cfg = TextCNNConfig(
+        vocab_size=len(processor.vocab),
+        num_classes=num_classes,
+        mode=opts.mode,
+        dim=dim,
+        trained_vocab_size=trained_vocab_size,
+        filter_widths=opts.filter_widths,
+        feature_maps=opts.feature_maps,
+        dropout=opts.dropout,
+        max_norm=opts.max_norm,
+    )
+    torch.manual_seed(opts.train.seed)
+    model = create_model("textcnn", cfg)
+    if vectors is not None:
+        table, found = embedding_table(vectors, processor.vocab.itos, opts.train.seed)
+        log.info("pretrained vectors for %d of %d words", found, len(processor.vocab))
+        model.encoder.load_pretrained(torch.from_numpy(table))
+    return model, cfg
+
+
+def train_text(
+    train: TextDataset,
+    opts: TextTrainOptions,
+    dev: TextDataset | None = None,
+    test: TextDataset | None = None,
+    vectors: KeyedVectors | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> Bundle:
+    """Train one model; ``dev`` defaults to a stratified holdout of ``train``."""
+    labels = validate_training_data(train)
+    for other in (dev, test):
+        if other is not None:
+            check_labels(other, labels)
+    if opts.mode != "rand" and vectors is None:
+        vectors = load_vectors(opts.embeddings, opts.embeddings_limit)
+    if dev is None:
+        train, dev = dev_split(train, opts.dev_fraction, opts.train.seed)
+    tokenizer = TextProcessor(Vocab.build([]), opts.tokenizer, opts.lowercase, opts.max_length)
+    train_tokens = [tokenizer.tokenize(t) for t in train.texts]
+    vocab = Vocab.build(train_tokens, opts.min_count, opts.max_vocab)
+    trained_vocab_size = len(vocab)
+    if vectors is not None and opts.pretrained_vocab:
+        vocab = vocab.extend(vectors.index_to_key[: opts.pretrained_vocab])
+    processor = TextProcessor(vocab, opts.tokenizer, opts.lowercase, opts.max_length)
+    model, cfg = build_model(opts, processor, trained_vocab_size, len(labels), vectors)
+    label_id = {label: i for i, label in enumerate(labels)}
+
+    def split(data: TextDataset, tokens: list[list[str]] | None = None) -> Split:
+        x = processor.encode_tokens(tokens) if tokens is not None else processor.encode(data.texts)
+        return Split(x, torch.tensor([label_id[label] for label in data.labels]))
+
+    result = fit(model, split(train, train_tokens), split(dev), opts.train, TrimPadding(), on_epoch)
+    bundle = Bundle(
+        model=model.cpu().eval(),
+        arch="textcnn",
+        model_config=cfg,
+        processor=processor,
+        labels=labels,
+        training={
+            "options": opts.to_dict(),
+            "result": result.to_dict(),
+            "examples": {"train": len(train), "dev": len(dev)},
+        },
+        data_fingerprint=train.fingerprint,
+    )
+    bundle.metrics = {"dev_accuracy": result.best_dev_accuracy, "best_epoch": result.best_epoch}
+    if test is not None:
+        report = evaluate(Predictor(bundle), test.texts, test.labels, test.path)
+        bundle.metrics["test"] = report
+        bundle.metrics["test_accuracy"] = report["accuracy"]
+    return bundle
+
+
+def cross_validate(
+    data: TextDataset, opts: TextTrainOptions, folds: int, vectors: KeyedVectors | None = None
+) -> dict[str, Any]:
+    """Stratified, seeded K-fold CV: per-fold and mean/std test accuracy."""
+    labels = validate_training_data(data)
+    if opts.mode != "rand" and vectors is None:
+        vectors = load_vectors(opts.embeddings, opts.embeddings_limit)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=opts.train.seed)
+    results = []
+    for fold, (train_idx, test_idx) in enumerate(splitter.split(data.texts, data.labels), 1):
+        bundle = train_text(
+            data.subset(list(train_idx)), opts, test=data.subset(list(test_idx)), vectors=vectors
+        )
+        fold_result = {
+            "fold": fold,
+            "test_accuracy": bundle.metrics["test_accuracy"],
+            "dev_accuracy": bundle.metrics["dev_accuracy"],
+            "best_epoch": bundle.metrics["best_epoch"],
+            "seconds_per_epoch": bundle.training["result"]["seconds_per_epoch"],
+        }
+        log.info("fold %d/%d: test accuracy %.4f", fold, folds, fold_result["test_accuracy"])
+        results.append(fold_result)
+    accs = [r["test_accuracy"] for r in results]
+    return {
+        "folds": results,
+        "mean_accuracy": statistics.fmean(accs),
+        "std_accuracy": statistics.pstdev(accs),
+        "labels": labels,
+        "mode": opts.mode,
+        "embeddings": opts.embeddings,
+    }
