@@ -2,7 +2,9 @@
 
 A modality plugs in through a ``BatchTransform`` (text trims padding, images augment and
 normalise) and its model through the shared ``Classifier``. Under ``torchrun`` each rank
-takes its shard of every epoch's permutation and gradients are averaged by DDP.
+takes its shard of every epoch's permutation and ``batch_size / world`` examples a step (so
+the global batch, steps and schedule are a single process's), and gradients are averaged by
+DDP.
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from textcnn.engine.device import configure_cpu, resolve_device
+from textcnn.engine.distributed import (
+    all_reduce_sum,
+    average_buffers,
+    init_distributed,
+    rank_world,
+)
 from textcnn.models.blocks import Classifier
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,9 @@ class TrainConfig:
     compile: bool = False
     progress: bool = True
     eval_batch_size: int = 1000
+    channels_last: bool = False
+    drop_last: bool = False
+    tta: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -59,16 +69,39 @@ class TrainConfig:
 
 @dataclass
 class Split:
-    """Inputs and integer labels, both tensors with the same first dimension."""
+    """Inputs and integer labels with the same first dimension.
+
+    ``lengths`` (optional, variable-length inputs) lets CPU training batch similar lengths
+    together, so that trimmed batches carry little padding.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
+    lengths: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.y)
 
     def to(self, device: torch.device) -> Split:
-        return Split(self.x.to(device, non_blocking=True), self.y.to(device, non_blocking=True))
+        return Split(
+            self.x.to(device, non_blocking=True), self.y.to(device, non_blocking=True), self.lengths
+        )
+
+
+def bucketed(order: torch.Tensor, lengths: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Reorder a random permutation so each batch holds similar lengths, batches shuffled.
+
+    Pools of 50 batches are sorted by length, cut into batches, and the batches permuted.
+    """
+    pool = batch_size * 50
+    chunks = []
+    for start in range(0, len(order), pool):
+        part = order[start : start + pool]
+        chunks.append(part[torch.sort(lengths[part], stable=True).indices])
+    ordered = torch.cat(chunks)
+    batches = list(torch.split(ordered, batch_size))
+    shuffle = torch.randperm(len(batches), generator=torch.Generator().manual_seed(int(order[0])))
+    return torch.cat([batches[i] for i in shuffle.tolist()])
 
 
 class BatchTransform(Protocol):
@@ -100,17 +133,14 @@ class TrainResult:
         return {**asdict(self), "seconds_per_epoch": self.seconds_per_epoch}
 
 
-def _rank_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
     lr = cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.optimizer]
     if cfg.optimizer == "adadelta":
-        return torch.optim.Adadelta(
-            params, lr=lr, rho=0.95, eps=1e-6, weight_decay=cfg.weight_decay
+        from textcnn.engine.optim import SparseAdadelta
+
+        # torch's Adadelta for dense gradients, lazy exact row updates for sparse ones.
+        return SparseAdadelta(
+            params, lr=lr, rho=0.95, eps=1e-6, weight_decay=cfg.weight_decay, foreach=True
         )
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
@@ -127,6 +157,14 @@ def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
     )
 
 
+def forward_logits(model: nn.Module, x: torch.Tensor, flip_tta: bool = False) -> torch.Tensor:
+    """Float32 logits; with ``flip_tta``, the mean of those for ``x`` and its mirror image."""
+    logits = model(x).float()
+    if flip_tta:
+        logits = (logits + model(x.flip(-1)).float()) / 2
+    return logits
+
+
 @torch.no_grad()
 def predict_logits(
     model: nn.Module,
@@ -134,6 +172,7 @@ def predict_logits(
     transform: BatchTransform | None = None,
     batch_size: int = 1000,
     amp: bool = True,
+    tta: bool = False,
 ) -> torch.Tensor:
     """Logits for all of ``x`` in eval mode, batch by batch, as float32 on ``x``'s device."""
     transform = transform or Identity()
@@ -143,7 +182,7 @@ def predict_logits(
     out = []
     with _autocast(device, amp):
         for start in range(0, len(x), batch_size):
-            out.append(model(transform.eval(x[start : start + batch_size])).float())
+            out.append(forward_logits(model, transform.eval(x[start : start + batch_size]), tta))
     model.train(was_training)
     if not out:
         return torch.empty(0, 0, device=device)
@@ -151,7 +190,7 @@ def predict_logits(
 
 
 def accuracy(model: nn.Module, split: Split, transform: BatchTransform, cfg: TrainConfig) -> float:
-    logits = predict_logits(model, split.x, transform, cfg.eval_batch_size, cfg.amp)
+    logits = predict_logits(model, split.x, transform, cfg.eval_batch_size, cfg.amp, cfg.tta)
     return (logits.argmax(1) == split.y).float().mean().item()
 
 
@@ -168,11 +207,15 @@ def fit(
     Without ``dev`` the last epoch is kept. Returns the per-epoch history.
     """
     transform = transform or Identity()
-    device = resolve_device(cfg.device)
+    device = init_distributed(resolve_device(cfg.device))
     configure_cpu(cfg.threads)
-    rank, world = _rank_world()
-    torch.manual_seed(cfg.seed)
+    rank, world = rank_world()
+    torch.manual_seed(cfg.seed + rank)
     model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     train, dev = train.to(device), dev.to(device) if dev is not None else None
     core = model
     step_model: nn.Module = model
@@ -185,7 +228,9 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, cfg)
     per_rank = math.ceil(len(train) / world)
-    steps = math.ceil(per_rank / cfg.batch_size)
+    batch = math.ceil(cfg.batch_size / world)
+    full = cfg.drop_last and per_rank >= batch
+    steps = per_rank // batch if full else math.ceil(per_rank / batch)
     scheduler = None
     if cfg.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -202,6 +247,8 @@ def fit(
     for epoch in range(1, cfg.epochs + 1):
         epoch_start = time.perf_counter()
         order = torch.randperm(len(train), generator=generator)
+        if train.lengths is not None and device.type == "cpu":
+            order = bucketed(order, train.lengths, cfg.batch_size)
         if world > 1:
             order = torch.cat([order, order[: per_rank * world - len(order)]])[rank::world]
         order = order.to(device)
@@ -216,7 +263,7 @@ def fit(
             unit="batch",
         )
         for step in bar:
-            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            idx = order[step * batch : (step + 1) * batch]
             x, y = transform.train(train.x[idx]), train.y[idx]
             with _autocast(device, cfg.amp):
                 logits = step_model(x)
@@ -231,11 +278,13 @@ def fit(
             correct += (logits.argmax(1) == y).sum()
             if cfg.progress and rank == 0 and device.type == "cpu" and step % 20 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}")
-        seen = min(steps * cfg.batch_size, len(order))
+        seen = torch.tensor(float(min(steps * batch, len(order))), device=device)
+        all_reduce_sum(loss_sum, correct, seen)
+        average_buffers(model)
         record: dict[str, Any] = {
             "epoch": epoch,
-            "train_loss": round(loss_sum.item() / seen, 5),
-            "train_accuracy": round(correct.item() / seen, 5),
+            "train_loss": round(loss_sum.item() / seen.item(), 5),
+            "train_accuracy": round(correct.item() / seen.item(), 5),
         }
         if dev is not None:
             record["dev_accuracy"] = round(accuracy(model, dev, transform, cfg), 5)

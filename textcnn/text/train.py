@@ -19,6 +19,7 @@ from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.errors import DataError, TextCNNError
 from textcnn.models import create_model
 from textcnn.models.textcnn import PAD_ID, TextCNNConfig
+from textcnn.text import warmstart
 from textcnn.text.data import TextDataset, check_labels, sort_labels
 from textcnn.text.embeddings import embedding_table, load_vectors
 from textcnn.text.processor import TextProcessor
@@ -126,9 +127,15 @@ def train_text(
     test: TextDataset | None = None,
     vectors: KeyedVectors | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    warm_start: Bundle | None = None,
 ) -> Bundle:
-    """Train one model; ``dev`` defaults to a stratified holdout of ``train``."""
+    """Train one model; ``dev`` defaults to a stratified holdout of ``train``.
+
+    ``warm_start``: continue from that bundle's weights and vocabulary (``text.warmstart``).
+    """
     labels = validate_training_data(train)
+    if warm_start is not None:
+        warmstart.check_compatible(warm_start, opts, labels)
     for other in (dev, test):
         if other is not None:
             check_labels(other, labels)
@@ -138,17 +145,23 @@ def train_text(
         train, dev = dev_split(train, opts.dev_fraction, opts.train.seed)
     tokenizer = TextProcessor(Vocab.build([]), opts.tokenizer, opts.lowercase, opts.max_length)
     train_tokens = [tokenizer.tokenize(t) for t in train.texts]
-    vocab = Vocab.build(train_tokens, opts.min_count, opts.max_vocab)
-    trained_vocab_size = len(vocab)
-    if vectors is not None and opts.pretrained_vocab:
-        vocab = vocab.extend(vectors.index_to_key[: opts.pretrained_vocab])
+    if warm_start is not None:
+        vocab, trained_vocab_size = warmstart.extend_vocab(warm_start, train_tokens, opts, vectors)
+    else:
+        vocab = Vocab.build(train_tokens, opts.min_count, opts.max_vocab)
+        trained_vocab_size = len(vocab)
+        if vectors is not None and opts.pretrained_vocab:
+            vocab = vocab.extend(vectors.index_to_key[: opts.pretrained_vocab])
     processor = TextProcessor(vocab, opts.tokenizer, opts.lowercase, opts.max_length)
     model, cfg = build_model(opts, processor, trained_vocab_size, len(labels), vectors)
+    if warm_start is not None:
+        warmstart.transfer_weights(warm_start, model, vocab, labels)
     label_id = {label: i for i, label in enumerate(labels)}
 
     def split(data: TextDataset, tokens: list[list[str]] | None = None) -> Split:
         x = processor.encode_tokens(tokens) if tokens is not None else processor.encode(data.texts)
-        return Split(x, torch.tensor([label_id[label] for label in data.labels]))
+        y = torch.tensor([label_id[label] for label in data.labels])
+        return Split(x, y, lengths=(x != PAD_ID).sum(dim=1))
 
     result = fit(model, split(train, train_tokens), split(dev), opts.train, TrimPadding(), on_epoch)
     bundle = Bundle(

@@ -1,0 +1,95 @@
+"""Fixtures shared by every test package: small generated data and a trained text bundle."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from textcnn.engine.bundle import Bundle
+from textcnn.engine.trainer import TrainConfig
+from textcnn.text.data import read_text_dataset
+from textcnn.text.train import TextTrainOptions, train_text
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets"
+
+torch.set_num_threads(1)
+
+_FILLER = (
+    "the a this that my our it was is very really quite so just some movie film book "
+    "service day time thing people story place food store"
+).split()
+_CUES = {
+    "positive": ["great", "wonderful", "excellent", "loved", "superb"],
+    "negative": ["awful", "terrible", "boring", "hated", "dreadful"],
+    "question": ["why", "how", "when", "where", "who"],
+}
+
+
+def make_keyword_examples(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """Sentences whose class is given by one cue word hidden among filler words."""
+    rng = random.Random(seed)
+    labels = list(_CUES)
+    rows = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        words = rng.choices(_FILLER, k=rng.randint(3, 12))
+        words.insert(rng.randint(0, len(words)), rng.choice(_CUES[label]))
+        rows.append((label, " ".join(words)))
+    return rows
+
+
+def write_label_text(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text("".join(f"{label} {text}\n" for label, text in rows), encoding="utf-8")
+    return path
+
+
+def write_jsonl(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text(
+        "".join(json.dumps({"text": text, "label": label}) + "\n" for label, text in rows),
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def keyword_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Train/test files of the keyword task in ``<label> <text>`` format."""
+    root = tmp_path_factory.mktemp("keyword")
+    return {
+        "train": write_label_text(root / "train.txt", make_keyword_examples(300, seed=1)),
+        "test": write_label_text(root / "test.txt", make_keyword_examples(90, seed=2)),
+    }
+
+
+@pytest.fixture(scope="session")
+def text_bundle(keyword_files: dict[str, Path]) -> Bundle:
+    """A small rand-mode TextCNN trained on the keyword task (seconds on one thread)."""
+    opts = TextTrainOptions(
+        mode="rand",
+        dim=32,
+        feature_maps=16,
+        train=TrainConfig(
+            epochs=10, batch_size=20, optimizer="adam", lr=0.01, progress=False, seed=0
+        ),
+    )
+    train = read_text_dataset(keyword_files["train"])
+    test = read_text_dataset(keyword_files["test"])
+    return train_text(train, opts, test=test)
+
+
+@pytest.fixture(scope="session")
+def text_bundle_dir(text_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return text_bundle.save(tmp_path_factory.mktemp("bundle") / "text")
+
+
+@pytest.fixture
+def shared_datasets() -> Path:
+    """``../shared/datasets``; tests needing it are skipped on a machine without it."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: real-dataset tests run only where it exists")
+    return SHARED

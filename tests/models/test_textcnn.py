@@ -1,0 +1,118 @@
+import pytest
+import torch
+
+from textcnn.engine.trainer import Split, TrainConfig, fit
+from textcnn.models import Classifier, create_model, list_models
+from textcnn.models.textcnn import MODES, TextCNNConfig
+
+VOCAB, TRAINED, DIM, CLASSES = 40, 30, 12, 3
+
+
+def make(mode: str, **kwargs: object) -> Classifier:
+    torch.manual_seed(0)
+    model = create_model(
+        "textcnn",
+        vocab_size=VOCAB,
+        trained_vocab_size=TRAINED,
+        num_classes=CLASSES,
+        mode=mode,
+        dim=DIM,
+        feature_maps=8,
+        **kwargs,
+    )
+    if mode != "rand":
+        model.encoder.load_pretrained(torch.randn(VOCAB, DIM))
+    return model.eval()
+
+
+def test_textcnn_is_registered_as_a_text_model() -> None:
+    assert "textcnn" in list_models("text")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_output_shape_and_feature_size(mode: str) -> None:
+    model = make(mode)
+    ids = torch.randint(1, VOCAB, (5, 9))
+    assert model(ids).shape == (5, CLASSES)
+    assert model.encoder.out_features == 3 * 8
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_padding_does_not_change_a_prediction(mode: str) -> None:
+    model = make(mode)
+    ids = torch.randint(1, VOCAB, (4, 7))
+    ids[1, 3:] = 0
+    padded = torch.cat([ids, torch.zeros(4, 20, dtype=torch.long)], dim=1)
+    torch.testing.assert_close(model(ids), model(padded))
+
+
+@pytest.mark.parametrize("length", [0, 1, 2])
+def test_inputs_shorter_than_the_widest_filter_still_classify(length: int) -> None:
+    model = make("rand")
+    ids = torch.zeros(1, max(length, 1), dtype=torch.long)
+    ids[0, :length] = 5
+    logits = model(ids)
+    assert torch.isfinite(logits).all()
+    assert logits.shape == (1, CLASSES)
+
+
+def test_unseen_pretrained_words_use_their_frozen_vectors() -> None:
+    model = make("non-static")
+    with torch.no_grad():
+        model.encoder.tuned.weight.add_(1.0)
+    ids = torch.tensor([[TRAINED - 1, TRAINED + 3]])
+    embedded = model.encoder.embed(ids)[0]
+    static = model.encoder.static.weight
+    assert torch.equal(embedded[1], static[TRAINED + 3])
+    assert not torch.equal(embedded[0], static[TRAINED - 1])
+
+
+def test_multichannel_stacks_frozen_and_tuned_channels() -> None:
+    model = make("multichannel")
+    assert model.encoder.embed(torch.tensor([[3, 4]])).shape == (1, 2, 2 * DIM)
+
+
+def toy_split(n: int = 60) -> Split:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(2, TRAINED, (n, 8), generator=g)
+    y = (x[:, 0] % CLASSES).long()
+    return Split(x, y)
+
+
+def test_max_norm_holds_after_every_step() -> None:
+    model = make("rand", max_norm=0.5)
+    before: list[float] = []
+    after: list[float] = []
+    renorm = model.head.apply_max_norm
+
+    def recorded() -> None:
+        before.append(row_norm(model))
+        renorm()
+        after.append(row_norm(model))
+
+    model.head.apply_max_norm = recorded
+    cfg = TrainConfig(epochs=3, batch_size=10, lr=5.0, progress=False, device="cpu")
+    fit(model, toy_split(), None, cfg)
+    assert len(after) == 3 * 6
+    assert max(before) > 0.5, "the test must push norms past the limit"
+    assert max(after) <= 0.5 + 1e-5
+
+
+def row_norm(model: Classifier) -> float:
+    return model.head.linear.weight.norm(dim=1).max().item()
+
+
+def test_static_channel_is_frozen_while_the_tuned_one_moves() -> None:
+    model = make("multichannel")
+    static_before = model.encoder.static.weight.clone()
+    tuned_before = model.encoder.tuned.weight.clone()
+    cfg = TrainConfig(epochs=2, batch_size=10, progress=False, device="cpu")
+    fit(model, toy_split(), toy_split(20), cfg)
+    assert torch.equal(model.encoder.static.weight, static_before)
+    assert not torch.equal(model.encoder.tuned.weight, tuned_before)
+    assert torch.equal(model.encoder.tuned.weight[0], torch.zeros(DIM)), "PAD stays zero"
+
+
+def test_config_rejects_unknown_mode() -> None:
+    with pytest.raises(ValueError, match="unknown mode"):
+        TextCNNConfig(vocab_size=5, num_classes=2, mode="dynamic")

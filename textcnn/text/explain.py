@@ -1,0 +1,109 @@
+"""Exact explanations for TextCNN predictions: the n-grams that won max-over-time pooling.
+
+In eval mode a TextCNN's logit for class ``c`` is ``b_c + sum_j W[c, j] * h_j``, where ``h_j``
+is feature ``j``'s maximum over time (after ReLU). Feature ``j`` of width ``w`` takes that
+maximum at one output position ``t``, which sees input tokens ``t-(w-1) .. t`` (the bank pads
+``w-1`` on both sides). Summing ``W[c, j] * h_j`` over the features whose winning window covers
+the same token span gives each span's exact contribution to the logit; nothing is sampled or
+approximated.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from textcnn.engine.predictor import Prediction, Predictor
+from textcnn.errors import TextCNNError
+from textcnn.models.textcnn import TextEncoder
+
+
+@dataclass
+class NgramContribution:
+    ngram: str
+    start: int  # token index of the first token
+    end: int  # token index after the last token
+    contribution: float  # added to the predicted class's logit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ngram": self.ngram,
+            "start": self.start,
+            "end": self.end,
+            "contribution": self.contribution,
+        }
+
+
+@dataclass
+class Explanation:
+    prediction: Prediction
+    logit: float  # the predicted class's logit
+    bias: float  # its bias: logit = bias + the contributions of every span
+    tokens: list[str]
+    ngrams: list[NgramContribution]  # the spans that pushed the prediction most, largest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "logit": self.logit,
+            "bias": self.bias,
+            "tokens": self.tokens,
+            "ngrams": [n.to_dict() for n in self.ngrams],
+        }
+
+
+def supports_explanations(predictor: Predictor) -> bool:
+    """Whether ``predictor`` is a TextCNN (an encoder with feature maps and a linear head)."""
+    model = predictor.model
+    encoder = getattr(model, "encoder", None)
+    return isinstance(encoder, TextEncoder) and hasattr(getattr(model, "head", None), "linear")
+
+
+@torch.inference_mode()
+def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> list[Explanation]:
+    """Predict ``texts`` and name, for each, the ``top`` spans that raised its predicted class.
+
+    ``top=None`` lists every span, negative contributions included: then ``bias`` plus the
+    contributions add up to ``logit``.
+    """
+    if not supports_explanations(predictor):
+        raise TextCNNError("explanations need a TextCNN model")
+    processor = predictor.processor
+    token_lists = [processor.tokenize(t) for t in texts]
+    ids = processor.encode_tokens(token_lists).to(predictor.device)
+    encoder: TextEncoder = predictor.model.encoder
+    linear = predictor.model.head.linear
+    widths = encoder.convs.widths
+    pooled, positions = zip(*(h.max(dim=-1) for h in encoder.feature_maps(ids)), strict=True)
+    features = torch.cat(pooled, dim=1)  # [B, maps * widths], as in forward()
+    logits = linear(features).float().cpu()
+    predictions = predictor.predictions_from_proba(logits.softmax(dim=1))
+    maps = pooled[0].shape[1]
+    feature_width = torch.tensor(widths).repeat_interleave(maps)
+    ends = torch.cat(positions, dim=1).cpu() + 1  # exclusive end of each winning window
+    starts = (ends - feature_width).clamp(min=0)
+    weight, bias = linear.weight.float().cpu(), linear.bias.float().cpu()
+    features = features.float().cpu()
+    joiner = "" if getattr(processor, "tokenizer", None) == "char" else " "
+    results = []
+    for row, (tokens, prediction) in enumerate(zip(token_lists, predictions, strict=True)):
+        c = predictor.labels.index(prediction.label)
+        contributions = (weight[c] * features[row]).tolist()
+        spans: dict[tuple[int, int], float] = defaultdict(float)
+        for start, end, value in zip(
+            starts[row].tolist(), ends[row].tolist(), contributions, strict=True
+        ):
+            end = min(end, len(tokens))
+            if start < end:
+                spans[start, end] += value
+        ranked = sorted(spans.items(), key=lambda kv: kv[1], reverse=True)
+        if top is not None:
+            ranked = [kv for kv in ranked if kv[1] > 0][:top]
+        ngrams = [NgramContribution(joiner.join(tokens[s:e]), s, e, v) for (s, e), v in ranked]
+        results.append(
+            Explanation(prediction, float(logits[row, c]), float(bias[c]), tokens, ngrams)
+        )
+    return results
