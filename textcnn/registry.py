@@ -4,7 +4,8 @@ Layout of a registry directory::
 
     registry.json                     marks the directory as a registry
     <name>/versions/v<N>/             a bundle plus manifest.json (sha256 of every file)
-    <name>/current.json               {"version": ..., "history": [...]}: the served version
+    <name>/current.json               the served version, the history of current versions
+                                      (rollback pops it) and the version it replaced
     <name>/.lock                      held while writing (publish, promote, rollback, prune)
     <name>/.train.lock                held for a whole retrain: a second one fails fast
     <name>/.tmp-*                     a write in progress, or left by a dead one
@@ -330,7 +331,7 @@ class Registry:
             modality = self.manifest(name, ids[-1]).get("modality")
             if modality != bundle.modality:
                 raise RegistryError(
-                    f"model {name!r} is a {modality} model; a {bundle.modality} bundle cannot "
+                    f"model {name!r} holds {modality} models: a {bundle.modality} model cannot "
                     "be its next version (choose another --name)"
                 )
         versions.mkdir(parents=True, exist_ok=True)
@@ -368,14 +369,16 @@ class Registry:
 
     def _set_current(self, name: str, version: str) -> None:
         history = [v for v in self.pointer(name).get("history", []) if v != version]
-        history = [*history, version][-HISTORY_LIMIT:]
-        self._write_pointer(name, version, history)
+        self._write_pointer(name, version, [*history, version][-HISTORY_LIMIT:])
 
     def _write_pointer(self, name: str, version: str, history: list[str]) -> None:
-        write_json_atomic(
-            self.model_dir(name) / POINTER,
-            {"version": version, "history": history, "updated": time.time()},
-        )
+        pointer = {
+            "version": version,
+            "history": history,
+            "replaced": self.current(name),
+            "updated": time.time(),
+        }
+        write_json_atomic(self.model_dir(name) / POINTER, pointer)
 
     def promote(self, name: str, version: str) -> str | None:
         """Make ``version`` current after verifying it; returns the version it replaced."""
@@ -400,14 +403,16 @@ class Registry:
             return previous
 
     def prune(self, name: str, keep: int, locked: bool = False) -> list[str]:
-        """Delete the oldest versions beyond ``keep``, never the current or previous one."""
+        """Delete the oldest versions beyond ``keep``; never the current one, the one it
+        replaced, or the one a rollback would restore."""
         if keep < 1:
             raise RegistryError(f"keep must be at least 1, got {keep}")
         if not locked:
             self.require_model(name)
             with self.lock(name):
                 return self.prune(name, keep, locked=True)
-        protected = set(self.pointer(name).get("history", [])[-2:])
+        pointer = self.pointer(name)
+        protected = {pointer.get("replaced"), *pointer.get("history", [])[-2:]}
         ids = self.version_ids(name)
         removable = [v for v in ids[: max(0, len(ids) - keep)] if v not in protected]
         for version in removable:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import sys
 from collections.abc import Sequence
 
-from textcnn.cli import inference, text
+from textcnn.cli import image, inference, registry, serve, text
+from textcnn.engine.distributed import is_main_process, shutdown_distributed
 from textcnn.errors import TextCNNError
 
-COMMAND_MODULES = [text, inference]
+COMMAND_MODULES = [text, image, inference, registry, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,13 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    main_process = is_main_process()
+    if not main_process:  # another torchrun rank: rank 0 logs and prints
+        level = max(level, logging.WARNING)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("gensim").setLevel(max(level, logging.WARNING))
+    quiet = contextlib.nullcontext() if main_process else contextlib.redirect_stdout(io.StringIO())
     try:
-        return args.func(args) or 0
+        with quiet:
+            return args.func(args) or 0
     except TextCNNError as exc:
         print(f"textcnn: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("textcnn: interrupted", file=sys.stderr)
         return 130
+    finally:
+        shutdown_distributed()

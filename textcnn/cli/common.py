@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from textcnn.engine.bundle import Bundle
+from textcnn.engine.distributed import is_main_process
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.trainer import OPTIMIZERS, TrainConfig
+from textcnn.registry import Registry, RegistryError, check_name, check_path
+
+log = logging.getLogger(__name__)
 
 
 def add_train_options(
@@ -49,22 +55,136 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     )
 
 
+class _Linked(argparse.Action):
+    """Stores its value; once given, the options in ``requires`` become required too.
+
+    This changes the parser, which is fine for one parse per parser (``main`` builds one).
+    """
+
+    requires: tuple[argparse.Action, ...] = ()
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        for action in self.requires:
+            action.required = True
+
+
+def _requires(action: argparse.Action, *others: argparse.Action) -> None:
+    action.requires = others  # type: ignore[attr-defined]
+
+
+def _checked(check: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` reporting a ``RegistryError`` as a usage error."""
+
+    def convert(value: str) -> Any:
+        try:
+            return check(value)
+        except RegistryError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def registry_type(create: bool = False) -> Callable[[str], Any]:
+    """``--registry``: an existing registry, or with ``create`` also an absent/empty path."""
+    return _checked(lambda value: check_path(value, create))
+
+
+name_type = _checked(check_name)
+
+
+def keep_type(value: str) -> int:
+    """``--keep``: a whole number of versions, at least 1."""
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return int(value)
+
+
 def add_output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    """``--out DIR``, or ``--registry DIR --name NAME`` to publish a new current version."""
+    g = p.add_argument_group("output: --out DIR, or --registry DIR with --name NAME")
+    target = g.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, help="bundle directory to write")
+    registry = target.add_argument(
+        "--registry",
+        type=registry_type(create=True),
+        action=_Linked,
+        help="registry directory (created if absent): the model becomes a new version of "
+        "--name, and its current one",
+    )
+    name = g.add_argument("--name", type=name_type, action=_Linked, help="model name")
+    _requires(registry, name)
+    _requires(name, registry)
+    g.add_argument(
+        "--keep",
+        type=keep_type,
+        default=10,
+        help="versions kept per model after publishing; never the current or previous one",
+    )
 
 
-def write_output(bundle: Bundle, args: argparse.Namespace) -> Path:
-    """Write the trained bundle where the user asked; returns its directory."""
-    return bundle.save_atomic(args.out)
+def write_output(
+    bundle: Bundle, args: argparse.Namespace, extra_files: dict[str, str] | None = None
+) -> Path:
+    """Write the trained bundle where the user asked; returns its directory.
+
+    With ``--registry`` the bundle (and ``extra_files``: name -> text) becomes a new version
+    of ``--name`` and its current one; versions beyond ``--keep`` are pruned. Only rank 0
+    writes under ``torchrun``; other ranks get the path without writing.
+    """
+    if not is_main_process():
+        return Path(args.out) if args.out is not None else Path(args.registry) / args.name
+    if args.out is not None:
+        out = bundle.save_atomic(args.out)
+        for filename, text in (extra_files or {}).items():
+            (out / filename).write_text(text, encoding="utf-8")
+        return out
+    registry = Registry(args.registry, create=True)
+    with registry.lock(args.name):
+        previous = registry.current(args.name)
+        version = registry.publish(
+            args.name, bundle, locked=True, extra_files=extra_files, make_current=True
+        )
+        pruned = registry.prune(args.name, args.keep, locked=True)
+    log.info(
+        "published %s %s in %s as the current version (was %s; pruned %s)",
+        args.name,
+        version,
+        registry.root,
+        previous or "none",
+        ", ".join(pruned) or "none",
+    )
+    return registry.version_dir(args.name, version)
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, required=True, help="a bundle directory")
+    """``--model DIR``, or ``--registry DIR --name NAME [--version V]`` (default: current)."""
+    g = p.add_argument_group("model: --model DIR, or --registry DIR with --name NAME")
+    source = g.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=Path, help="a bundle directory")
+    registry = source.add_argument(
+        "--registry", type=registry_type(), action=_Linked, help="model registry directory"
+    )
+    name = g.add_argument("--name", type=name_type, action=_Linked, help="model name")
+    version = g.add_argument("--version", action=_Linked, help="(default: the current one)")
+    _requires(registry, name)
+    _requires(name, registry)
+    _requires(version, registry, name)
     p.add_argument("--device", default="cpu", help="(%(default)s)")
 
 
 def load_predictor(args: argparse.Namespace) -> Predictor:
-    return Predictor.load(args.model, device=args.device)
+    if args.model is not None:
+        return Predictor.load(args.model, device=args.device)
+    version, predictor = Registry(args.registry).load(args.name, args.version, args.device)
+    log.info("loaded %s %s from %s", args.name, version, args.registry)
+    return predictor
 
 
 def print_json(obj: Any, indent: int | None = 2) -> None:

@@ -141,9 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     bundle = train_text(train, opts, dev=dev, test=test, vectors=vectors)
     if cv is not None:
         bundle.metrics["cv"] = {k: cv[k] for k in ("mean_accuracy", "std_accuracy")}
-    out = write_output(bundle, args)
-    if cv is not None:
-        (out / "cv.json").write_text(json.dumps(cv, indent=2) + "\n")
+    out = write_output(bundle, args, {"cv.json": json.dumps(cv, indent=2) + "\n"} if cv else None)
     summary = {"model": str(out), **{k: v for k, v in bundle.metrics.items() if k != "test"}}
     print(json.dumps(summary))
     return 0

@@ -107,6 +107,7 @@ class Bundle:
         directory = Path(directory).absolute()
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        tmp.chmod(0o755)
         self.save(tmp)
         for path in tmp.iterdir():
             with path.open("rb") as fh:

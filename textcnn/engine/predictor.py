@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from textcnn.engine.bundle import Bundle, load_bundle
+from textcnn.engine.trainer import forward_logits
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Predictor:
         self.labels = bundle.labels
         self.batch_size = batch_size
         self.device = next(self.model.parameters()).device
+        self.flip_tta = getattr(self.processor, "flip_tta", False)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", batch_size: int = 256) -> Predictor:
@@ -46,11 +48,33 @@ class Predictor:
     def modality(self) -> str:
         return self.bundle.modality
 
+    def encode(self, items: Sequence[Any]) -> torch.Tensor:
+        """Raw inputs to the model's input tensor (the processor's encoding)."""
+        return self.processor.encode(items)
+
+    @staticmethod
+    def collate(batches: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Concatenate encoded batches, zero-padding trailing dimensions to the largest.
+
+        Zero is the text padding id, and padding never changes a TextCNN's output; inputs of
+        fixed shape (images) are simply concatenated.
+        """
+        shape = [max(b.shape[d] for b in batches) for d in range(1, batches[0].dim())]
+        padded = []
+        for b in batches:
+            pad: list[int] = []
+            for target, size in zip(reversed(shape), reversed(b.shape[1:]), strict=True):
+                pad += [0, target - size]
+            padded.append(torch.nn.functional.pad(b, pad) if any(pad) else b)
+        return torch.cat(padded) if len(padded) > 1 else padded[0]
+
     @torch.inference_mode()
     def logits_from_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits for already-encoded inputs, in batches of ``batch_size``."""
+        """Logits for already-encoded inputs, in batches of ``batch_size`` (averaged with
+        the mirror images' when the processor asks for flip test-time augmentation)."""
         out = [
-            self.model(x[i : i + self.batch_size].to(self.device)).float().cpu()
+            forward_logits(self.model, x[i : i + self.batch_size].to(self.device), self.flip_tta)
+            .cpu()
             for i in range(0, len(x), self.batch_size)
         ]
         return torch.cat(out) if out else torch.empty(0, len(self.labels))
@@ -72,6 +96,10 @@ class Predictor:
             ranked = [(self.labels[i], v) for i, v in zip(idx, vals, strict=True)]
             results.append(Prediction(ranked[0][0], ranked[0][1], ranked))
         return results
+
+    def predict_encoded(self, x: torch.Tensor) -> list[Prediction]:
+        """Predictions for already-encoded inputs (see ``encode`` and ``collate``)."""
+        return self.predictions_from_proba(self.logits_from_tensor(x).softmax(dim=1))
 
     def predict(self, items: Sequence[Any]) -> list[Prediction]:
         return self.predictions_from_proba(self.predict_proba(items))

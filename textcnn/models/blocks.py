@@ -34,7 +34,22 @@ class ConvBank1d(nn.Module):
         return maps
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return torch.cat([h.amax(dim=-1) for h in self.feature_maps(x, lengths)], dim=1)
+        """Pooled features ``[B, maps*widths]``; the same values as pooling ``feature_maps``.
+
+        ReLU commutes with max pooling, so it runs on the pooled features; masking happens in
+        place on the pre-activation maps, and only when some row is shorter than ``T``.
+        """
+        x = x.contiguous()
+        masked = x.device.type != "cpu" or bool((lengths < x.shape[-1]).any())
+        pooled = []
+        for width, conv in zip(self.widths, self.convs, strict=True):
+            h = conv(x)
+            if masked:
+                positions = torch.arange(h.shape[-1], device=h.device)
+                invalid = positions[None, :] > (lengths[:, None] + width - 2)
+                h = h.masked_fill_(invalid[:, None, :], float("-inf"))
+            pooled.append(h.max(dim=-1).values)
+        return F.relu(torch.cat(pooled, dim=1))
 
 
 class ConvBNAct(nn.Sequential):
@@ -47,14 +62,86 @@ class ConvBNAct(nn.Sequential):
         kernel_size: int = 3,
         stride: int = 1,
         act: bool = True,
+        padding: int | None = None,
     ) -> None:
+        padding = kernel_size // 2 if padding is None else padding
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False),
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False),
             nn.BatchNorm2d(out_channels),
         ]
         if act:
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
+
+
+class BasicBlock(nn.Module):
+    """He et al.'s residual block: two 3x3 ``ConvBNAct`` plus a shortcut, then ReLU.
+
+    The shortcut is the identity, or a strided 1x1 ``ConvBNAct`` when the shape changes.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvBNAct(in_channels, out_channels, 3, stride),
+            ConvBNAct(out_channels, out_channels, 3, act=False),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = ConvBNAct(in_channels, out_channels, 1, stride, act=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+class InceptionBlock(nn.Module):
+    """GoogLeNet's block: 1x1, 1x1-3x3, 1x1-5x5 and 3x3-pool-1x1 branches, concatenated.
+
+    ``out_channels`` is split evenly over the four branches (the first takes the remainder).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        c = out_channels // 4
+        reduce = max(1, c // 2)
+        self.branches = nn.ModuleList(
+            [
+                ConvBNAct(in_channels, out_channels - 3 * c, 1),
+                nn.Sequential(ConvBNAct(in_channels, reduce, 1), ConvBNAct(reduce, c, 3)),
+                nn.Sequential(ConvBNAct(in_channels, reduce, 1), ConvBNAct(reduce, c, 5)),
+                nn.Sequential(nn.MaxPool2d(3, 1, 1), ConvBNAct(in_channels, c, 1)),
+            ]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
+class DenseLayer(nn.Module):
+    """DenseNet-BC layer: a 1x1 bottleneck to ``4 * growth`` then a 3x3 to ``growth`` maps,
+    concatenated to its input."""
+
+    def __init__(self, in_channels: int, growth: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvBNAct(in_channels, 4 * growth, 1), ConvBNAct(4 * growth, growth, 3)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, self.body(x)], dim=1)
+
+
+class GlobalPool(nn.Module):
+    """Average or max over all spatial positions: ``[B, C, H, W]`` to ``[B, C]``."""
+
+    def __init__(self, mode: str = "avg") -> None:
+        super().__init__()
+        if mode not in ("avg", "max"):
+            raise ValueError(f"unknown pooling {mode!r}; avg or max")
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=(2, 3)) if self.mode == "max" else x.mean(dim=(2, 3))
 
 
 class ClassifierHead(nn.Module):

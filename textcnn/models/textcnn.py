@@ -72,6 +72,11 @@ class TextEncoder(nn.Module):
             if hasattr(self, "tuned"):
                 self.tuned.weight.copy_(vectors[: self.tuned.num_embeddings])
 
+    def sparse_grads(self, enabled: bool = True) -> None:
+        """Give the trained table sparse row gradients (for an optimizer that updates lazily)."""
+        if hasattr(self, "tuned"):
+            self.tuned.sparse = enabled
+
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Embedded channels concatenated along features: ``[B, T, channels*dim]``."""
         if self.mode == "rand":

@@ -13,7 +13,10 @@ from gensim.models import KeyedVectors
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from textcnn.engine.bundle import Bundle
+from textcnn.engine.device import resolve_device
+from textcnn.engine.distributed import launched_distributed
 from textcnn.engine.evaluate import evaluate
+from textcnn.engine.optim import supports_sparse_grads
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.errors import DataError, TextCNNError
@@ -120,6 +123,20 @@ def build_model(
     return model, cfg
 
 
+def _sparse_embedding_grads(cfg: TrainConfig) -> bool:
+    """Whether to train the embedding table with sparse gradients and lazy row updates.
+
+    Exact for Adadelta without weight decay, and on the CPU a step then costs the batch's
+    rows instead of passes over the whole table; kept off for DDP and torch.compile.
+    """
+    return (
+        supports_sparse_grads(cfg.optimizer, cfg.weight_decay)
+        and resolve_device(cfg.device).type == "cpu"
+        and not launched_distributed()
+        and not cfg.compile
+    )
+
+
 def train_text(
     train: TextDataset,
     opts: TextTrainOptions,
@@ -163,7 +180,10 @@ def train_text(
         y = torch.tensor([label_id[label] for label in data.labels])
         return Split(x, y, lengths=(x != PAD_ID).sum(dim=1))
 
+    lazy_rows = _sparse_embedding_grads(opts.train)
+    model.encoder.sparse_grads(lazy_rows)
     result = fit(model, split(train, train_tokens), split(dev), opts.train, TrimPadding(), on_epoch)
+    model.encoder.sparse_grads(False)
     bundle = Bundle(
         model=model.cpu().eval(),
         arch="textcnn",

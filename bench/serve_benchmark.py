@@ -1,0 +1,430 @@
+"""Load-test the REST service on loopback with wrk and print a markdown table.
+
+In one run, against real ``textcnn serve`` processes (uvloop + httptools, 1 and 2 workers):
+
+- the ceiling: ``POST /bench/noop``, which validates a /classify body and returns a constant;
+- ``/classify`` with the demo model (support intents, 300-d rand TextCNN) and an MR-trained
+  GloVe-50d non-static TextCNN, with dynamic batching and with one forward per request
+  (``max_batch_size=1``, the baseline);
+- ``/classify`` with 256 texts per request (texts/s);
+- ``/classify-image`` with 32x32 PNGs (a LeNet-5 trained for seconds on generated images,
+  unless ``--image-bundle`` names a real one).
+
+Models missing from ``--work`` are trained first (the MR model only where ../shared exists).
+Usage: ``python bench/serve_benchmark.py [--duration 5] [--workers 1,2] [--concurrency 1,16,64]``
+(needs ``wrk``: ``apt-get install -y wrk``). It keeps the machine's cores busy for minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets"
+DEMO_TRAIN = REPO / "data" / "demo" / "support_train.jsonl"
+DEMO_TEST = REPO / "data" / "demo" / "support_test.jsonl"
+MR = SHARED / "text" / "rt-polarity.all"
+
+
+@dataclass
+class Cell:
+    endpoint: str
+    model: str
+    mode: str
+    workers: int
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_ms: float  # server CPU (all its processes) per request
+    mean_batch: float | None = None  # inputs per forward pass (1 worker only)
+    items_per_request: int = 1
+
+
+def run(command: list[str], **kw: object) -> None:
+    print("$", " ".join(command), file=sys.stderr)
+    subprocess.run(command, check=True, cwd=REPO, **kw)
+
+
+def textcnn(*args: str) -> None:
+    run([sys.executable, "-m", "textcnn", "-q", *args, "--no-progress"])
+
+
+def ensure_models(work: Path, image_bundle: Path | None) -> dict[str, Path]:
+    """Bundle directory per served model name, trained when missing."""
+    models = {"text": work / "demo"}
+    if not (models["text"] / "config.json").is_file():
+        out = str(models["text"])
+        textcnn("train", "--data", str(DEMO_TRAIN), "--test", str(DEMO_TEST), "--out", out)
+    if MR.is_file():
+        models["mr"] = work / "mr-glove50"
+        if not (models["mr"] / "config.json").is_file():
+            textcnn(
+                *("train", "--data", str(MR), "--mode", "non-static"),
+                *("--embeddings", "glove-6b-50d", "--epochs", "3", "--out", str(models["mr"])),
+            )
+    else:
+        print(f"skipping the MR GloVe-50d model: {MR} is absent", file=sys.stderr)
+    models["image"] = image_bundle or work / "lenet5"
+    if not (models["image"] / "config.json").is_file():
+        train_image_model(models["image"])
+    return models
+
+
+def train_image_model(out: Path) -> None:
+    """A LeNet-5 on generated 32x32 images: real architecture and preprocessing, toy task."""
+    import torch
+
+    from textcnn.engine.trainer import TrainConfig
+    from textcnn.image.data import ImageDataset
+    from textcnn.image.train import ImageTrainOptions, train_image
+
+    torch.manual_seed(0)
+    labels = [str(i % 4) for i in range(400)]
+    pixels = (torch.rand(400, 3, 32, 32) * 255).to(torch.uint8)
+    data = ImageDataset(pixels, labels, [f"{i}.png" for i in range(400)], "generated", "bench")
+    cfg = TrainConfig(epochs=1, batch_size=50, optimizer="adam", lr=1e-3, progress=False)
+    opts = ImageTrainOptions(arch="lenet5", tta=False, train=cfg)
+    train_image(data, opts).save_atomic(out)
+
+
+def build_registry(work: Path, models: dict[str, Path]) -> Path:
+    from textcnn.engine.bundle import load_bundle
+    from textcnn.registry import Registry
+
+    root = work / "registry"
+    shutil.rmtree(root, ignore_errors=True)
+    registry = Registry(root, create=True)
+    for name, path in models.items():
+        registry.publish(name, load_bundle(path))
+    return root
+
+
+def sentences(path: Path, fmt: str, count: int = 200) -> list[str]:
+    """Texts of 15 to 25 tokens (about 20, as in the issue's measurements)."""
+    from textcnn.text.tokenize import kim_tokens
+
+    if fmt == "jsonl":
+        texts = [json.loads(line)["text"] for line in path.read_text().splitlines()]
+    else:
+        raw = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+        texts = [line.split(" ", 1)[1] for line in raw if " " in line]
+    chosen = [t for t in texts if 15 <= len(kim_tokens(t)) <= 25]
+    random.Random(0).shuffle(chosen)
+    return chosen[:count]
+
+
+def lua_script(
+    work: Path,
+    name: str,
+    bodies: list[str] | None = None,
+    file: Path | None = None,
+    content_type: str = "application/json",
+) -> Path:
+    """A wrk script POSTing ``bodies`` in turn (or the bytes of ``file``)."""
+    lines = ['wrk.method = "POST"', f'wrk.headers["Content-Type"] = "{content_type}"']
+    if file is not None:
+        lines += [f'local f = io.open("{file}", "rb")', "wrk.body = f:read('*all')", "f:close()"]
+    else:
+        items = ",\n".join(f"[==[{b}]==]" for b in bodies or [])
+        lines += [
+            f"local bodies = {{\n{items}\n}}",
+            "local i = 0",
+            "request = function()",
+            "  i = i % #bodies + 1",
+            "  return wrk.format(nil, nil, nil, bodies[i])",
+            "end",
+        ]
+    path = work / f"{name}.lua"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+@dataclass
+class Server:
+    url: str
+    pid: int
+    workers: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its worker processes."""
+        pids, total = [self.pid], 0.0
+        for pid in Path("/proc").iterdir():
+            if pid.name.isdigit():
+                try:
+                    if int((pid / "stat").read_text().rsplit(")", 1)[1].split()[1]) == self.pid:
+                        pids.append(int(pid.name))
+                except (OSError, IndexError, ValueError):
+                    continue
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+
+@contextmanager
+def server(registry: Path, workers: int, env: dict[str, str], log: Path) -> Iterator[Server]:
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TEXTCNN_")}
+    environ.update({"TEXTCNN_BENCHMARK_ROUTE": "true", "TEXTCNN_LOG_LEVEL": "warning", **env})
+    command = [sys.executable, "-m", "textcnn", "serve", "--registry", str(registry)]
+    command += ["--port", str(port), "--workers", str(workers)]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=environ, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited:\n{log.read_text()}")
+            try:
+                if get(f"{url}/ready")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not become ready")
+            time.sleep(0.25)
+        yield Server(url, process.pid, workers)
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def batch_stats(url: str, model: str) -> tuple[float, float]:
+    """(sum, count) of one worker's batch-size histogram for ``model``."""
+    _, text = get(f"{url}/metrics")
+    found = {}
+    for key in ("sum", "count"):
+        m = re.search(rf'textcnn_batch_size_{key}\{{model="{model}"\}} (\S+)', text)
+        found[key] = float(m[1]) if m else 0.0
+    return found["sum"], found["count"]
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def wrk(
+    url: str, script: Path, concurrency: int, duration: float
+) -> tuple[float, float, float, int, int]:
+    """(requests/s, p50 ms, p99 ms, non-2xx or failed requests, requests)."""
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        "-s",
+        str(script),
+    ]
+    out = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, timeout=duration + 60
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+    p50 = to_ms(re.search(r"\s50%\s+(\S+)", out)[1])
+    p99 = to_ms(re.search(r"\s99%\s+(\S+)", out)[1])
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if failed:
+        errors += sum(int(n) for n in failed.groups())
+    requests = int(re.search(r"(\d+) requests in", out)[1])
+    return rps, p50, p99, errors, requests
+
+
+ENDPOINTS = {"ceiling": "/bench/noop", "image": "/classify-image"}
+
+
+@dataclass
+class Target:
+    """What to load: a wrk script, its endpoint and the model whose batches to watch."""
+
+    name: str  # ceiling, a model name, batch or image
+    script: Path
+    items: int = 1
+
+    @property
+    def endpoint(self) -> str:
+        return ENDPOINTS.get(self.name, "/classify")
+
+    @property
+    def model(self) -> str | None:
+        return {"ceiling": None, "batch": "text"}.get(self.name, self.name)
+
+
+def measure(srv: Server, target: Target, mode: str, concurrency: int, duration: float) -> Cell:
+    model = target.model if srv.workers == 1 else None  # /metrics shows one worker
+    before = batch_stats(srv.url, model) if model else (0.0, 0.0)
+    cpu = srv.cpu_seconds()
+    rps, p50, p99, errors, requests = wrk(
+        srv.url + target.endpoint, target.script, concurrency, duration
+    )
+    cpu_ms = (srv.cpu_seconds() - cpu) * 1000 / max(1, requests)
+    mean_batch = None
+    if model:
+        after = batch_stats(srv.url, model)
+        if after[1] > before[1]:
+            mean_batch = (after[0] - before[0]) / (after[1] - before[1])
+    cell = Cell(
+        target.endpoint,
+        target.model or "-",
+        mode,
+        srv.workers,
+        concurrency,
+        rps,
+        p50,
+        p99,
+        errors,
+        cpu_ms,
+        mean_batch,
+        target.items,
+    )
+    print(
+        f"  {target.endpoint} {cell.model} {mode} w={srv.workers} c={concurrency}: {rps:.0f} "
+        f"req/s p50 {p50:.1f} ms p99 {p99:.1f} ms cpu {cpu_ms:.2f} ms/req errors {errors}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return cell
+
+
+def table(cells: list[Cell]) -> str:
+    ceilings = {(c.workers, c.concurrency): c.rps for c in cells if c.mode == "ceiling"}
+    rows = [
+        "| endpoint | model | mode | workers | conc | req/s | p50 ms | p99 ms | vs ceiling "
+        "| texts/s | server CPU ms/req | mean batch | errors |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for c in cells:
+        ceiling = ceilings.get((c.workers, c.concurrency))
+        ratio = f"{c.rps / ceiling:.2f}" if ceiling and c.items_per_request == 1 else ""
+        texts = f"{c.rps * c.items_per_request:.0f}" if c.items_per_request > 1 else ""
+        batch = f"{c.mean_batch:.1f}" if c.mean_batch is not None else ""
+        rows.append(
+            f"| {c.endpoint} | {c.model} | {c.mode} | {c.workers} | {c.concurrency} "
+            f"| {c.rps:.0f} | {c.p50_ms:.1f} | {c.p99_ms:.1f} | {ratio} | {texts} "
+            f"| {c.cpu_ms:.2f} | {batch} | {c.errors} |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--work", type=Path, default=Path("/tmp/textcnn-serve-bench"))
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per cell (5)")
+    p.add_argument("--workers", default="1,2")
+    p.add_argument("--concurrency", default="1,16,64")
+    p.add_argument("--batch-concurrency", type=int, default=4, help="for 256-text requests")
+    p.add_argument("--image-bundle", type=Path, help="an image bundle (default: a LeNet-5)")
+    p.add_argument("--max-batch-size", type=int, help="server setting (default: the service's)")
+    p.add_argument("--max-wait-ms", type=float, help="server setting (default: the service's)")
+    p.add_argument("--no-baseline", action="store_true", help="skip one-forward-per-request")
+    args = p.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    args.work.mkdir(parents=True, exist_ok=True)
+    models = ensure_models(args.work, args.image_bundle)
+    registry = build_registry(args.work, models)
+
+    demo = sentences(DEMO_TEST, "jsonl") + sentences(DEMO_TRAIN, "jsonl")
+    texts = {"text": demo[:200]}
+    if "mr" in models:
+        texts["mr"] = sentences(MR, "label-text")
+
+    def script(name: str, bodies: list[dict]) -> Path:
+        return lua_script(args.work, name, [json.dumps(b) for b in bodies])
+
+    targets = {
+        "ceiling": Target("ceiling", script("ceiling", [{"text": t} for t in texts["text"]])),
+        **{
+            m: Target(m, script(m, [{"text": t, "model": m} for t in ts]))
+            for m, ts in texts.items()
+        },
+    }
+    many = texts["text"] * 2
+    batches = [{"texts": many[i : i + 256]} for i in range(0, 200, 50)]
+    targets["batch"] = Target("batch", script("batch", batches), items=256)
+    png = args.work / "image.png"
+    Image.effect_noise((32, 32), 64).convert("RGB").save(png)
+    targets["image"] = Target(
+        "image", lua_script(args.work, "image", file=png, content_type="image/png")
+    )
+
+    tuned = {}
+    if args.max_batch_size:
+        tuned["TEXTCNN_MAX_BATCH_SIZE"] = str(args.max_batch_size)
+    if args.max_wait_ms is not None:
+        tuned["TEXTCNN_MAX_WAIT_MS"] = str(args.max_wait_ms)
+    load = os.getloadavg()[0]
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    cells: list[Cell] = []
+    for workers in [int(w) for w in args.workers.split(",")]:
+        modes = [("batching", tuned, ["ceiling", *texts, "image"])]
+        if not args.no_baseline:
+            modes.append(
+                ("1 forward/request", {**tuned, "TEXTCNN_MAX_BATCH_SIZE": "1"}, list(texts))
+            )
+        for mode, env, names in modes:
+            log = args.work / f"server-{workers}.log"
+            with server(registry, workers, env, log) as srv:
+                for name in names:  # warm every worker's models and code paths
+                    wrk(srv.url + targets[name].endpoint, targets[name].script, 8, 2)
+                for c in concurrencies:
+                    for name in names:
+                        label = "ceiling" if name == "ceiling" else mode
+                        cells.append(measure(srv, targets[name], label, c, args.duration))
+                if mode == "batching":
+                    batch, c = targets["batch"], args.batch_concurrency
+                    cells.append(measure(srv, batch, "256 texts/request", c, args.duration))
+    cells.sort(key=lambda c: (c.workers, c.concurrency, c.endpoint, c.model, c.mode))
+    print(table(cells))
+    print(
+        f"\n{os.cpu_count()} cores; 1-minute load average at the start: {load:.2f}; "
+        f"{args.duration:g} s per cell; wrk -t1 on the same machine. Models: text = demo "
+        f"(300-d rand TextCNN), mr = GloVe-50d non-static, image = {models['image'].name}. "
+        f"Settings: {tuned or 'the service defaults'}."
+    )
+
+
+if __name__ == "__main__":
+    main()

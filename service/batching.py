@@ -1,0 +1,205 @@
+"""Dynamic batching: concurrent requests to one model share forward passes.
+
+Requests queue their inputs; one task per model takes up to ``max_batch_size`` inputs off the
+queue (splitting a large request, merging small ones), runs encode + forward in an executor
+thread, and hands every request its results. While a batch runs, new requests queue up and
+form the next batch, so batches grow with load without any request waiting on a timer. With
+``max_wait > 0`` a batch that is not full also waits for company, at most ``max_wait`` seconds
+after its oldest request arrived.
+
+Each batcher belongs to one model version: requests queued on it finish on that version even
+when the service has swapped in a newer one. The worker task runs only while there is work, so
+a retired batcher needs no shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import torch
+
+R = TypeVar("R")
+
+
+@dataclass(eq=False)
+class _Request:
+    items: Sequence[Any]
+    future: asyncio.Future
+    enqueued: float
+    results: list[Any] = field(init=False)
+    remaining: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.results = [None] * len(self.items)
+        self.remaining = len(self.items)
+
+
+@dataclass(eq=False)
+class _Slice:
+    request: _Request
+    start: int
+    end: int
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+class Batcher(Generic[R]):
+    """Coalesces ``submit(items)`` calls into ``forward(collate([encode(items), ...]))`` calls.
+
+    ``encode`` runs per request slice, so an input it rejects fails only its own request.
+    ``on_batch(size, seconds)`` and ``on_queue(change)`` report to metrics.
+    """
+
+    def __init__(
+        self,
+        encode: Callable[[Sequence[Any]], torch.Tensor],
+        collate: Callable[[Sequence[torch.Tensor]], torch.Tensor],
+        forward: Callable[[torch.Tensor], Sequence[R]],
+        executor: Executor,
+        max_batch_size: int = 64,
+        max_wait: float = 0.0,
+        on_batch: Callable[[int, float], None] | None = None,
+        on_queue: Callable[[int], None] | None = None,
+    ) -> None:
+        self._encode = encode
+        self._collate = collate
+        self._forward = forward
+        self._executor = executor
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait
+        self._on_batch = on_batch
+        self._on_queue = on_queue
+        self._queue: deque[_Slice] = deque()
+        self._queued = 0
+        self._task: asyncio.Task | None = None
+        self._wakeup: asyncio.Event | None = None
+
+    @property
+    def queued(self) -> int:
+        """Inputs waiting for a forward pass."""
+        return self._queued
+
+    async def submit(self, items: Sequence[Any]) -> list[R]:
+        """Results for ``items``, in order; raises what ``encode`` or ``forward`` raised."""
+        if not items:
+            return []
+        loop = asyncio.get_running_loop()
+        request = _Request(items, loop.create_future(), loop.time())
+        self._queue.append(_Slice(request, 0, len(items)))
+        self._count(len(items))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run())
+        elif self._wakeup is not None:
+            self._wakeup.set()
+        return await request.future
+
+    def _count(self, change: int) -> None:
+        self._queued += change
+        if self._on_queue is not None:
+            self._on_queue(change)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        batch: list[_Slice] = []
+        try:
+            while self._queue:
+                await self._wait_for_company(loop)
+                batch = self._take()
+                if not batch:
+                    continue
+                started = time.perf_counter()
+                try:
+                    outputs = await loop.run_in_executor(self._executor, self._process, batch)
+                except Exception as exc:  # the executor itself failed (e.g. shut down)
+                    outputs = [exc] * len(batch)
+                if self._on_batch is not None:
+                    self._on_batch(sum(len(s) for s in batch), time.perf_counter() - started)
+                self._deliver(batch, outputs)
+                batch = []
+        finally:  # cancelled (shutdown): nobody may wait forever
+            stranded = [*batch, *self._queue]
+            self._queue.clear()
+            self._count(-self._queued)
+            for s in stranded:
+                if not s.request.future.done():
+                    s.request.future.set_exception(RuntimeError("the service is shutting down"))
+
+    async def _wait_for_company(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.max_wait <= 0:
+            return
+        deadline = self._queue[0].request.enqueued + self.max_wait
+        while self._queued < self.max_batch_size and (delay := deadline - loop.time()) > 0:
+            self._wakeup = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), delay)
+            except TimeoutError:
+                break
+            finally:
+                self._wakeup = None
+
+    def _take(self) -> list[_Slice]:
+        """Up to ``max_batch_size`` inputs from the head of the queue, splitting the last."""
+        batch: list[_Slice] = []
+        size = 0
+        while self._queue and size < self.max_batch_size:
+            head = self._queue[0]
+            if head.request.future.done():  # cancelled, or failed in an earlier slice
+                self._queue.popleft()
+                self._count(-len(head))
+                continue
+            n = min(len(head), self.max_batch_size - size)
+            if n == len(head):
+                self._queue.popleft()
+                batch.append(head)
+            else:
+                batch.append(_Slice(head.request, head.start, head.start + n))
+                head.start += n
+            size += n
+        self._count(-size)
+        return batch
+
+    def _process(self, batch: list[_Slice]) -> list[Sequence[R] | Exception]:
+        """Encode each slice, run one forward over the ones that encoded (executor thread)."""
+        outputs: list[Sequence[R] | Exception] = []
+        encoded: list[torch.Tensor] = []
+        for s in batch:
+            try:
+                x = self._encode(s.request.items[s.start : s.end])
+            except Exception as exc:
+                outputs.append(exc)
+            else:
+                encoded.append(x)
+                outputs.append([])
+        if not encoded:
+            return outputs
+        try:
+            results = self._forward(self._collate(encoded))
+        except Exception as exc:
+            return [out if isinstance(out, Exception) else exc for out in outputs]
+        offset = 0
+        for i, s in enumerate(batch):
+            if not isinstance(outputs[i], Exception):
+                outputs[i] = results[offset : offset + len(s)]
+                offset += len(s)
+        return outputs
+
+    @staticmethod
+    def _deliver(batch: list[_Slice], outputs: list[Sequence[R] | Exception]) -> None:
+        for s, out in zip(batch, outputs, strict=True):
+            request = s.request
+            if request.future.done():
+                continue
+            if isinstance(out, Exception):
+                request.future.set_exception(out)
+                continue
+            request.results[s.start : s.end] = out
+            request.remaining -= len(s)
+            if request.remaining == 0:
+                request.future.set_result(request.results)

@@ -1,0 +1,94 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+``uvicorn --factory service.main:create_app`` builds it from ``TEXTCNN_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from service.limits import BodySizeLimitMiddleware
+from service.metrics import Metrics, RequestMetricsMiddleware
+from service.models import ModelManager
+from service.routes import classify, images, system
+from service.settings import Settings
+from textcnn import __version__
+from textcnn.engine.device import configure_cpu
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Kim (2014) TextCNN text classification and CNN image classification, served
+from a versioned model registry. Concurrent requests to a model share forward passes
+(dynamic batching); new model versions are picked up without downtime."""
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with each error's location and a one-line ``message`` naming the fields."""
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"), "type": e.get("type")}
+        for e in exc.errors()
+    ]
+    message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+    return JSONResponse({"detail": errors, "message": message}, status_code=422)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    configure_cpu(settings.torch_threads)
+    executor = ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="inference")
+    manager = ModelManager(settings, app.state.metrics, executor)
+    app.state.manager = manager
+    await manager.start()
+    try:
+        yield
+    finally:
+        await manager.stop()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service app; ``settings`` default to the environment's."""
+    settings = settings or Settings()
+    if not logging.getLogger().handlers:  # a uvicorn worker process: log like the CLI does
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    app = FastAPI(
+        title="textcnn",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        exception_handlers={
+            RequestValidationError: validation_error,
+            Exception: unexpected_error,
+        },
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics = Metrics()
+    routers = [classify.router, images.router, system.router]
+    if settings.benchmark_route:
+        routers.append(system.bench_router)
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        default=settings.max_body_bytes,
+        by_path={"/classify-image": settings.max_image_bytes + 64 * 1024},  # + form overhead
+    )
+    paths = {route.path for router in routers for route in router.routes}
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics, paths=paths)
+    return app

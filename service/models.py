@@ -1,0 +1,379 @@
+"""The model manager: loads each served model, follows new versions, swaps without downtime.
+
+Every ``reload_interval`` seconds the manager reads each model's current version (a small JSON
+pointer in the registry, or the ``config.json`` of a plain bundle directory). A new version is
+loaded and checked (checksums, shapes, one forward pass) in a thread, then swapped in with one
+reference assignment: requests already holding the old ``LoadedModel`` finish on it, later
+ones get the new one. A version that fails is refused, logged, remembered (not retried) and
+reported by /models; the old version keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import hashlib
+import io
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from PIL import Image
+
+from service.batching import Batcher
+from service.errors import ModelNotFound, ModelUnavailable, UnsupportedMedia
+from service.images import DECODE_ERRORS, MEDIA_TYPES
+from service.metrics import Metrics
+from service.settings import Settings
+from textcnn.engine.bundle import CONFIG_FILE
+from textcnn.engine.predictor import Prediction, Predictor
+from textcnn.registry import Registry
+from textcnn.text.explain import Explanation, explain, supports_explanations
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ModelSource(Protocol):
+    label: str
+
+    def current(self) -> str | None: ...
+
+    def load(self, version: str, device: str) -> Predictor: ...
+
+
+@dataclass
+class RegistrySource:
+    """A model in the registry: its pointer names the version; loading verifies checksums."""
+
+    root: Path
+    name: str
+    label: str = "registry"
+
+    def current(self) -> str | None:
+        return Registry(self.root).current(self.name)
+
+    def load(self, version: str, device: str) -> Predictor:
+        return Registry(self.root).load(self.name, version, device)[1]
+
+
+@dataclass
+class BundleSource:
+    """A plain bundle directory; its version is a digest of its config and its files' stats."""
+
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    def current(self) -> str:
+        digest = hashlib.sha256((self.path / CONFIG_FILE).read_bytes())
+        for file in sorted(self.path.iterdir()):
+            stat = file.stat()
+            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        return f"bundle-{digest.hexdigest()[:12]}"
+
+    def load(self, version: str, device: str) -> Predictor:
+        return Predictor.load(self.path, device)
+
+
+def _warmup_input(modality: str) -> Any:
+    if modality == "image":
+        buffer = io.BytesIO()
+        Image.new("RGB", (32, 32)).save(buffer, format="PNG")
+        return buffer.getvalue()
+    return "warm up"
+
+
+def check_predictor(predictor: Predictor) -> None:
+    """One forward pass on a sample input; raises if the model and its labels disagree."""
+    logits = predictor.logits_from_tensor(predictor.encode([_warmup_input(predictor.modality)]))
+    if logits.shape != (1, len(predictor.labels)):
+        raise ValueError(
+            f"the model outputs {tuple(logits.shape[1:])} scores for {len(predictor.labels)} labels"
+        )
+
+
+def freeze_heap() -> None:
+    """Move every live object out of the garbage collector's sight (``gc.freeze``).
+
+    The models, torch and the web stack leave ~200k long-lived objects; without this, each
+    full collection walks them all (~100 ms) in the middle of serving requests.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    """One loaded version of a model, with its own batcher."""
+
+    name: str
+    version: str
+    predictor: Predictor
+    batcher: Batcher[Prediction]
+    executor: Executor
+    loaded_at: str = field(default_factory=_now)
+
+    @property
+    def modality(self) -> str:
+        return self.predictor.modality
+
+    async def predict(self, items: Sequence[Any]) -> list[Prediction]:
+        return await self.batcher.submit(items)
+
+    @property
+    def explainable(self) -> bool:
+        return supports_explanations(self.predictor)
+
+    async def explain(self, texts: Sequence[str], top: int) -> list[Explanation]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, explain, self.predictor, texts, top)
+
+
+@dataclass
+class ModelState:
+    name: str
+    source: ModelSource | None
+    loaded: LoadedModel | None = None
+    error: str | None = None
+    refused: dict[str, tuple[str, str]] = field(default_factory=dict)  # version: (error, when)
+
+
+class ModelManager:
+    def __init__(self, settings: Settings, metrics: Metrics, executor: Executor) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.executor = executor
+        self.states: dict[str, ModelState] = {}
+        self._lock = asyncio.Lock()
+        self._poller: asyncio.Task | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load every model once, then follow new versions in the background."""
+        await self.refresh()
+        if self.settings.reload_interval > 0:
+            self._poller = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reload_interval)
+            try:
+                await self.refresh()
+            except Exception:  # the poller must outlive any surprise
+                log.exception("checking for new model versions failed")
+
+    # -- finding and loading versions ----------------------------------------------------
+    def _sources(self) -> dict[str, ModelSource | None]:
+        s = self.settings
+        names = list(s.models or [])
+        if not s.models:
+            if s.registry is not None:
+                names += Registry(s.registry).names()
+            names += [n for n in s.bundles if n not in names]
+        sources: dict[str, ModelSource | None] = {}
+        for name in names:
+            if name in s.bundles:
+                sources[name] = BundleSource(Path(s.bundles[name]))
+            elif s.registry is not None:
+                sources[name] = RegistrySource(Path(s.registry), name)
+            else:
+                sources[name] = None
+        return sources
+
+    def _scan(self) -> tuple[dict[str, tuple[ModelSource | None, str | None, str | None]], str]:
+        """Each model's source and current version, or why it has none (runs in a thread)."""
+        try:
+            sources = self._sources()
+        except Exception as exc:
+            return {}, str(exc)
+        found = {}
+        for name, source in sources.items():
+            if source is None:
+                found[name] = (None, None, "not in the registry or the configured bundles")
+                continue
+            try:
+                version = source.current()
+            except Exception as exc:
+                found[name] = (source, None, f"cannot read its current version: {exc}")
+                continue
+            error = None if version else "the registry has no current version of it"
+            found[name] = (source, version, error)
+        return found, ""
+
+    async def refresh(self) -> None:
+        """Look for new current versions once; load and swap in each one that works."""
+        async with self._lock:
+            found, error = await asyncio.to_thread(self._scan)
+            if error:
+                log.error("cannot list models: %s", error)
+                for state in self.states.values():
+                    state.error = error
+            loaded = False
+            for name, (source, version, problem) in found.items():
+                state = self.states.setdefault(name, ModelState(name, source))
+                state.source = source
+                if problem or version is None:
+                    state.error = problem
+                    continue
+                if state.loaded is not None and state.loaded.version == version:
+                    state.error = None
+                    continue
+                if version in state.refused:
+                    continue
+                loaded |= await self._load(state, source, version)
+            if loaded:
+                freeze_heap()
+
+    async def _load(self, state: ModelState, source: ModelSource, version: str) -> bool:
+        def load() -> Predictor:
+            predictor = source.load(version, self.settings.device)
+            check_predictor(predictor)
+            return predictor
+
+        try:
+            predictor = await asyncio.to_thread(load)
+        except Exception as exc:
+            message = str(exc) or type(exc).__name__
+            state.refused[version] = (message, _now())
+            state.error = f"version {version} refused: {message}"
+            self.metrics.reloads.labels(state.name, "refused").inc()
+            served = state.loaded.version if state.loaded else "nothing"
+            log.error(
+                "model %s: refused version %s (%s); still serving %s",
+                state.name,
+                version,
+                message,
+                served,
+            )
+            return False
+        old, state.loaded = state.loaded, self._wrap(state.name, version, predictor)
+        state.error = None
+        self.metrics.reloads.labels(state.name, "loaded").inc()
+        if old is not None:
+            self.metrics.model_version.remove(old.name, old.version, old.modality)
+        self.metrics.model_version.labels(state.name, version, predictor.modality).set(1)
+        log.info(
+            "model %s: serving version %s (was %s)",
+            state.name,
+            version,
+            old.version if old else "nothing",
+        )
+        return True
+
+    def _wrap(self, name: str, version: str, predictor: Predictor) -> LoadedModel:
+        encode = predictor.encode
+        if predictor.modality == "image":
+
+            def encode(items: Sequence[Any]) -> torch.Tensor:
+                try:
+                    return predictor.encode(items)
+                except DECODE_ERRORS as exc:
+                    raise UnsupportedMedia(f"the image could not be decoded ({exc})") from exc
+
+        s = self.settings
+        batcher = Batcher(
+            encode,
+            predictor.collate,
+            predictor.predict_encoded,
+            self.executor,
+            max_batch_size=s.max_batch_size,
+            max_wait=s.max_wait_ms / 1000,
+            on_batch=lambda size, seconds: self._observe_batch(name, size, seconds),
+            on_queue=self.metrics.queue_depth.labels(name).inc,
+        )
+        return LoadedModel(name, version, predictor, batcher, self.executor)
+
+    def _observe_batch(self, name: str, size: int, seconds: float) -> None:
+        self.metrics.batch_size.labels(name).observe(size)
+        self.metrics.inference_seconds.labels(name).observe(seconds)
+
+    # -- serving -------------------------------------------------------------------------
+    def get(self, name: str | None, modality: str) -> LoadedModel:
+        """The loaded model to answer with: ``name``, or the default for ``modality``."""
+        default = self.settings.text_model if modality == "text" else self.settings.image_model
+        state = self.states.get(name or default)
+        if state is None:
+            if name is None or name == default:
+                raise ModelUnavailable(f"no {modality} model is loaded (expected {default!r})")
+            known = ", ".join(sorted(self.states)) or "none"
+            raise ModelNotFound(f"unknown model {name!r} (models: {known})")
+        loaded = state.loaded
+        if loaded is None:
+            raise ModelUnavailable(f"model {state.name!r} is not loaded: {state.error}")
+        if loaded.modality != modality:
+            raise ModelNotFound(
+                f"no {modality} model named {state.name!r}: it is a {loaded.modality} model"
+            )
+        return loaded
+
+    def ready(self) -> tuple[bool, dict[str, str | None]]:
+        versions = {
+            name: state.loaded.version if state.loaded else None
+            for name, state in sorted(self.states.items())
+        }
+        expected = self.settings.models or list(versions)
+        ready = bool(expected) and all(versions.get(n) for n in expected)
+        return ready, versions
+
+    def describe(self) -> list[dict[str, Any]]:
+        """What /models reports for every model."""
+        return [self._describe(state) for _, state in sorted(self.states.items())]
+
+    def _describe(self, state: ModelState) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "name": state.name,
+            "source": state.source.label if state.source else "none",
+            "state": "serving" if state.loaded else "unavailable",
+            "version": None,
+            "error": state.error,
+            "refused": [
+                {"version": v, "error": e, "at": at} for v, (e, at) in state.refused.items()
+            ],
+        }
+        if state.loaded is None:
+            return info
+        predictor = state.loaded.predictor
+        bundle = predictor.bundle
+        info.update(
+            version=state.loaded.version,
+            modality=predictor.modality,
+            arch=bundle.arch,
+            labels=predictor.labels,
+            metrics={k: v for k, v in bundle.metrics.items() if not isinstance(v, dict | list)},
+            loaded_at=state.loaded.loaded_at,
+            limits=self._limits(predictor),
+        )
+        return info
+
+    def _limits(self, predictor: Predictor) -> dict[str, Any]:
+        s = self.settings
+        if predictor.modality == "image":
+            return {
+                "max_image_bytes": s.max_image_bytes,
+                "max_image_pixels": s.max_image_pixels,
+                "media_types": sorted(MEDIA_TYPES),
+            }
+        return {
+            "max_texts": s.max_batch_texts,
+            "max_text_chars": s.max_text_chars,
+            "max_tokens": getattr(predictor.processor, "max_length", None),
+            "max_body_bytes": s.max_body_bytes,
+        }

@@ -1,0 +1,56 @@
+"""``POST /classify``: texts in, labels out, optionally with n-gram explanations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from service.deps import ManagerDep, SettingsDep
+from service.errors import invalid
+from service.schemas import ClassifyRequest, ClassifyResponse, error_responses
+
+router = APIRouter(tags=["classify"])
+
+EXAMPLES = {
+    "one": {"summary": "One text", "value": {"text": "I was charged twice this month."}},
+    "batch": {
+        "summary": "A batch, top 2 labels",
+        "value": {"texts": ["Where is my parcel?", "The app crashes on start."], "top_k": 2},
+    },
+    "explain": {
+        "summary": "With explanations",
+        "value": {"text": "Please cancel my subscription.", "explain": True},
+    },
+}
+
+
+@router.post(
+    "/classify",
+    response_model=ClassifyResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(404, 413, 422, 503),
+    summary="Classify one text or a batch",
+)
+async def classify(
+    body: Annotated[ClassifyRequest, Body(openapi_examples=EXAMPLES)],
+    manager: ManagerDep,
+    settings: SettingsDep,
+) -> Any:
+    """Labels and probabilities per text (highest first); concurrent requests share batches.
+
+    With `explain: true`, each result also names the n-grams that won max-over-time pooling
+    and pushed the predicted label most, with their exact contribution to its logit.
+    """
+    texts = body.checked_texts(settings.max_batch_texts, settings.max_text_chars)
+    model = manager.get(body.model, "text")
+    if body.explain:
+        if not model.explainable:
+            raise invalid(("body", "explain"), f"model {model.name!r} has no explanations")
+        explanations = await model.explain(texts, settings.explain_top)
+        results = [
+            {**e.prediction.to_dict(body.top_k), "explanation": e.to_dict()} for e in explanations
+        ]
+    else:
+        results = [p.to_dict(body.top_k) for p in await model.predict(texts)]
+    return {"model": model.name, "version": model.version, "results": results}

@@ -1,0 +1,94 @@
+"""Health, readiness, model status, Prometheus metrics (and the benchmark's ceiling route)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service.deps import ManagerDep, MetricsDep, SettingsDep
+from service.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
+    HealthResponse,
+    ModelsResponse,
+    ReadyResponse,
+    error_responses,
+)
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", response_model=HealthResponse, summary="Liveness")
+async def health() -> Any:
+    """The process is up and answering."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/ready",
+    response_model=ReadyResponse,
+    responses={503: {"model": ReadyResponse, "description": "A configured model is missing."}},
+    summary="Readiness",
+)
+async def ready(manager: ManagerDep) -> Any:
+    """200 when every configured model is loaded, 503 otherwise."""
+    is_ready, versions = manager.ready()
+    body = {"ready": is_ready, "models": versions}
+    return body if is_ready else JSONResponse(body, status_code=503)
+
+
+@router.get("/models", response_model=ModelsResponse, summary="Served models")
+async def models(manager: ManagerDep, settings: SettingsDep) -> Any:
+    """Each model: version served, modality, labels, training metrics, input limits, and
+    versions refused (failed to load) with the reason."""
+    return {
+        "defaults": {"text": settings.text_model, "image": settings.image_model},
+        "models": manager.describe(),
+    }
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                CONTENT_TYPE_LATEST: {
+                    "example": 'textcnn_http_requests_total{method="POST",route="/classify",'
+                    'status="200"} 42.0\n'
+                }
+            },
+            "description": "Prometheus text format.",
+        }
+    },
+    summary="Prometheus metrics",
+)
+async def metrics(metrics: MetricsDep) -> Response:
+    """Requests by route and status, latency and batch-size histograms, queue depth and the
+    model versions loaded, for the worker process that answers."""
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+bench_router = APIRouter(tags=["benchmark"])
+_CONSTANT = {
+    "model": "noop",
+    "version": "0",
+    "results": [{"label": "noop", "score": 1.0, "scores": [{"label": "noop", "score": 1.0}]}],
+}
+
+
+@bench_router.post(
+    "/bench/noop",
+    response_model=ClassifyResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(413, 422),
+    summary="Benchmark ceiling (TEXTCNN_BENCHMARK_ROUTE only)",
+)
+async def noop(body: ClassifyRequest, settings: SettingsDep) -> Any:
+    """Validates a /classify body like /classify does and returns a constant: the cost of
+    the HTTP stack alone, which `bench/serve_benchmark.py` compares /classify with."""
+    body.checked_texts(settings.max_batch_texts, settings.max_text_chars)
+    return _CONSTANT

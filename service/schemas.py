@@ -1,0 +1,276 @@
+"""Every request and response body of the API, with the examples /docs shows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from service.errors import invalid
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("text is empty or whitespace only")
+    return text
+
+
+NonBlankText = Annotated[str, AfterValidator(_not_blank)]
+
+
+# -- /classify ---------------------------------------------------------------------------
+class ClassifyRequest(BaseModel):
+    """One text (``text``) or a batch (``texts``) to classify with a text model."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"text": "I was charged twice for my subscription this month."},
+                {"texts": ["Where is my parcel?", "The app crashes on start."], "top_k": 2},
+                {"text": "Please cancel my order.", "model": "text", "explain": True},
+            ]
+        },
+    )
+
+    text: NonBlankText | None = Field(None, description="One text; give this or `texts`.")
+    texts: list[NonBlankText] | None = Field(
+        None, min_length=1, description="Several texts, classified in one request."
+    )
+    top_k: int | None = Field(
+        None, ge=1, description="Only the k most likely labels in `scores` (default: all)."
+    )
+    model: str | None = Field(
+        None, min_length=1, description="A text model's name (default: the service's)."
+    )
+    explain: bool = Field(
+        False, description="Add, per input, the n-grams that pushed the predicted label most."
+    )
+
+    @model_validator(mode="after")
+    def _one_input(self) -> ClassifyRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give exactly one of `text` (a string) or `texts` (a list)")
+        return self
+
+    def checked_texts(self, max_texts: int, max_chars: int) -> list[str]:
+        """The texts to classify; a 422 naming the field if one is over the service limits."""
+        if self.text is not None:
+            if len(self.text) > max_chars:
+                raise invalid(
+                    ("body", "text"), f"text is longer than {max_chars} characters", "too_long"
+                )
+            return [self.text]
+        texts = self.texts or []
+        if len(texts) > max_texts:
+            raise invalid(
+                ("body", "texts"),
+                f"{len(texts)} texts; at most {max_texts} per request",
+                "too_long",
+            )
+        for i, text in enumerate(texts):
+            if len(text) > max_chars:
+                raise invalid(
+                    ("body", "texts", i),
+                    f"text is longer than {max_chars} characters",
+                    "too_long",
+                )
+        return texts
+
+
+class LabelScore(BaseModel):
+    label: str
+    score: float = Field(description="Probability, 0 to 1.")
+
+
+class NgramContribution(BaseModel):
+    ngram: str = Field(description="The span's tokens, joined.")
+    start: int = Field(description="Index of its first token in `tokens`.")
+    end: int = Field(description="Index after its last token (exclusive).")
+    contribution: float = Field(description="What the span adds to the predicted label's logit.")
+
+
+class Explanation(BaseModel):
+    """Why the model chose the label: exact, from max-over-time pooling."""
+
+    tokens: list[str] = Field(description="The input as the model saw it (tokenised, truncated).")
+    logit: float = Field(description="The predicted label's logit.")
+    bias: float = Field(description="Its bias; logit = bias + every span's contribution.")
+    ngrams: list[NgramContribution] = Field(description="Top spans, largest contribution first.")
+
+
+class ClassifyResult(BaseModel):
+    label: str = Field(description="The most likely label.")
+    score: float = Field(description="Its probability.")
+    scores: list[LabelScore] = Field(description="Labels and probabilities, highest first.")
+    explanation: Explanation | None = Field(None, description="With `explain: true` only.")
+
+
+class ClassifyResponse(BaseModel):
+    """Predictions, one per input, in input order."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "text",
+                    "version": "v3",
+                    "results": [
+                        {
+                            "label": "billing",
+                            "score": 0.93,
+                            "scores": [
+                                {"label": "billing", "score": 0.93},
+                                {"label": "cancellation", "score": 0.05},
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    model: str = Field(description="The model's name.")
+    version: str = Field(description="The model version that answered.")
+    results: list[ClassifyResult]
+
+
+# -- system ------------------------------------------------------------------------------
+class HealthResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: Literal["ok"] = "ok"
+
+
+class ReadyResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"ready": True, "models": {"text": "v3", "image": "v1"}},
+                {"ready": False, "models": {"text": "v3", "image": None}},
+            ]
+        }
+    )
+
+    ready: bool = Field(description="Whether every configured model is loaded.")
+    models: dict[str, str | None] = Field(description="Served version per model (null: none).")
+
+
+class RefusedVersion(BaseModel):
+    version: str
+    error: str = Field(description="Why it was not served.")
+    at: str = Field(description="When it was refused (UTC, ISO 8601).")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    source: str = Field(description="`registry`, or the bundle directory it is read from.")
+    state: Literal["serving", "unavailable"]
+    version: str | None = Field(description="The version served (null: none loaded).")
+    modality: str | None = None
+    arch: str | None = None
+    labels: list[str] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict, description="From training.")
+    loaded_at: str | None = Field(None, description="When this version was loaded (UTC).")
+    limits: dict[str, int | list[str] | None] | None = Field(
+        None, description="Input limits: texts and characters, or image bytes and pixels."
+    )
+    error: str | None = Field(None, description="The latest problem finding or loading it.")
+    refused: list[RefusedVersion] = Field(
+        default_factory=list, description="Versions that failed to load and are not served."
+    )
+
+
+class ModelsResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "defaults": {"text": "text", "image": "image"},
+                    "models": [
+                        {
+                            "name": "text",
+                            "source": "registry",
+                            "state": "serving",
+                            "version": "v2",
+                            "modality": "text",
+                            "arch": "textcnn",
+                            "labels": ["billing", "shipping"],
+                            "metrics": {"test_accuracy": 0.92},
+                            "loaded_at": "2025-01-01T12:00:00+00:00",
+                            "limits": {
+                                "max_texts": 256,
+                                "max_text_chars": 10000,
+                                "max_tokens": 400,
+                                "max_body_bytes": 4194304,
+                            },
+                            "error": "version v3 refused: checksum mismatch",
+                            "refused": [
+                                {
+                                    "version": "v3",
+                                    "error": "model.safetensors: checksum mismatch",
+                                    "at": "2025-01-02T08:00:00+00:00",
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    defaults: dict[str, str] = Field(description="The model each route uses by default.")
+    models: list[ModelInfo]
+
+
+# -- errors ------------------------------------------------------------------------------
+class ErrorResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "unknown model 'x'"}]})
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where: `body`, then the field path.")
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "detail": [
+                        {
+                            "loc": ["body", "texts", 1],
+                            "msg": "Value error, text is empty or whitespace only",
+                            "type": "value_error",
+                        }
+                    ],
+                    "message": "body.texts.1: Value error, text is empty or whitespace only",
+                }
+            ]
+        }
+    )
+
+    detail: list[FieldError]
+    message: str = Field(description="The errors in one line.")
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error status codes."""
+    descriptions = {
+        404: "Unknown model.",
+        413: "Body or image too large.",
+        415: "Unsupported media type or undecodable image.",
+        422: "Invalid input; `message` names the field.",
+        503: "No model loaded.",
+    }
+    return {
+        code: {
+            "model": ValidationErrorResponse if code == 422 else ErrorResponse,
+            "description": descriptions[code],
+        }
+        for code in codes
+    }

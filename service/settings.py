@@ -1,0 +1,108 @@
+"""Service settings: environment variables ``TEXTCNN_<NAME>``, with ``textcnn serve`` flags on top.
+
+This class is the single source of truth for the service's configuration: every setting has
+a description here, and the README and deployment files follow it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "TEXTCNN_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    # -- where models come from ----------------------------------------------------------
+    registry: Path | None = Field(
+        None,
+        description="Model registry directory (see `textcnn.registry`); the service serves the "
+        "current version of each model in it and follows its pointer.",
+    )
+    bundles: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Plain bundle directories by model name, as JSON "
+        '(`{"text": "/models/support"}`); reloaded when the directory is replaced.',
+    )
+    models: list[str] | None = Field(
+        None,
+        description='Names of the models to serve, as JSON (`["text", "image"]`); all of '
+        "them must be loaded for /ready. Default: every model in the registry and in "
+        "`bundles`.",
+    )
+    text_model: str = Field("text", description="The model /classify uses by default.")
+    image_model: str = Field("image", description="The model /classify-image uses by default.")
+    reload_interval: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds between checks for a new current version (0: never reload).",
+    )
+    device: str = Field("cpu", description="Torch device the models run on (cpu, cuda, cuda:N).")
+
+    # -- inference -----------------------------------------------------------------------
+    max_batch_size: int = Field(
+        64,
+        ge=1,
+        description="Most inputs in one forward pass; concurrent requests are coalesced up to "
+        "it and larger requests split (1: one forward per request).",
+    )
+    max_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        description="Longest a request waits for company before its batch runs. With 0 a batch "
+        "runs as soon as the model is free, taking everything that queued meanwhile.",
+    )
+    torch_threads: int = Field(
+        1, ge=1, description="Torch intra-op threads per serving process (worker)."
+    )
+    inference_threads: int = Field(
+        1, ge=1, description="Threads running forward passes in each serving process."
+    )
+    explain_top: int = Field(
+        5, ge=1, description="N-grams reported per input when a request asks for explanations."
+    )
+
+    # -- input limits --------------------------------------------------------------------
+    max_batch_texts: int = Field(256, ge=1, description="Most texts in one /classify request.")
+    max_text_chars: int = Field(10_000, ge=1, description="Longest text accepted, in characters.")
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request body, except image uploads."
+    )
+    max_image_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest image upload (/classify-image body)."
+    )
+    max_image_pixels: int = Field(
+        4096 * 4096,
+        ge=1,
+        description="Largest image accepted, in pixels (width x height), checked from the "
+        "header before decoding: decompression bombs are refused.",
+    )
+
+    # -- server (used by `textcnn serve`) ------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address uvicorn binds.")
+    port: int = Field(8000, ge=0, le=65535, description="Port uvicorn binds.")
+    workers: int = Field(
+        1,
+        ge=1,
+        description="Uvicorn worker processes; each loads every model and exposes its own "
+        "/metrics.",
+    )
+    log_level: str = Field("info", description="Uvicorn and service log level.")
+    benchmark_route: bool = Field(
+        False,
+        description="Add POST /bench/noop, which validates a /classify body and returns a "
+        "constant: the ceiling `bench/serve_benchmark.py` measures. Off in production.",
+    )
+
+    @model_validator(mode="after")
+    def _needs_models(self) -> Settings:
+        if self.registry is None and not self.bundles:
+            raise ValueError(
+                "no models to serve: set TEXTCNN_REGISTRY (--registry) or TEXTCNN_BUNDLES "
+                "(--bundle NAME=DIR)"
+            )
+        return self

@@ -1,0 +1,273 @@
+"""docker-compose.yml and the Dockerfile against the code: no Docker engine needed.
+
+Every command they run must parse with the real CLI (container paths mapped onto the
+volumes' host side), every TEXTCNN_* variable must be a service setting with the same
+default, and ports, healthchecks, volumes, users and the GPU reservation must agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import threading
+import tomllib
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.settings import ENV_PREFIX, Settings
+from tests.conftest import REPO
+from tests.deploy.conftest import (
+    compose_defaults,
+    exec_form,
+    free_port,
+    interpolate,
+    load_compose,
+    parse_dockerfile,
+)
+from textcnn.cli import build_parser
+from textcnn.cli.serve import FLAGS
+from textcnn.registry import Registry
+
+DOCKERFILE = parse_dockerfile(REPO / "Dockerfile")
+COMPOSE = load_compose()
+SERVICES = COMPOSE["services"]
+RUNTIME = DOCKERFILE.runtime
+
+
+def mounts(service: dict[str, Any], tmp_path: Path) -> dict[str, Path]:
+    """Container path -> host path: bind mounts as they are, named volumes as empty
+    registries under ``tmp_path``."""
+    out = {}
+    for spec in interpolate(service.get("volumes", [])):
+        source, target = spec.split(":")[:2]
+        if source.startswith((".", "/")):
+            out[target] = (REPO / source).resolve()
+        else:
+            assert source in (COMPOSE.get("volumes") or {}), f"volume {source} is not declared"
+            out[target] = Registry(tmp_path / source, create=True).root
+    return out
+
+
+def to_host(value: str, mapped: dict[str, Path]) -> str:
+    for target, host in mapped.items():
+        if value == target or value.startswith(target + "/"):
+            return str(host) + value[len(target) :]
+    return value
+
+
+def command(service: dict[str, Any]) -> list[str]:
+    cmd = interpolate(service.get("command")) or exec_form(RUNTIME.last("CMD") or "")
+    assert isinstance(cmd, list), "use the exec (list) form for commands"
+    assert cmd[0] == "textcnn", cmd
+    return cmd
+
+
+def parse(cmd: list[str], capsys: pytest.CaptureFixture[str]) -> argparse.Namespace:
+    try:
+        return build_parser().parse_args(cmd[1:])
+    except SystemExit:
+        pytest.fail(f"`{' '.join(cmd)}` does not parse: {capsys.readouterr().err}")
+
+
+def serve_settings(
+    args: argparse.Namespace, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The settings `textcnn serve` would run with: flags over the environment."""
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    assert args.bundle is None and args.serve_models is None
+    flags = {f: getattr(args, d) for d, f in FLAGS.items() if getattr(args, d) is not None}
+    return Settings(**flags)
+
+
+def environment(service: dict[str, Any], mapped: dict[str, Path]) -> dict[str, str]:
+    env = RUNTIME.env() | {k: str(v) for k, v in interpolate(service["environment"]).items()}
+    return {k: to_host(v, mapped) for k, v in env.items()}
+
+
+def published(service: dict[str, Any]) -> list[int]:
+    return [int(str(p).rsplit(":", 1)[1].split("/")[0]) for p in interpolate(service["ports"])]
+
+
+def run_healthcheck(cmd: list[str], port: int, status: int) -> int:
+    """Exit status of the healthcheck ``cmd`` against a server answering ``status``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status if self.path == "/ready" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert cmd[0] == "python"
+        env = {"PATH": os.environ.get("PATH", ""), f"{ENV_PREFIX}PORT": str(port)}
+        return subprocess.run([sys.executable, *cmd[1:]], env=env, timeout=30).returncode
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- the api service ---------------------------------------------------------------------
+
+
+def test_api_serves_the_registry_volume_on_the_published_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = SERVICES["api"]
+    assert "profiles" not in api, "the api starts with a plain `docker compose up`"
+    mapped = mounts(api, tmp_path)
+    cmd = [to_host(word, mapped) for word in command(api)]
+    args = parse(cmd, capsys)
+    assert args.command == "serve"
+    settings = serve_settings(args, environment(api, mapped), monkeypatch)
+    assert settings.registry is not None and settings.registry in mapped.values()
+    assert settings.host == "0.0.0.0", "bind all interfaces, or the port is unreachable"
+    assert published(api) == [settings.port]
+    assert RUNTIME.all("EXPOSE") == [str(settings.port)]
+
+
+def test_api_environment_is_service_settings_with_their_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = SERVICES["api"]
+    names = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    for service in SERVICES.values():
+        unknown = {k for k in service.get("environment", {}) if k.startswith(ENV_PREFIX)} - names
+        assert not unknown, f"not settings in service/settings.py: {sorted(unknown)}"
+    assert {k for k in RUNTIME.env() if k.startswith(ENV_PREFIX)} <= names
+    for key, default in compose_defaults(api["environment"]).items():
+        field = Settings.model_fields[key.removeprefix(ENV_PREFIX).lower()]
+        monkeypatch.setenv(key, default)
+        parsed = getattr(Settings(registry=tmp_path), key.removeprefix(ENV_PREFIX).lower())
+        assert parsed == field.default, f"{key}: compose default {default} != {field.default}"
+
+
+def test_api_healthcheck_asks_ready(capsys: pytest.CaptureFixture[str]) -> None:
+    check = SERVICES["api"]["healthcheck"]["test"]
+    assert check[0] == "CMD", "exec form: the image has no shell tools like curl"
+    match = re.search(r"http://(?:127\.0\.0\.1|localhost):(\d+)/ready", " ".join(check))
+    assert match, check
+    assert int(match.group(1)) in published(SERVICES["api"])
+    port = free_port()
+    test = [word.replace(f":{match.group(1)}/", f":{port}/") for word in check[1:]]
+    assert run_healthcheck(test, port, 200) == 0
+    assert run_healthcheck(test, port, 503) != 0
+
+
+def test_dockerfile_healthcheck_asks_ready_on_the_configured_port() -> None:
+    options, _, cmd = (RUNTIME.last("HEALTHCHECK") or "").partition("CMD ")
+    assert cmd, "the runtime stage has no HEALTHCHECK CMD"
+    check = exec_form(cmd)
+    assert "/ready" in " ".join(check)
+    port = free_port()
+    assert run_healthcheck(check, port, 200) == 0
+    assert run_healthcheck(check, port, 503) != 0
+
+
+def test_dockerfile_alone_serves_registry_on_exposed_port(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = parse(exec_form(RUNTIME.last("CMD") or ""), capsys)
+    assert args.command == "serve"
+    settings = serve_settings(args, RUNTIME.env(), monkeypatch)
+    assert settings.host == "0.0.0.0"
+    assert RUNTIME.all("EXPOSE") == [str(settings.port)]
+    registry = str(settings.registry)
+    assert any(registry in run and "chown" in run for run in RUNTIME.all("RUN")), (
+        f"{registry} must exist in the image, owned by the service user"
+    )
+
+
+# -- training ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [n for n, s in SERVICES.items() if s.get("profiles")])
+def test_training_services_retrain_into_the_api_registry(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    service = SERVICES[name]
+    mapped = mounts(service, tmp_path)
+    args = parse([to_host(word, mapped) for word in command(service)], capsys)
+    assert args.command == "retrain"
+    assert Path(args.data).is_file(), f"{args.data}: the default training data is missing"
+    registry_target = next(t for t, h in mapped.items() if h == Path(args.registry))
+    volume = {v.split(":")[1]: v.split(":")[0] for v in SERVICES["api"]["volumes"]}
+    own = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
+    api_registry = SERVICES["api"]["environment"][f"{ENV_PREFIX}REGISTRY"]
+    assert own[registry_target] == volume[api_registry], "train and api share one registry"
+
+
+def test_train_profile_has_an_optional_nvidia_reservation() -> None:
+    assert SERVICES["train"].get("profiles"), "train runs on demand only"
+    gpu = {
+        name: s["deploy"]["resources"]["reservations"]["devices"]
+        for name, s in SERVICES.items()
+        if s.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices")
+    }
+    assert gpu, "no service reserves a GPU under deploy.resources.reservations.devices"
+    for name, devices in gpu.items():
+        service = SERVICES[name]
+        assert service.get("profiles"), f"{name}: GPU training must be on demand"
+        assert command(service)[1] == "retrain"
+        assert any(d.get("driver") == "nvidia" and "gpu" in d["capabilities"] for d in devices)
+        build_args = interpolate(service["build"].get("args", {}))
+        assert set(build_args) <= set(DOCKERFILE.args), "build args the Dockerfile lacks"
+        assert "/cu" in build_args.get("TORCH_INDEX_URL", ""), "GPU service needs CUDA torch"
+
+
+# -- the image ---------------------------------------------------------------------------
+
+
+def test_dockerfile_is_multistage_with_cpu_torch_by_default() -> None:
+    assert len(DOCKERFILE.stages) >= 2
+    builders = {stage.name for stage in DOCKERFILE.stages[:-1]}
+    assert any(re.match(rf"--from=({'|'.join(builders)})\b", copy) for copy in RUNTIME.all("COPY"))
+    assert DOCKERFILE.args["TORCH_INDEX_URL"].endswith("/whl/cpu")
+    installs = " ".join(run for s in DOCKERFILE.stages[:-1] for run in s.all("RUN"))
+    assert "torch==${TORCH_VERSION}" in installs and "${TORCH_INDEX_URL}" in installs
+    assert not any("pip install" in run for run in RUNTIME.all("RUN")), "install in the builder"
+
+
+def test_containers_run_as_an_unprivileged_user() -> None:
+    user = RUNTIME.last("USER")
+    assert user and user.split(":")[0] not in ("root", "0")
+    useradd = next((run for run in RUNTIME.all("RUN") if "useradd" in run), "")
+    assert re.search(rf"useradd\b.*\b{re.escape(user)}\b", useradd), "USER is never created"
+    uid = re.search(r"--uid (\d+)", useradd)
+    for name, service in SERVICES.items():
+        if "user" in service:
+            assert str(service["user"]).split(":")[0] not in ("root", "0"), name
+            assert uid and str(service["user"]).split(":")[0] == uid.group(1), name
+
+
+def test_build_context_holds_what_the_dockerfile_copies() -> None:
+    sources = [
+        word
+        for stage in DOCKERFILE.stages
+        for copy in stage.all("COPY")
+        if not copy.startswith("--from")
+        for word in copy.split()[:-1]
+        if not word.startswith("--")
+    ]
+    ignore = (REPO / ".dockerignore").read_text(encoding="utf-8").split("\n")
+    assert ignore[ignore.index("*") + 1 :], ".dockerignore should allow-list after '*'"
+    for source in sources:
+        assert (REPO / source).exists(), source
+        assert f"!{source.rstrip('/')}" in ignore, f"{source} is excluded by .dockerignore"
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    needed = {project["project"]["readme"], "pyproject.toml"} | {p.rstrip("*") for p in packages}
+    assert needed <= set(sources), f"pip install . needs {sorted(needed - set(sources))}"

@@ -1,0 +1,138 @@
+"""The README against the code: its commands parse, its tables match, what it names exists."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from service.settings import ENV_PREFIX, Settings
+from tests.conftest import REPO
+from tests.deploy.conftest import README, readme_block
+from textcnn.cli import build_parser
+
+DOCS = [README, REPO / "data" / "README.md"]
+OPERATORS = {";", "&&", "||", "|", ">", ">>", "<", "&", "(", ")", "{", "}"}
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def shell_commands(doc: Path) -> list[list[str]]:
+    """Simple commands of the doc's bash blocks, continuations joined, comments dropped."""
+    blocks = re.findall(r"```bash\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    commands = []
+    for line in "\n".join(blocks).replace("\\\n", " ").splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split, lexer.commenters = True, "#"
+        current: list[str] = []
+        for token in lexer:
+            if token in OPERATORS:
+                commands.append(current)
+                current = []
+            else:
+                current.append(token)
+        commands.append(current)
+    return [c for c in commands if c]
+
+
+def textcnn_invocations(doc: Path) -> list[list[str]]:
+    """``textcnn ...`` as run directly, by ``-m textcnn`` or in a compose service."""
+    out = []
+    for command in shell_commands(doc):
+        words = [w for w in command if not re.fullmatch(r"[A-Z_]+=\S*", w)]
+        for i, word in enumerate(words):
+            if word == "textcnn" or word.endswith("/bin/textcnn"):
+                if i == 0 or words[i - 1] == "-m" or words[:3] == ["docker", "compose", "run"]:
+                    out.append(words[i + 1 :])
+                break
+    return out
+
+
+def test_the_two_commands() -> None:
+    assert readme_block("demo-command") == "./scripts/demo.sh"
+    assert readme_block("test-command") == "./scripts/test.sh"
+    for script in ("demo.sh", "test.sh"):
+        assert os.access(REPO / "scripts" / script, os.X_OK), f"scripts/{script} not executable"
+    assert "scripts/test.sh" in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_demo_reads_the_service_setting_names() -> None:
+    demo = (REPO / "scripts" / "demo.sh").read_text(encoding="utf-8")
+    names = set(re.findall(r"\$\{(" + ENV_PREFIX + r"\w+):-", demo))
+    assert names >= {f"{ENV_PREFIX}REGISTRY", f"{ENV_PREFIX}PORT"}
+    fields = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    assert names <= fields, f"not service settings: {sorted(names - fields)}"
+
+
+def test_configuration_table_is_generated_from_the_settings() -> None:
+    table = load_script("settings_table")
+    text = README.read_text(encoding="utf-8")
+    assert table.replace_table(text, table.settings_table()) == text, (
+        "README's configuration table is stale: run `python scripts/settings_table.py --write`"
+    )
+    for name in Settings.model_fields:
+        assert f"`{ENV_PREFIX}{name.upper()}`" in text
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_documented_textcnn_commands_parse(
+    doc: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # registries named in examples need not exist here
+    monkeypatch.setattr("textcnn.cli.common.check_path", lambda root, create=False: Path(root))
+    invocations = textcnn_invocations(doc)
+    assert invocations, f"no textcnn commands found in {doc.name}"
+    for args in invocations:
+        try:
+            parsed = build_parser().parse_args(args)
+        except SystemExit:
+            pytest.fail(f"`textcnn {' '.join(args)}` does not parse: {capsys.readouterr().err}")
+        assert isinstance(parsed, argparse.Namespace)
+
+
+def test_documented_scripts_and_their_options_exist() -> None:
+    for doc in DOCS:
+        for command in shell_commands(doc):
+            if command[0] not in ("python", "python3") or len(command) < 2:
+                continue
+            if command[1] == "-m":
+                module = command[2].replace(".", "/")
+                assert (REPO / f"{module}.py").is_file(), f"{doc.name}: no module {command[2]}"
+                source = (REPO / f"{module}.py").read_text(encoding="utf-8")
+            else:
+                script = REPO / command[1]
+                assert script.is_file(), f"{doc.name}: {command[1]} does not exist"
+                source = script.read_text(encoding="utf-8")
+            for option in (w.split("=")[0] for w in command[2:] if w.startswith("--")):
+                assert f'"{option}"' in source, f"{doc.name}: {command[1]} has no {option}"
+
+
+def test_no_third_party_data_in_the_repository() -> None:
+    try:
+        files = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    pattern = re.compile(
+        r"(rt-polarity|TREC\.|stsa\.|subj\.all|custrev|mpqa|cifar|glove[._]6B|"
+        r"train_5500|GoogleNews)",
+        re.I,
+    )
+    leaked = [f for f in files if pattern.search(Path(f).name) and not f.endswith(".py")]
+    assert not leaked, f"third-party data files in the repository: {leaked}"

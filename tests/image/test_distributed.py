@@ -1,0 +1,115 @@
+"""Two CPU processes, gloo on loopback: sharding, synchronised weights, rank-0-only output."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+
+from textcnn.engine.distributed import shutdown_distributed
+from textcnn.engine.predictor import Predictor
+from textcnn.engine.trainer import Split, TrainConfig, fit
+from textcnn.image.augment import ImageTransform
+from textcnn.image.processor import ImageProcessor
+from textcnn.models import create_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def loopback_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1", **extra}
+
+
+class Recording(ImageTransform):
+    """Records which examples (numbered in their first pixels) each training step sees."""
+
+    def __init__(self) -> None:
+        super().__init__(ImageProcessor(8), crop_padding=0, flip=False)
+        self.seen: list[int] = []
+
+    def train(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen += (x[:, 0, 0, 0].long() * 256 + x[:, 0, 0, 1].long()).tolist()
+        return super().train(x)
+
+
+def worker(rank: int, port: int, out: str) -> None:
+    os.environ.update(
+        loopback_env(
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            WORLD_SIZE="2",
+        )
+    )
+    torch.manual_seed(0)
+    x = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8)
+    x[:, 0, 0, 0], x[:, 0, 0, 1] = torch.arange(40) // 256, torch.arange(40) % 256
+    model = create_model("resnet", num_classes=2, width=4, depth=(1, 0, 0))
+    cfg = TrainConfig(
+        epochs=2, batch_size=8, optimizer="sgd", device="cpu", threads=1, progress=False
+    )
+    transform = Recording()
+    result = fit(model, Split(x, torch.arange(40) % 2), Split(x, torch.arange(40) % 2), cfg, transform)
+    state = {k: v.tolist() for k, v in model.state_dict().items() if v.is_floating_point()}
+    record = {"seen": transform.seen, "state": state, "history": result.history}
+    Path(out, f"{rank}.json").write_text(json.dumps(record))
+    shutdown_distributed()
+
+
+def test_fit_shards_every_epoch_and_keeps_the_ranks_in_sync(tmp_path: Path) -> None:
+    mp.spawn(worker, args=(free_port(), str(tmp_path)), nprocs=2, join=True)
+    ranks = [json.loads((tmp_path / f"{r}.json").read_text()) for r in (0, 1)]
+    for epoch in range(2):
+        shards = [set(r["seen"][epoch * 20 : (epoch + 1) * 20]) for r in ranks]
+        assert len(shards[0]) == len(shards[1]) == 20  # 4 steps of 8 / 2 examples
+        assert shards[0].isdisjoint(shards[1]) and shards[0] | shards[1] == set(range(40))
+    assert ranks[0]["state"] == ranks[1]["state"]  # weights and batch-norm statistics
+    assert ranks[0]["history"][-1]["train_loss"] == ranks[1]["history"][-1]["train_loss"]
+
+
+def torchrun(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1"]
+    command += ["--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
+    command += ["--master_port", str(free_port()), "-m", "textcnn", *args]
+    return subprocess.run(
+        command, cwd=REPO, env=loopback_env(), capture_output=True, text=True, timeout=120
+    )
+
+
+def test_train_image_under_torchrun(shapes: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    done = torchrun(
+        "train-image", "--data", str(shapes), "--width", "8", "--depth", "1,0,0",
+        "--epochs", "10", "--batch-size", "16", "--optimizer", "adam", "--lr", "3e-3",
+        "--device", "cpu", "--threads", "1", "--no-progress", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [summary] = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert summary["test_accuracy"] >= 0.8  # as good as one process (tests/image/test_train.py)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert done.stderr.count('"epoch": 10') == 1  # rank 0 alone logs
+    assert Predictor.load(out).predict([shapes / "test" / "circle" / "000.png"])[0].label
+
+
+def test_train_text_under_torchrun(keyword_files: dict[str, Path], tmp_path: Path) -> None:
+    done = torchrun(
+        "train", "--data", str(keyword_files["train"]), "--test", str(keyword_files["test"]),
+        "--dim", "16", "--feature-maps", "8", "--epochs", "8", "--batch-size", "20",
+        "--optimizer", "adam", "--lr", "0.01", "--device", "cpu", "--threads", "1",
+        "--no-progress", "--out", str(tmp_path / "model"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [summary] = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert summary["test_accuracy"] > 0.9
+    assert Predictor.load(tmp_path / "model").predict(["what a wonderful day"])[0].label

@@ -1,0 +1,163 @@
+"""``POST /classify``: predictions, explanations, model choice and every bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.main import create_app
+from service.settings import Settings
+from textcnn.engine.bundle import Bundle
+from textcnn.engine.predictor import Predictor
+from textcnn.registry import Registry
+
+
+def test_one_text(client: TestClient, text_bundle: Bundle) -> None:
+    r = client.post("/classify", json={"text": "the movie was wonderful"})
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["model"], body["version"]) == ("text", "v1")
+    (result,) = body["results"]
+    assert result["label"] == "positive"
+    scores = [s["score"] for s in result["scores"]]
+    assert scores == sorted(scores, reverse=True)
+    assert sum(scores) == pytest.approx(1.0, abs=1e-5)
+    assert result["scores"][0] == {"label": result["label"], "score": result["score"]}
+    assert {s["label"] for s in result["scores"]} == set(text_bundle.labels)
+    assert "explanation" not in result
+
+
+def test_batch_matches_the_engine(client: TestClient, text_bundle: Bundle) -> None:
+    texts = ["why is the store so quiet", "it was awful really", "some excellent food", "the"]
+    r = client.post("/classify", json={"texts": texts, "top_k": 2})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    expected = Predictor(text_bundle).predict(texts)
+    assert [x["label"] for x in results] == [p.label for p in expected]
+    for result, prediction in zip(results, expected, strict=True):
+        assert len(result["scores"]) == 2
+        assert result["score"] == pytest.approx(prediction.score, abs=1e-6)
+
+
+def test_explanations_point_at_the_cue_word(client: TestClient) -> None:
+    texts = ["the film was so very dreadful this day", "how was the story", "quite superb food"]
+    r = client.post("/classify", json={"texts": texts, "explain": True})
+    assert r.status_code == 200
+    for text, cue, result in zip(
+        texts, ["dreadful", "how", "superb"], r.json()["results"], strict=True
+    ):
+        explanation = result["explanation"]
+        assert explanation["tokens"] == text.split()
+        top = explanation["ngrams"][0]
+        assert cue in explanation["tokens"][top["start"] : top["end"]]
+        assert cue in top["ngram"].split()
+        assert top["contribution"] > 0
+        contributions = [n["contribution"] for n in explanation["ngrams"]]
+        assert contributions == sorted(contributions, reverse=True)
+        assert len(contributions) <= 5
+
+
+def test_another_model_by_name(
+    registry_root: Path, text_bundle: Bundle, make_settings: Callable[..., Settings]
+) -> None:
+    Registry(registry_root).publish("keywords", text_bundle)
+    with TestClient(create_app(make_settings())) as client:
+        r = client.post("/classify", json={"text": "why", "model": "keywords"})
+        assert r.status_code == 200
+        assert (r.json()["model"], r.json()["version"]) == ("keywords", "v1")
+        assert client.post("/classify", json={"text": "why", "model": "nope"}).status_code == 404
+
+
+def test_the_default_model_is_configurable(
+    registry_root: Path, text_bundle: Bundle, make_settings: Callable[..., Settings]
+) -> None:
+    Registry(registry_root).publish("keywords", text_bundle)
+    settings = make_settings(text_model="keywords", models=["keywords"])
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/classify", json={"text": "why"}).json()["model"] == "keywords"
+        assert client.get("/ready").json()["models"] == {"keywords": "v1"}
+
+
+BAD_BODIES = [
+    ("malformed JSON", b'{"text": "a"', "body"),
+    ("not an object", b'["a"]', "body"),
+    ("text not a string", b'{"text": 5}', "body.text"),
+    ("texts not a list", b'{"texts": "a"}', "body.texts"),
+    ("text in texts not a string", b'{"texts": ["a", 3]}', "body.texts.1"),
+    ("empty text", b'{"text": ""}', "body.text"),
+    ("whitespace text", b'{"text": " \\n\\t "}', "body.text"),
+    ("empty text in batch", b'{"texts": ["a", "  "]}', "body.texts.1"),
+    ("empty batch", b'{"texts": []}', "body.texts"),
+    ("neither text nor texts", b'{"top_k": 1}', "`text`"),
+    ("both text and texts", b'{"text": "a", "texts": ["b"]}', "`texts`"),
+    ("unknown field", b'{"text": "a", "txt": "b"}', "body.txt"),
+    ("top_k zero", b'{"text": "a", "top_k": 0}', "body.top_k"),
+    ("top_k not a number", b'{"text": "a", "top_k": "many"}', "body.top_k"),
+    ("explain not a bool", b'{"text": "a", "explain": "perhaps"}', "body.explain"),
+    ("model empty", b'{"text": "a", "model": ""}', "body.model"),
+    ("text too long", b'{"text": "' + b"a" * 101 + b'"}', "body.text"),
+    ("text in batch too long", b'{"texts": ["a", "' + b"a" * 101 + b'"]}', "body.texts.1"),
+    ("too many texts", b'{"texts": [' + b",".join([b'"a"'] * 9) + b"]}", "body.texts"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "field"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+def test_bad_input_is_a_422_naming_the_field(
+    make_settings: Callable[..., Settings], case: str, body: bytes, field: str
+) -> None:
+    settings = make_settings(max_text_chars=100, max_batch_texts=8)
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/classify", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, case
+    assert field in r.json()["message"], r.json()
+
+
+def test_wrong_content_type_is_a_422(client: TestClient) -> None:
+    r = client.post("/classify", content=b"hello", headers={"content-type": "text/plain"})
+    assert r.status_code == 422
+
+
+def test_body_over_the_limit_is_a_413(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(max_body_bytes=2048)
+    body = b'{"text": "' + b"a" * 4096 + b'"}'
+    with TestClient(create_app(settings)) as client:
+        declared = client.post(
+            "/classify", content=body, headers={"content-type": "application/json"}
+        )
+        assert declared.status_code == 413
+
+        def chunks():  # no Content-Length: caught while streaming
+            for i in range(0, len(body), 512):
+                yield body[i : i + 512]
+
+        streamed = client.post(
+            "/classify", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert streamed.status_code == 413
+        ok = client.post("/classify", json={"text": "fine"})
+        assert ok.status_code == 200
+
+
+def test_unknown_model_is_a_404_and_wrong_modality_too(
+    registry_root: Path, image_bundle: Bundle, make_settings: Callable[..., Settings]
+) -> None:
+    Registry(registry_root).publish("image", image_bundle)
+    with TestClient(create_app(make_settings())) as client:
+        r = client.post("/classify", json={"text": "a", "model": "missing"})
+        assert r.status_code == 404
+        assert "missing" in r.json()["detail"]
+        r = client.post("/classify", json={"text": "a", "model": "image"})
+        assert r.status_code == 404
+        assert "image model" in r.json()["detail"]
+
+
+def test_no_model_loaded_is_a_503(tmp_path: Path) -> None:
+    settings = Settings(registry=Registry(tmp_path / "empty", create=True).root, reload_interval=0)
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/classify", json={"text": "hello"})
+        assert r.status_code == 503
+        assert "text" in r.json()["detail"]
+        assert client.get("/ready").status_code == 503

@@ -1,0 +1,93 @@
+"""Health, readiness, /models, /metrics and the OpenAPI documentation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from service.main import create_app
+from service.settings import Settings
+from textcnn.engine.bundle import Bundle
+
+
+def test_health(client: TestClient) -> None:
+    r = client.get("/health")
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+
+
+def test_ready_when_every_configured_model_is_loaded(
+    client: TestClient, make_settings: Callable[..., Settings]
+) -> None:
+    r = client.get("/ready")
+    assert (r.status_code, r.json()) == (200, {"ready": True, "models": {"text": "v1"}})
+    with TestClient(create_app(make_settings(models=["text", "image"]))) as partial:
+        r = partial.get("/ready")
+        assert r.status_code == 503
+        assert r.json() == {"ready": False, "models": {"image": None, "text": "v1"}}
+
+
+def test_models(client: TestClient, text_bundle: Bundle) -> None:
+    body = client.get("/models").json()
+    assert body["defaults"] == {"text": "text", "image": "image"}
+    (info,) = body["models"]
+    assert info["name"] == "text"
+    assert (info["state"], info["version"], info["source"]) == ("serving", "v1", "registry")
+    assert (info["modality"], info["arch"]) == ("text", "textcnn")
+    assert info["labels"] == text_bundle.labels
+    assert info["metrics"]["test_accuracy"] == text_bundle.metrics["test_accuracy"]
+    assert info["limits"]["max_texts"] == 256
+    assert info["limits"]["max_tokens"] == text_bundle.processor.max_length
+    assert info["error"] is None and info["refused"] == []
+
+
+def test_a_bundle_directory_is_served_too(text_bundle_dir: Path) -> None:
+    settings = Settings(bundles={"text": text_bundle_dir}, reload_interval=0)
+    with TestClient(create_app(settings)) as client:
+        (info,) = client.get("/models").json()["models"]
+        assert info["source"] == str(text_bundle_dir)
+        assert info["version"].startswith("bundle-")
+        assert client.post("/classify", json={"text": "why"}).status_code == 200
+
+
+def test_metrics(client: TestClient) -> None:
+    client.post("/classify", json={"text": "great film"})
+    client.post("/classify", json={"text": ""})
+    client.get("/no/such/path")
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert 'textcnn_http_requests_total{method="POST",route="/classify",status="200"} 1.0' in text
+    assert 'textcnn_http_requests_total{method="POST",route="/classify",status="422"} 1.0' in text
+    assert 'route="unmatched",status="404"' in text
+    assert 'textcnn_http_request_duration_seconds_bucket{le="0.1",route="/classify"}' in text
+    assert 'textcnn_batch_size_count{model="text"} 1.0' in text
+    assert 'textcnn_queue_depth{model="text"} 0.0' in text
+    assert 'textcnn_model_loaded{modality="text",model="text",version="v1"} 1.0' in text
+
+
+def test_openapi_documents_every_route_with_examples(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    assert set(paths) == {
+        "/classify",
+        "/classify-image",
+        "/health",
+        "/ready",
+        "/models",
+        "/metrics",
+    }
+    assert paths["/classify"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    image_body = paths["/classify-image"]["post"]["requestBody"]["content"]
+    assert {"multipart/form-data", "image/png", "image/jpeg"} <= set(image_body)
+    for path, methods in paths.items():
+        for operation in methods.values():
+            ok = operation["responses"]["200"]["content"]
+            (media,) = ok.values()
+            schema = media.get("schema", {})
+            ref = schema.get("$ref", "").rsplit("/", 1)[-1]
+            examples = spec["components"]["schemas"].get(ref, {}).get("examples")
+            assert examples or media.get("example"), path

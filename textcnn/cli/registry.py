@@ -1,0 +1,205 @@
+"""``textcnn retrain`` and ``textcnn models list|show|promote|rollback|prune``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from textcnn.cli.common import keep_type, name_type, print_json, registry_type
+from textcnn.cli.text import add_data_options, read
+from textcnn.engine.bundle import read_config
+from textcnn.engine.trainer import OPTIMIZERS
+from textcnn.registry import Registry, RegistryError, VersionInfo
+from textcnn.retrain import EXIT_REFUSED, check_retrainable, retrain
+
+RETRAIN_HELP = """\
+Train a candidate for a registered text model; make it current if it is at least as good.
+
+The candidate trains with the current version's options (the training options below override
+them): from scratch on --data, or with --from-version warm-started from that version's weights,
+its vocabulary extended with the new words. The gate evaluates the candidate and the current
+version on the same held-out data, which the candidate never trains or selects epochs on: the
+--dev file if given, else a stratified, seeded --holdout fraction of --data. A holdout may
+hold examples the current version trained on, which favours it (the gate errs towards keeping
+what is served): for an even comparison pass --dev with data neither model trained on. The
+candidate becomes current if its accuracy is >= the current version's (or with --force);
+otherwise it is kept as a non-current version that `textcnn models promote` can make current.
+Prints the comparison as a table, then as one JSON line.
+
+Exit status: 0 promoted; 3 not promoted (refused by the gate, or the current version changed
+during the retrain); 2 an error, the registry unchanged.
+"""
+
+# Options overriding the current version's stored training options: dest -> argparse kwargs.
+OVERRIDES: dict[str, dict[str, Any]] = {
+    "epochs": {"type": int},
+    "batch_size": {"type": int},
+    "optimizer": {"choices": OPTIMIZERS},
+    "lr": {"type": float, "help": "learning rate"},
+    "weight_decay": {"type": float},
+    "seed": {"type": int, "help": "also seeds the --holdout split"},
+    "device": {"help": "auto, cpu, cuda or cuda:N"},
+    "threads": {"type": int, "help": "CPU threads"},
+}
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "retrain",
+        help="retrain a registered model behind an evaluation gate",
+        description=RETRAIN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--registry", type=registry_type(), required=True, help="registry directory")
+    p.add_argument("--name", type=name_type, required=True, help="model to retrain")
+    p.add_argument("--data", type=Path, required=True, help="training file")
+    p.add_argument("--dev", type=Path, help="gate file (default: a --holdout of --data)")
+    p.add_argument(
+        "--holdout", type=float, default=0.2, help="gate fraction of --data without --dev (0.2)"
+    )
+    p.add_argument("--from-version", help="warm-start from this version's weights")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="make the candidate current whatever the gate says; with labels that differ "
+        "from the current model's, train a fresh model on the data's labels",
+    )
+    p.add_argument("--keep", type=keep_type, default=10, help="versions kept per model (10)")
+    add_data_options(p)
+    g = p.add_argument_group("training (default: the current version's)")
+    for dest, kwargs in OVERRIDES.items():
+        g.add_argument("--" + dest.replace("_", "-"), **kwargs)
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_retrain)
+
+    models = sub.add_parser("models", help="list, show, promote, roll back registry versions")
+    actions = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+
+    def action(name: str, help: str, name_required: bool = True) -> argparse.ArgumentParser:
+        a = actions.add_parser(name, help=help)
+        a.add_argument("--registry", type=registry_type(), required=True, help="registry")
+        a.add_argument("--name", type=name_type, required=name_required, help="model name")
+        return a
+
+    a = action("list", "versions with metrics, creation time, parent, data fingerprint", False)
+    a.add_argument("--json", action="store_true", help="one JSON object per version")
+    a.set_defaults(func=cmd_list)
+    a = action("show", "a version's manifest, training options and verification")
+    a.add_argument("--version", help="(default: the current one)")
+    a.set_defaults(func=cmd_show)
+    a = action("promote", "make a version current")
+    a.add_argument("--version", required=True)
+    a.set_defaults(func=cmd_promote)
+    a = action("rollback", "make the previously current version current again")
+    a.set_defaults(func=cmd_rollback)
+    a = action("prune", "delete old versions beyond --keep (never the current or previous)")
+    a.add_argument("--keep", type=keep_type, required=True)
+    a.set_defaults(func=cmd_prune)
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    registry = Registry(args.registry)
+    check_retrainable(registry, args.name, args.from_version)
+    data = read(args.data, args)
+    dev = read(args.dev, args) if args.dev else None
+    overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
+    if args.no_progress:
+        overrides["progress"] = False
+    result = retrain(
+        registry,
+        args.name,
+        data,
+        dev,
+        from_version=args.from_version,
+        force=args.force,
+        overrides=overrides,
+        holdout=args.holdout,
+        keep=args.keep,
+    )
+    print(result.table())
+    print(json.dumps(result.to_dict()))
+    return 0 if result.promoted else EXIT_REFUSED
+
+
+def _metrics_text(metrics: dict[str, Any]) -> str:
+    accuracies = {k.removesuffix("_accuracy"): v for k, v in metrics.items() if "accuracy" in k}
+    return " ".join(f"{k}={v:.4f}" for k, v in accuracies.items() if isinstance(v, float)) or "-"
+
+
+def _row(info: VersionInfo) -> list[str]:
+    s = info.summary()
+    return [
+        s["name"],
+        s["version"] + (" *" if s["current"] else ""),
+        s["modality"] or "-",
+        s["created"] or "-",
+        s["parent"] or "-",
+        _metrics_text(s["metrics"]),
+        (s["data_fingerprint"] or "-")[:12],
+    ]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    infos = Registry(args.registry).list_versions(args.name)
+    if args.json:
+        for info in infos:
+            print(json.dumps(info.summary()))
+        return 0
+    rows = [["NAME", "VERSION", "MODALITY", "CREATED", "PARENT", "ACCURACY", "DATA"]]
+    rows += [_row(info) for info in infos]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    if len(rows) == 1:
+        print("(no versions)")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    registry = Registry(args.registry)
+    version = registry.resolve(args.name, args.version)
+    info = registry.info(args.name, version)
+    try:
+        registry.verify(args.name, version)
+        verified: bool | str = True
+    except RegistryError as exc:
+        verified = str(exc)
+    training = read_config(info.path).get("training", {}) if verified is True else {}
+    print_json(
+        {
+            **info.summary(),
+            "labels": info.manifest.get("labels"),
+            "arch": info.manifest.get("arch"),
+            "path": str(info.path),
+            "verified": verified,
+            "history": registry.pointer(args.name).get("history", []),
+            "options": training.get("options"),
+            "retrain": training.get("retrain"),
+            "files": info.manifest.get("files"),
+        }
+    )
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    previous = Registry(args.registry).promote(args.name, args.version)
+    print(json.dumps({"name": args.name, "current": args.version, "was": previous}))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    registry = Registry(args.registry)
+    was = registry.current(args.name)
+    current = registry.rollback(args.name)
+    print(json.dumps({"name": args.name, "current": current, "was": was}))
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    pruned = Registry(args.registry).prune(args.name, args.keep)
+    print(json.dumps({"name": args.name, "pruned": pruned}))
+    return 0

@@ -1,0 +1,120 @@
+"""``textcnn serve``: the REST service under uvicorn (uvloop + httptools).
+
+Flags override ``TEXTCNN_*`` environment settings; they reach every worker process through
+those same environment variables, since uvicorn starts workers from an import string.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from textcnn.errors import TextCNNError
+
+# flag dest -> Settings field
+FLAGS = {
+    "registry": "registry",
+    "bundle": "bundles",
+    "serve_models": "models",
+    "text_model": "text_model",
+    "image_model": "image_model",
+    "host": "host",
+    "port": "port",
+    "workers": "workers",
+    "max_batch_size": "max_batch_size",
+    "max_wait_ms": "max_wait_ms",
+    "reload_interval": "reload_interval",
+    "threads": "torch_threads",
+    "device": "device",
+    "log_level": "log_level",
+}
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve models over REST (/classify, /classify-image, /models, /metrics)",
+        description="Serve the registry's current model versions over HTTP. Every option "
+        "also reads from the environment (TEXTCNN_<SETTING>); flags win.",
+    )
+    p.add_argument("--registry", type=Path, help="model registry directory")
+    p.add_argument(
+        "--bundle",
+        action="append",
+        metavar="NAME=DIR",
+        help="serve a plain bundle directory as model NAME (repeatable)",
+    )
+    p.add_argument(
+        "--models", dest="serve_models", help="comma-separated model names to serve (default: all)"
+    )
+    p.add_argument("--text-model", help="default model of /classify (text)")
+    p.add_argument("--image-model", help="default model of /classify-image (image)")
+    p.add_argument("--host", help="bind address (127.0.0.1)")
+    p.add_argument("--port", type=int, help="bind port (8000)")
+    p.add_argument("--workers", type=int, help="worker processes (1)")
+    p.add_argument("--max-batch-size", type=int, help="inputs per forward pass (64)")
+    p.add_argument("--max-wait-ms", type=float, help="longest wait for a fuller batch (0)")
+    p.add_argument("--reload-interval", type=float, help="seconds between version checks (2)")
+    p.add_argument("--threads", type=int, help="torch threads per worker (1)")
+    p.add_argument("--device", help="torch device (cpu)")
+    p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for dest, name in FLAGS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        if dest == "bundle":
+            pairs = [item.partition("=") for item in value]
+            if any(not n or not d for n, _, d in pairs):
+                raise TextCNNError("--bundle takes NAME=DIR")
+            value = {n: str(Path(d).absolute()) for n, _, d in pairs}
+        elif dest == "serve_models":
+            value = [n.strip() for n in value.split(",") if n.strip()]
+        elif dest == "registry":
+            value = str(value.absolute())
+        values[name] = value
+    return values
+
+
+def export_settings(values: dict[str, Any]) -> None:
+    """Put settings into ``TEXTCNN_*`` environment variables (JSON for lists and dicts)."""
+    from service.settings import ENV_PREFIX
+
+    for name, value in values.items():
+        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        os.environ[f"{ENV_PREFIX}{name.upper()}"] = text
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    export_settings(_overrides(args))
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise TextCNNError(f"invalid service settings: {problems}") from None
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+    )
+    return 0

@@ -1,0 +1,74 @@
+"""``torchrun`` support: join the process group from the environment; rank 0 does the I/O.
+
+``torchrun --nproc_per_node N -m textcnn train ...`` sets ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK`` and the rendezvous address; ``fit`` then trains with DistributedDataParallel
+(NCCL on GPUs, one per local rank; gloo on CPUs). Without those variables all of this is a
+no-op and training runs in one process.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def launched_distributed() -> bool:
+    """True in a process started by ``torchrun`` with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def rank_world() -> tuple[int, int]:
+    """This process's rank and the number of processes (0, 1 outside a process group)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Whether this process writes bundles, logs and output (rank 0, or no torchrun)."""
+    return rank_world()[0] == 0
+
+
+def init_distributed(device: torch.device) -> torch.device:
+    """Join the ``torchrun`` process group if there is one; return this rank's device.
+
+    A CUDA device without an index becomes ``cuda:LOCAL_RANK``.
+    """
+    if not launched_distributed():
+        return device
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
+    return device
+
+
+def shutdown_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(*values: torch.Tensor) -> None:
+    """Sum tensors over all ranks, in place (no-op in one process)."""
+    if dist.is_available() and dist.is_initialized():
+        for value in values:
+            dist.all_reduce(value)
+
+
+@torch.no_grad()
+def average_buffers(model: nn.Module) -> None:
+    """Average floating-point buffers (batch-norm statistics) over ranks, so that every rank
+    evaluates, and rank 0 saves, statistics of the whole data set."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    world = dist.get_world_size()
+    for buffer in model.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer)
+            buffer.div_(world)

@@ -1,0 +1,257 @@
+"""Retrain a registered text model: a candidate, an evaluation gate, and publishing.
+
+The candidate trains with the current version's stored options (``overrides`` on top), from
+scratch, or warm-started from a version's weights. The candidate and the current version are
+evaluated on the same gate data, which the candidate never trains or selects epochs on: the
+``dev`` data if given, else a stratified, seeded ``holdout`` fraction of the data (which may
+hold examples the current version trained on: that favours keeping it). The candidate
+becomes current if its accuracy is at least the current version's (or with ``force``);
+otherwise it is kept as a non-current version, which ``Registry.promote`` can make current.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+
+from textcnn.engine.bundle import Bundle
+from textcnn.engine.evaluate import evaluate
+from textcnn.engine.predictor import Predictor
+from textcnn.engine.trainer import TrainConfig
+from textcnn.errors import DataError, TextCNNError
+from textcnn.registry import Registry, RegistryError
+from textcnn.text.data import TextDataset, check_labels, sort_labels
+from textcnn.text.train import TextTrainOptions, dev_split, train_text
+
+log = logging.getLogger(__name__)
+EXIT_REFUSED = 3
+GATE_METRICS = ("accuracy", "macro_f1")
+
+
+@dataclass
+class RetrainResult:
+    name: str
+    base: str
+    candidate: str
+    promoted: bool
+    reason: str
+    gate: dict[str, Any]
+    current_metrics: dict[str, float] | None
+    candidate_metrics: dict[str, float]
+    warm_start: str | None
+    train_seconds: float
+    pruned: list[str]
+
+    def delta(self) -> dict[str, float] | None:
+        if self.current_metrics is None:
+            return None
+        return {k: self.candidate_metrics[k] - self.current_metrics[k] for k in GATE_METRICS}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "delta": self.delta()}
+
+    def table(self) -> str:
+        """The comparison as aligned text: metric, current, candidate, delta."""
+        rows = [("metric", f"current {self.base}", f"candidate {self.candidate}", "delta")]
+        delta = self.delta()
+        for key in GATE_METRICS:
+            current = "n/a" if self.current_metrics is None else f"{self.current_metrics[key]:.4f}"
+            change = "n/a" if delta is None else f"{delta[key]:+.4f}"
+            rows.append((key, current, f"{self.candidate_metrics[key]:.4f}", change))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = [
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+            for row in rows
+        ]
+        verdict = "promoted" if self.promoted else "not promoted"
+        lines.append(f"gate: {self.gate['description']}")
+        lines.append(f"{self.name} {self.candidate} {verdict}: {self.reason}")
+        return "\n".join(lines)
+
+
+def check_retrainable(registry: Registry, name: str, from_version: str | None = None) -> str:
+    """The current version of ``name``, once checked to be a text model retrain can handle."""
+    base = registry.resolve(name)
+    if from_version is not None:
+        registry.resolve(name, from_version)
+    modality = registry.manifest(name, base).get("modality")
+    if modality != "text":
+        raise RegistryError(
+            f"model {name!r} holds {modality} models: retrain supports text models; "
+            f"use textcnn train-image --registry {registry.root} --name {name}"
+        )
+    return base
+
+
+def stored_options(bundle: Bundle, overrides: dict[str, Any] | None = None) -> TextTrainOptions:
+    """The bundle's training options (``training["options"]``), training fields overridden."""
+    raw = bundle.training.get("options")
+    if not isinstance(raw, dict):
+        raise RegistryError(
+            "this version stores no training options to retrain with; "
+            "train a new one with textcnn train --registry"
+        )
+    known = {f.name for f in fields(TextTrainOptions)} - {"train"}
+    values = {k: v for k, v in raw.items() if k in known}
+    if "filter_widths" in values:
+        values["filter_widths"] = tuple(values["filter_widths"])
+    train_known = {f.name for f in fields(TrainConfig)}
+    train = {k: v for k, v in (raw.get("train") or {}).items() if k in train_known}
+    try:
+        return TextTrainOptions(**values, train=TrainConfig(**{**train, **(overrides or {})}))
+    except (TypeError, ValueError) as exc:
+        raise TextCNNError(f"training options: {exc}") from exc
+
+
+def label_mismatch(model_labels: list[str], data_labels: list[str]) -> str | None:
+    """What differs between two label sets, or None when they are equal."""
+    extra = sorted(set(data_labels) - set(model_labels))
+    missing = sorted(set(model_labels) - set(data_labels))
+    parts = [f"not in the model: {', '.join(extra)}"] if extra else []
+    parts += [f"missing from the data: {', '.join(missing)}"] if missing else []
+    return "; ".join(parts) or None
+
+
+def _train_candidate(
+    train: TextDataset,
+    opts: TextTrainOptions,
+    warm: Bundle | None,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
+) -> Bundle:
+    try:
+        candidate = train_text(train, opts, on_epoch=on_epoch, warm_start=warm)
+    except (RuntimeError, ValueError, FloatingPointError) as exc:
+        raise RegistryError(
+            f"the candidate failed to train ({exc}); the registry is unchanged"
+        ) from exc
+    if not all(torch.isfinite(t).all() for t in candidate.model.state_dict().values()):
+        raise RegistryError(
+            "the candidate failed to train: its weights are not finite (try a lower --lr); "
+            "the registry is unchanged"
+        )
+    return candidate
+
+
+def decide(
+    candidate: dict[str, float], current: dict[str, float] | None, base: str, force: bool
+) -> tuple[bool, str]:
+    """The gate: promote when the candidate's accuracy is at least the current's."""
+    if force or current is None:
+        return True, "--force"
+    promote = candidate["accuracy"] >= current["accuracy"]
+    sign = ">=" if promote else "<"
+    return (
+        promote,
+        f"accuracy {candidate['accuracy']:.4f} {sign} {current['accuracy']:.4f} of {base}",
+    )
+
+
+def _gate_report(bundle: Bundle, gate: TextDataset) -> dict[str, float]:
+    report = evaluate(Predictor(bundle), gate.texts, gate.labels, gate.path)
+    return {k: report[k] for k in GATE_METRICS}
+
+
+def _gate_split(
+    data: TextDataset, dev: TextDataset | None, holdout: float, seed: int
+) -> tuple[TextDataset, TextDataset, str]:
+    """Training data, gate data, and a description of the gate."""
+    if dev is not None:
+        return data, dev, f"{len(dev)} examples of {dev.path}"
+    train, gate = dev_split(data, holdout, seed)
+    return train, gate, f"{len(gate)} examples held out of {data.path} ({holdout:.0%}, seed {seed})"
+
+
+def _check_labels(
+    data: TextDataset, labels: list[str], model: Bundle, what: str, force: bool
+) -> str | None:
+    """How ``labels`` differ from ``model``'s: an error unless ``force``, where it is returned."""
+    mismatch = label_mismatch(model.labels, labels)
+    if mismatch and not force:
+        raise DataError(
+            data.path,
+            f"its labels do not match {what} ({', '.join(model.labels)}): {mismatch}. "
+            f"--force trains a fresh model on the data's labels ({', '.join(labels)}) and "
+            "makes it current without the gate",
+        )
+    return mismatch
+
+
+def retrain(
+    registry: Registry,
+    name: str,
+    data: TextDataset,
+    dev: TextDataset | None = None,
+    from_version: str | None = None,
+    force: bool = False,
+    overrides: dict[str, Any] | None = None,
+    holdout: float = 0.2,
+    keep: int = 10,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> RetrainResult:
+    """Train, gate and publish a candidate for ``name``; see the module docstring."""
+    if not 0 < holdout < 1:
+        raise TextCNNError(f"--holdout must be between 0 and 1, got {holdout}")
+    if keep < 1:
+        raise TextCNNError(f"--keep must be at least 1, got {keep}")
+    base = check_retrainable(registry, name, from_version)
+    with registry.training(name):
+        current = registry.load_bundle(name, base)
+        opts = stored_options(current, overrides)
+        labels = sort_labels(data.labels)
+        if dev is not None:
+            check_labels(dev, labels)
+        mismatch = _check_labels(data, labels, current, f"model {name!r} {base}", force)
+        warm = registry.load_bundle(name, from_version) if from_version else None
+        if warm is not None and _check_labels(
+            data, labels, warm, f"{name!r} {from_version}", force
+        ):
+            log.warning("labels differ from %s: --force trains a fresh model", from_version)
+            warm = None
+        train, gate, description = _gate_split(data, dev, holdout, opts.train.seed)
+        candidate = _train_candidate(train, opts, warm, on_epoch)
+        candidate_metrics = _gate_report(candidate, gate)
+        current_metrics = None if mismatch else _gate_report(current, gate)
+        promote, reason = decide(candidate_metrics, current_metrics, base, force)
+        gate_info = {"description": description, "examples": len(gate), "data": gate.path}
+        warm_start = from_version if warm is not None else None
+        candidate.metrics.update({f"gate_{k}": v for k, v in candidate_metrics.items()})
+        candidate.training["retrain"] = {
+            "base": base,
+            "warm_start": warm_start,
+            "gate": gate_info,
+            "base_gate_metrics": current_metrics,
+            "force": force,
+        }
+        with registry.lock(name):
+            now = registry.current(name)
+            if promote and now != base:
+                promote, reason = False, f"the current version changed from {base} to {now}"
+            version = registry.publish(
+                name, candidate, parent=warm_start or base, make_current=promote, locked=True
+            )
+            pruned = registry.prune(name, keep, locked=True)
+    if not promote:
+        reason += (
+            f"; kept as a non-current version (textcnn models promote --registry "
+            f"{registry.root} --name {name} --version {version} makes it current)"
+        )
+    return RetrainResult(
+        name=name,
+        base=base,
+        candidate=version,
+        promoted=promote,
+        reason=reason,
+        gate=gate_info,
+        current_metrics=current_metrics,
+        candidate_metrics=candidate_metrics,
+        warm_start=warm_start,
+        train_seconds=round(candidate.training["result"]["seconds"], 3),
+        pruned=pruned,
+    )
