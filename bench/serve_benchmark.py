@@ -18,6 +18,7 @@ Usage: ``python bench/serve_benchmark.py [--duration 5] [--workers 1,2] [--concu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -30,7 +31,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,7 +197,7 @@ class Server:
         return total
 
 
-@contextmanager
+@contextlib.contextmanager
 def server(registry: Path, workers: int, env: dict[str, str], log: Path) -> Iterator[Server]:
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TEXTCNN_")}
@@ -398,24 +398,30 @@ def main() -> None:
     load = os.getloadavg()[0]
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     cells: list[Cell] = []
+    baseline = {**tuned, "TEXTCNN_MAX_BATCH_SIZE": "1"}
     for workers in [int(w) for w in args.workers.split(",")]:
-        modes = [("batching", tuned, ["ceiling", *texts, "image"])]
-        if not args.no_baseline:
-            modes.append(
-                ("1 forward/request", {**tuned, "TEXTCNN_MAX_BATCH_SIZE": "1"}, list(texts))
-            )
-        for mode, env, names in modes:
+        # Both servers run side by side (an idle one costs nothing) and their cells alternate,
+        # so a change in the machine's load hits the two modes alike.
+        with contextlib.ExitStack() as stack:
             log = args.work / f"server-{workers}.log"
-            with server(registry, workers, env, log) as srv:
-                for name in names:  # warm every worker's models and code paths
-                    wrk(srv.url + targets[name].endpoint, targets[name].script, 8, 2)
-                for c in concurrencies:
-                    for name in names:
-                        label = "ceiling" if name == "ceiling" else mode
-                        cells.append(measure(srv, targets[name], label, c, args.duration))
-                if mode == "batching":
-                    batch, c = targets["batch"], args.batch_concurrency
-                    cells.append(measure(srv, batch, "256 texts/request", c, args.duration))
+            fast = stack.enter_context(server(registry, workers, tuned, log))
+            slow = None
+            if not args.no_baseline:
+                log = args.work / f"server-{workers}-unbatched.log"
+                slow = stack.enter_context(server(registry, workers, baseline, log))
+            runs = [(fast, "ceiling", "ceiling")]
+            for model in texts:
+                runs.append((fast, model, "batching"))
+                if slow is not None:
+                    runs.append((slow, model, "1 forward/request"))
+            runs.append((fast, "image", "batching"))
+            for srv, name, _ in runs:  # warm every worker's models and code paths
+                wrk(srv.url + targets[name].endpoint, targets[name].script, 8, 2)
+            for c in concurrencies:
+                for srv, name, mode in runs:
+                    cells.append(measure(srv, targets[name], mode, c, args.duration))
+            batch, c = targets["batch"], args.batch_concurrency
+            cells.append(measure(fast, batch, "256 texts/request", c, args.duration))
     cells.sort(key=lambda c: (c.workers, c.concurrency, c.endpoint, c.model, c.mode))
     print(table(cells))
     print(

@@ -113,11 +113,16 @@ def concatenate(a: KeyedVectors, b: KeyedVectors, seed: int, limit: int) -> Keye
 
 def run_cnn(
     task: Task, opts: TextTrainOptions, vectors: KeyedVectors | None
-) -> tuple[float, float, int]:
-    """Test accuracy, seconds per epoch and best epoch of one trained model."""
+) -> tuple[float, float, float, int]:
+    """Test and dev accuracy, seconds per epoch and best epoch of one trained model."""
     bundle = train_text(task.train, opts, dev=task.dev, test=task.test, vectors=vectors)
     result = bundle.training["result"]
-    return bundle.metrics["test_accuracy"], result["seconds_per_epoch"], result["best_epoch"]
+    return (
+        bundle.metrics["test_accuracy"],
+        bundle.metrics["dev_accuracy"],
+        result["seconds_per_epoch"],
+        result["best_epoch"],
+    )
 
 
 def run_nbsvm(task: Task, tokenizer: str) -> float:
@@ -238,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         combos = [(m, "-") for m in modes if m == "rand"]
         combos += [(m, v) for v in vector_kinds for m in modes if m != "rand"]
         for mode, kind in combos:
-            accs, secs, epochs_best = [], [], []
+            accs, devs, secs, epochs_best = [], [], [], []
             for i, task in enumerate(work):
                 vectors = None
                 if kind != "-":
@@ -269,13 +274,14 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                 )
                 started = time.perf_counter()
-                acc, sec, best = run_cnn(task, opts, vectors)
+                acc, dev_acc, sec, best = run_cnn(task, opts, vectors)
                 accs.append(acc)
+                devs.append(dev_acc)
                 secs.append(sec)
                 epochs_best.append(best)
                 log.info(
-                    "%s %s %s run %d/%d: test %.4f, best epoch %d, %.2f s/epoch (%.0f s)",
-                    dataset, mode, kind, i + 1, len(work), acc, best, sec,
+                    "%s %s %s run %d/%d: test %.4f, dev %.4f, best epoch %d, %.2f s/epoch (%.0f s)",
+                    dataset, mode, kind, i + 1, len(work), acc, dev_acc, best, sec,
                     time.perf_counter() - started,
                 )  # fmt: skip
             records.append(
@@ -288,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                     "seconds_per_epoch": statistics.fmean(secs),
                     "best_epochs": epochs_best,
                     "per_run": accs,
+                    "dev_accuracy": 100 * statistics.fmean(devs),
                     "settings": {
                         k: getattr(args, k.replace("-", "_"))
                         for k in ("feature-maps", "dropout", "optimizer", "pretrained-vocab")

@@ -24,10 +24,12 @@ installed() {
   "$PY" -I - "$TORCH_VERSION" <<'EOF' 2>/dev/null
 import importlib.metadata as md, json, sys, tomllib
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 from packaging.requirements import Requirement
 
 dist = md.distribution("textcnn")
-assert json.loads(dist.read_text("direct_url.json"))["url"] == Path.cwd().resolve().as_uri()
+url = urlparse(json.loads(dist.read_text("direct_url.json"))["url"])
+assert Path(unquote(url.path)).resolve() == Path.cwd().resolve()
 assert md.version("torch").split("+")[0] == sys.argv[1]
 project = tomllib.loads(Path("pyproject.toml").read_text())["project"]
 assert dist.version == project["version"]

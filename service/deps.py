@@ -5,13 +5,19 @@ They are ``async`` so FastAPI calls them on the event loop, not through its thre
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
+from service.errors import UnsupportedMedia
 from service.metrics import Metrics
 from service.models import ModelManager
 from service.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
 
 
 async def get_settings(request: Request) -> Settings:
@@ -29,3 +35,25 @@ async def get_metrics(request: Request) -> Metrics:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[ModelManager, Depends(get_model_manager)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency parsing the request body as ``model`` straight from JSON bytes.
+
+    Every malformed body (bad JSON, bad UTF-8, absurd nesting, wrong types) becomes a 422
+    located under ``body``; a body that is not JSON at all is a 415.
+    """
+
+    async def parse(request: Request) -> M:
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if kind != "application/json" and not kind.endswith("+json"):
+            raise UnsupportedMedia(f"send the body as application/json, not {kind!r}")
+        try:
+            return model.model_validate_json(await request.body())
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False, include_context=False)
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in errors]
+            ) from None
+
+    return parse

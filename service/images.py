@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import warnings
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from PIL import Image, UnidentifiedImageError
+from starlette.exceptions import HTTPException
 
 from service.errors import PayloadTooLarge, UnsupportedMedia, invalid
 from textcnn.errors import DataError

@@ -156,6 +156,7 @@ class ModelManager:
         self.metrics = metrics
         self.executor = executor
         self.states: dict[str, ModelState] = {}
+        self.error: str | None = None  # why the models to serve could not be listed
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task | None = None
 
@@ -222,15 +223,16 @@ class ModelManager:
         """Look for new current versions once; load and swap in each one that works."""
         async with self._lock:
             found, error = await asyncio.to_thread(self._scan)
-            if error:
-                log.error("cannot list models: %s", error)
-                for state in self.states.values():
-                    state.error = error
+            if error and error != self.error:
+                log.error("cannot list the models to serve: %s", error)
+            self.error = error or None
             loaded = False
             for name, (source, version, problem) in found.items():
                 state = self.states.setdefault(name, ModelState(name, source))
                 state.source = source
                 if problem or version is None:
+                    if problem != state.error:
+                        log.warning("model %s: %s", name, problem)
                     state.error = problem
                     continue
                 if state.loaded is not None and state.loaded.version == version:
@@ -279,20 +281,25 @@ class ModelManager:
         return True
 
     def _wrap(self, name: str, version: str, predictor: Predictor) -> LoadedModel:
-        encode = predictor.encode
+        encode, forward = predictor.encode, predictor.predict_encoded
         if predictor.modality == "image":
+            processor = predictor.processor
 
             def encode(items: Sequence[Any]) -> torch.Tensor:
+                """Decoded, resized ``uint8`` pixels; normalised once per batch in ``forward``."""
                 try:
-                    return predictor.encode(items)
+                    return processor.pixels(items)
                 except DECODE_ERRORS as exc:
                     raise UnsupportedMedia(f"the image could not be decoded ({exc})") from exc
+
+            def forward(pixels: torch.Tensor) -> list[Prediction]:
+                return predictor.predict_encoded(processor.normalize(pixels))
 
         s = self.settings
         batcher = Batcher(
             encode,
             predictor.collate,
-            predictor.predict_encoded,
+            forward,
             self.executor,
             max_batch_size=s.max_batch_size,
             max_wait=s.max_wait_ms / 1000,

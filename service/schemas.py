@@ -221,6 +221,7 @@ class ModelsResponse(BaseModel):
 
     defaults: dict[str, str] = Field(description="The model each route uses by default.")
     models: list[ModelInfo]
+    error: str | None = Field(None, description="Why the models could not be listed, if so.")
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -273,4 +274,16 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
             "description": descriptions[code],
         }
         for code in codes
+    }
+
+
+def json_request_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` for a route that parses ``model`` itself (see ``json_body``)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": model.model_json_schema(), "examples": examples}
+            },
+        }
     }

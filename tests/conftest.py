@@ -19,10 +19,11 @@ SHARED = REPO.parent / "shared" / "datasets"
 
 torch.set_num_threads(1)
 
-_FILLER = (
-    "the a this that my our it was is very really quite so just some movie film book "
-    "service day time thing people story place food store"
-).split()
+_FILLER = [
+    *("the", "a", "this", "that", "my", "our", "it", "was", "is", "very", "really"),
+    *("quite", "so", "just", "some", "movie", "film", "book", "service", "day", "time"),
+    *("thing", "people", "story", "place", "food", "store"),
+]
 _CUES = {
     "positive": ["great", "wonderful", "excellent", "loved", "superb"],
     "negative": ["awful", "terrible", "boring", "hated", "dreadful"],

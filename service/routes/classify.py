@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Depends
 
-from service.deps import ManagerDep, SettingsDep
+from service.deps import ManagerDep, SettingsDep, json_body
 from service.errors import invalid
-from service.schemas import ClassifyRequest, ClassifyResponse, error_responses
+from service.schemas import ClassifyRequest, ClassifyResponse, error_responses, json_request_body
 
 router = APIRouter(tags=["classify"])
 
@@ -29,11 +29,12 @@ EXAMPLES = {
     "/classify",
     response_model=ClassifyResponse,
     response_model_exclude_none=True,
-    responses=error_responses(404, 413, 422, 503),
+    responses=error_responses(404, 413, 415, 422, 503),
+    openapi_extra=json_request_body(ClassifyRequest, EXAMPLES),
     summary="Classify one text or a batch",
 )
 async def classify(
-    body: Annotated[ClassifyRequest, Body(openapi_examples=EXAMPLES)],
+    body: Annotated[ClassifyRequest, Depends(json_body(ClassifyRequest))],
     manager: ManagerDep,
     settings: SettingsDep,
 ) -> Any:

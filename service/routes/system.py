@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.deps import ManagerDep, MetricsDep, SettingsDep
+from service.deps import ManagerDep, MetricsDep, SettingsDep, json_body
 from service.schemas import (
     ClassifyRequest,
     ClassifyResponse,
@@ -16,6 +16,7 @@ from service.schemas import (
     ModelsResponse,
     ReadyResponse,
     error_responses,
+    json_request_body,
 )
 
 router = APIRouter(tags=["system"])
@@ -47,6 +48,7 @@ async def models(manager: ManagerDep, settings: SettingsDep) -> Any:
     return {
         "defaults": {"text": settings.text_model, "image": settings.image_model},
         "models": manager.describe(),
+        "error": manager.error,
     }
 
 
@@ -84,10 +86,13 @@ _CONSTANT = {
     "/bench/noop",
     response_model=ClassifyResponse,
     response_model_exclude_none=True,
-    responses=error_responses(413, 422),
+    responses=error_responses(413, 415, 422),
+    openapi_extra=json_request_body(ClassifyRequest, {"one": {"value": {"text": "hello"}}}),
     summary="Benchmark ceiling (TEXTCNN_BENCHMARK_ROUTE only)",
 )
-async def noop(body: ClassifyRequest, settings: SettingsDep) -> Any:
+async def noop(
+    body: Annotated[ClassifyRequest, Depends(json_body(ClassifyRequest))], settings: SettingsDep
+) -> Any:
     """Validates a /classify body like /classify does and returns a constant: the cost of
     the HTTP stack alone, which `bench/serve_benchmark.py` compares /classify with."""
     body.checked_texts(settings.max_batch_texts, settings.max_text_chars)

@@ -60,7 +60,9 @@ def worker(rank: int, port: int, out: str) -> None:
         epochs=2, batch_size=8, optimizer="sgd", device="cpu", threads=1, progress=False
     )
     transform = Recording()
-    result = fit(model, Split(x, torch.arange(40) % 2), Split(x, torch.arange(40) % 2), cfg, transform)
+    result = fit(
+        model, Split(x, torch.arange(40) % 2), Split(x, torch.arange(40) % 2), cfg, transform
+    )
     state = {k: v.tolist() for k, v in model.state_dict().items() if v.is_floating_point()}
     record = {"seen": transform.seen, "state": state, "history": result.history}
     Path(out, f"{rank}.json").write_text(json.dumps(record))

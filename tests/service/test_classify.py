@@ -83,6 +83,11 @@ def test_the_default_model_is_configurable(
 
 BAD_BODIES = [
     ("malformed JSON", b'{"text": "a"', "body"),
+    ("empty body", b"", "body"),
+    ("invalid UTF-8", b'{"text": "\xff\xfe"}', "body"),
+    ("absurd nesting", b'{"text": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "body"),
+    ("huge number", b'{"text": ' + b"9" * 5000 + b"}", "body"),
+    ("number as text", b'{"text": ' + b"9" * 50 + b"}", "body.text"),
     ("not an object", b'["a"]', "body"),
     ("text not a string", b'{"text": 5}', "body.text"),
     ("texts not a list", b'{"texts": "a"}', "body.texts"),
@@ -115,9 +120,10 @@ def test_bad_input_is_a_422_naming_the_field(
     assert field in r.json()["message"], r.json()
 
 
-def test_wrong_content_type_is_a_422(client: TestClient) -> None:
+def test_a_body_that_is_not_json_is_a_415(client: TestClient) -> None:
     r = client.post("/classify", content=b"hello", headers={"content-type": "text/plain"})
-    assert r.status_code == 422
+    assert r.status_code == 415
+    assert "application/json" in r.json()["detail"]
 
 
 def test_body_over_the_limit_is_a_413(make_settings: Callable[..., Settings]) -> None:

@@ -91,3 +91,13 @@ def test_openapi_documents_every_route_with_examples(client: TestClient) -> None
             ref = schema.get("$ref", "").rsplit("/", 1)[-1]
             examples = spec["components"]["schemas"].get(ref, {}).get("examples")
             assert examples or media.get("example"), path
+
+
+def test_a_missing_registry_is_reported_not_fatal(tmp_path: Path) -> None:
+    settings = Settings(registry=tmp_path / "nowhere", reload_interval=0)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/ready").status_code == 503
+        body = client.get("/models").json()
+        assert body["models"] == [] and "nowhere" in body["error"]
+        assert client.post("/classify", json={"text": "hi"}).status_code == 503

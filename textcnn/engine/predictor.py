@@ -73,8 +73,9 @@ class Predictor:
         """Logits for already-encoded inputs, in batches of ``batch_size`` (averaged with
         the mirror images' when the processor asks for flip test-time augmentation)."""
         out = [
-            forward_logits(self.model, x[i : i + self.batch_size].to(self.device), self.flip_tta)
-            .cpu()
+            forward_logits(
+                self.model, x[i : i + self.batch_size].to(self.device), self.flip_tta
+            ).cpu()
             for i in range(0, len(x), self.batch_size)
         ]
         return torch.cat(out) if out else torch.empty(0, len(self.labels))

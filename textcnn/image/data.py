@@ -211,10 +211,7 @@ def _stack(pixels: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor | list[to
         h, w = shapes[0].tolist()
         return pixels.view(len(shapes), 3, h, w)
     sizes = (3 * shapes[:, 0] * shapes[:, 1]).tolist()
-    return [
-        t.view(3, h, w)
-        for t, (h, w) in zip(pixels.split(sizes), shapes.tolist(), strict=True)
-    ]
+    return [t.view(3, h, w) for t, (h, w) in zip(pixels.split(sizes), shapes.tolist(), strict=True)]
 
 
 def _load_cache(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, list]] | None:

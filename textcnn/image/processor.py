@@ -121,9 +121,8 @@ class ImageProcessor:
 
     def pixels(self, items: Sequence[ImageInput] | torch.Tensor) -> torch.Tensor:
         """RGB ``uint8 [N, 3, size, size]``: decoded, made RGB, resized and cropped."""
-        if isinstance(items, torch.Tensor) and items.dim() == 4:
-            if tuple(items.shape[1:]) == (3, self.size, self.size):
-                return items
+        if isinstance(items, torch.Tensor) and tuple(items.shape[1:]) == (3, self.size, self.size):
+            return items
         out = torch.empty(len(items), 3, self.size, self.size, dtype=torch.uint8)
         for row, item in enumerate(items):
             if isinstance(item, torch.Tensor):

@@ -10,7 +10,6 @@ from typing import Any
 import torch
 
 from textcnn.engine.bundle import Bundle
-from textcnn.engine.device import resolve_device
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.trainer import Split, TrainConfig, fit
@@ -92,23 +91,22 @@ def train_image(
     pixels = ImageProcessor(size).pixels(train.items)
     mean, std = channel_stats(pixels)
     processor = ImageProcessor(size, mean, std, flip_tta=opts.tta)
-    on_gpu = resolve_device(opts.train.device).type == "cuda"
-    cfg = replace(opts.train, tta=opts.tta, drop_last=True, channels_last=on_gpu)
+    cfg = replace(opts.train, tta=opts.tta, drop_last=True, channels_last=True)
     torch.manual_seed(cfg.seed)
     model = create_model(opts.arch, model_config)
     label_id = {label: i for i, label in enumerate(labels)}
 
-    def split(data: ImageDataset, x: torch.Tensor | None = None) -> Split:
+    def to_split(data: ImageDataset, x: torch.Tensor | None = None) -> Split:
         x = processor.pixels(data.items) if x is None else x
         return Split(x, torch.tensor([label_id[label] for label in data.labels]))
 
     transform = ImageTransform(
-        processor, opts.crop_padding, opts.flip, opts.cutout, channels_last=on_gpu
+        processor, opts.crop_padding, opts.flip, opts.cutout, channels_last=True
     )
-    dev_split_ = split(dev) if dev is not None else None
-    result = fit(model, split(train, pixels), dev_split_, cfg, transform, on_epoch)
+    dev_data = to_split(dev) if dev is not None else None
+    result = fit(model, to_split(train, pixels), dev_data, cfg, transform, on_epoch)
     bundle = Bundle(
-        model=model.eval(),
+        model=model.eval().to(memory_format=torch.contiguous_format),
         arch=opts.arch,
         model_config=model_config,
         processor=processor,
@@ -128,5 +126,5 @@ def train_image(
         report = evaluate(Predictor(bundle), test.items, test.labels, test.source)
         bundle.metrics["test"] = report
         bundle.metrics["test_accuracy"] = report["accuracy"]
-    bundle.model = model.to("cpu", memory_format=torch.contiguous_format)
+    bundle.model = model.cpu()
     return bundle

@@ -132,16 +132,19 @@ class DenseLayer(nn.Module):
 
 
 class GlobalPool(nn.Module):
-    """Average or max over all spatial positions: ``[B, C, H, W]`` to ``[B, C]``."""
+    """Average or max over all spatial positions, ``[B, C, H, W]`` to ``[B, C]``, times a
+    fixed ``scale`` (ResNet-9's 0.125 keeps max-pooled logits small at high learning rates)."""
 
-    def __init__(self, mode: str = "avg") -> None:
+    def __init__(self, mode: str = "avg", scale: float = 1.0) -> None:
         super().__init__()
         if mode not in ("avg", "max"):
             raise ValueError(f"unknown pooling {mode!r}; avg or max")
         self.mode = mode
+        self.scale = scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.amax(dim=(2, 3)) if self.mode == "max" else x.mean(dim=(2, 3))
+        pooled = x.amax(dim=(2, 3)) if self.mode == "max" else x.mean(dim=(2, 3))
+        return pooled * self.scale if self.scale != 1.0 else pooled
 
 
 class ClassifierHead(nn.Module):

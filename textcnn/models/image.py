@@ -73,10 +73,12 @@ class InceptionConfig(ImageConfig):
 @dataclass
 class ResNetConfig(ImageConfig):
     """ResNet-9 (Page's DAWNBench net) by default: stages of a 3x3 convolution with
-    ``width * 2**(i+1)`` maps, a 2x2 max pool and ``depth[i]`` residual blocks."""
+    ``width * 2**(i+1)`` maps, a 2x2 max pool and ``depth[i]`` residual blocks; global max
+    pooling, features times ``feature_scale``."""
 
     width: int = 64
     depth: tuple[int, ...] = (1, 0, 1)
+    feature_scale: float = 0.125
 
 
 @dataclass
@@ -176,7 +178,7 @@ def resnet(cfg: ResNetConfig) -> Classifier:
         layers += [ConvBNAct(channels, width), nn.MaxPool2d(2)]
         layers += [BasicBlock(width, width) for _ in range(blocks)]
         channels = width
-    layers.append(GlobalPool("max"))
+    layers.append(GlobalPool("max", cfg.feature_scale))
     return classifier(ImageEncoder(*layers, out_features=channels), cfg)
 
 

@@ -83,9 +83,16 @@ class TextEncoder(nn.Module):
             return self.tuned(ids)
         if self.mode == "static":
             return self.static(ids)
+        rows = self.tuned.num_embeddings
+        if ids.device.type == "cpu" and ids.numel() and int(ids.max()) < rows:
+            # Only trained words (as in every training batch): nothing frozen to blend in.
+            tuned = self.tuned(ids)
+            if self.mode == "multichannel":
+                return torch.cat([self.static(ids), tuned], dim=-1)
+            return tuned
         frozen = self.static(ids)
-        tuned = self.tuned(ids.clamp(max=self.tuned.num_embeddings - 1))
-        tuned = torch.where((ids < self.tuned.num_embeddings)[..., None], tuned, frozen)
+        tuned = self.tuned(ids.clamp(max=rows - 1))
+        tuned = torch.where((ids < rows)[..., None], tuned, frozen)
         return torch.cat([frozen, tuned], dim=-1) if self.mode == "multichannel" else tuned
 
     def feature_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
