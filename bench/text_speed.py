@@ -32,11 +32,12 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from textcnn.engine.splits import dev_split  # noqa: E402
 from textcnn.engine.trainer import TrainConfig  # noqa: E402
 from textcnn.text.data import TextDataset, read_text_dataset  # noqa: E402
 from textcnn.text.embeddings import embedding_table, load_vectors  # noqa: E402
 from textcnn.text.tokenize import kim_tokens  # noqa: E402
-from textcnn.text.train import TextTrainOptions, dev_split, train_text  # noqa: E402
+from textcnn.text.train import TextTrainOptions, train_text  # noqa: E402
 
 WIDTHS = (3, 4, 5)
 MAPS = 100

@@ -28,7 +28,7 @@ from PIL import Image
 
 from service.batching import Batcher
 from service.errors import ModelNotFound, ModelUnavailable, UnsupportedMedia
-from service.images import DECODE_ERRORS, MEDIA_TYPES
+from service.images import MEDIA_TYPES
 from service.metrics import Metrics
 from service.settings import Settings
 from textcnn.engine.bundle import CONFIG_FILE
@@ -289,7 +289,7 @@ class ModelManager:
                 """Decoded, resized ``uint8`` pixels; normalised once per batch in ``forward``."""
                 try:
                     return processor.pixels(items)
-                except DECODE_ERRORS as exc:
+                except Exception as exc:  # whatever a hostile file makes the decoder raise
                     raise UnsupportedMedia(f"the image could not be decoded ({exc})") from exc
 
             def forward(pixels: torch.Tensor) -> list[Prediction]:
@@ -332,11 +332,22 @@ class ModelManager:
         return loaded
 
     def ready(self) -> tuple[bool, dict[str, str | None]]:
+        """Ready when every model in ``TEXTCNN_MODELS`` is loaded or, without that setting,
+        when some model is and no discovered model lacks one because its versions were refused.
+        A model without a current version yet (a first publish in progress) is not waited for.
+        """
         versions = {
             name: state.loaded.version if state.loaded else None
             for name, state in sorted(self.states.items())
         }
-        expected = self.settings.models or list(versions)
+        if self.settings.models:
+            expected = self.settings.models
+        else:  # discovered: those with a current version that has been tried at least once
+            expected = [
+                name
+                for name, state in self.states.items()
+                if state.loaded is not None or state.refused
+            ]
         ready = bool(expected) and all(versions.get(n) for n in expected)
         return ready, versions
 

@@ -95,7 +95,10 @@ class Explanation(BaseModel):
 
     tokens: list[str] = Field(description="The input as the model saw it (tokenised, truncated).")
     logit: float = Field(description="The predicted label's logit.")
-    bias: float = Field(description="Its bias; logit = bias + every span's contribution.")
+    bias: float = Field(
+        description="Its bias; logit = bias + the contributions of all winning spans "
+        "(only the largest are listed)."
+    )
     ngrams: list[NgramContribution] = Field(description="Top spans, largest contribution first.")
 
 

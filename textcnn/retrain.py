@@ -21,11 +21,12 @@ import torch
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
+from textcnn.engine.splits import dev_split, sort_labels
 from textcnn.engine.trainer import TrainConfig
 from textcnn.errors import DataError, TextCNNError
 from textcnn.registry import Registry, RegistryError
-from textcnn.text.data import TextDataset, check_labels, sort_labels
-from textcnn.text.train import TextTrainOptions, dev_split, train_text
+from textcnn.text.data import TextDataset, check_labels
+from textcnn.text.train import TextTrainOptions, train_text
 
 log = logging.getLogger(__name__)
 EXIT_REFUSED = 3

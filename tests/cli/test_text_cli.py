@@ -127,6 +127,43 @@ def test_bad_input_exits_with_a_message(
     assert not (tmp_path / "m").exists()
 
 
+def test_out_refuses_a_directory_that_is_not_a_bundle(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = write_label_text(tmp_path / "d.txt", make_keyword_examples(40, seed=2))
+    precious = tmp_path / "work"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(SystemExit) as exit_info:
+        run(capsys, "train", "--data", str(data), "--out", str(precious))
+    assert exit_info.value.code == 2
+    assert "is not a model bundle; refusing to overwrite it" in capsys.readouterr().err
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_dev_labels_are_checked_before_cross_validation(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = write_label_text(tmp_path / "d.txt", make_keyword_examples(60, seed=2))
+    dev = tmp_path / "dev.txt"
+    dev.write_text("positive fine\nsurprise what\n")
+    code, _, err = run(capsys, "train", "--data", str(data), "--dev", str(dev), "--cv", "3",
+                       "--out", str(tmp_path / "m"), *SMALL, *QUIET)  # fmt: skip
+    assert code == 2
+    assert "dev.txt:2: label 'surprise' never appears in the training data" in err
+
+
+def test_too_many_folds_for_a_class_is_a_data_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = tmp_path / "d.txt"
+    data.write_text("a one\na two\na three\nb four\nb five\n")
+    code, _, err = run(capsys, "train", "--data", str(data), "--cv", "3",
+                       "--out", str(tmp_path / "m"), *SMALL, *QUIET)  # fmt: skip
+    assert code == 2
+    assert "class 'b' has 2 examples; 3-fold cross-validation needs at least 3" in err
+
+
 def test_the_installed_entry_point_runs(trained: dict[str, Path]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "textcnn", "predict", "--model", str(trained["model"]), "great"],

@@ -1,3 +1,6 @@
+import json
+import re
+
 import pytest
 import torch
 
@@ -57,3 +60,17 @@ def test_bad_config_is_rejected() -> None:
         TrainConfig(optimizer="lbfgs")
     with pytest.raises(ValueError, match="at least 1"):
         TrainConfig(epochs=0)
+
+
+def test_the_progress_bar_shows_running_loss_and_accuracy(
+    capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = TrainConfig(epochs=2, batch_size=16, progress=True, device="cpu")
+    with caplog.at_level("INFO", logger="textcnn.engine.trainer"):
+        fit(model(), data(0), data(1), cfg)
+    err = capsys.readouterr().err
+    assert "epoch 2/2" in err
+    assert re.search(r"acc=[01]\.\d{3}, loss=\d+\.\d{4}", err)
+    epochs = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
+    assert [e["epoch"] for e in epochs] == [1, 2]  # and a JSON line per epoch in the log
+    assert {"train_loss", "train_accuracy", "dev_accuracy", "seconds"} <= set(epochs[0])

@@ -94,3 +94,7 @@ def test_cli_trains_evaluates_and_predicts_images(
     assert line["input"] == str(image) and len(line["scores"]) == 2
     assert main(["train-image", *args, "--arch", "lenet5", "--out", str(tmp_path / "x")]) == 2
     assert "lenet5" in capsys.readouterr().err
+    small = ["--data", str(shapes), "--arch", "lenet5", "--size", "12"]
+    small += ["--out", str(tmp_path / "y")]
+    assert main(["train-image", *small]) == 2
+    assert "lenet5 needs inputs of at least 16 pixels, not 12" in capsys.readouterr().err

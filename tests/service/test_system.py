@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from service.main import create_app
 from service.settings import Settings
 from textcnn.engine.bundle import Bundle
+from textcnn.registry import Registry
 
 
 def test_health(client: TestClient) -> None:
@@ -26,6 +27,28 @@ def test_ready_when_every_configured_model_is_loaded(
         r = partial.get("/ready")
         assert r.status_code == 503
         assert r.json() == {"ready": False, "models": {"image": None, "text": "v1"}}
+
+
+def test_ready_ignores_a_model_with_no_current_version_yet(
+    registry_root: Path, make_settings: Callable[..., Settings]
+) -> None:
+    (registry_root / "newcomer" / "versions").mkdir(parents=True)  # a first publish under way
+    with TestClient(create_app(make_settings())) as client:
+        r = client.get("/ready")
+        assert (r.status_code, r.json()["ready"]) == (200, True)
+        assert r.json()["models"] == {"newcomer": None, "text": "v1"}
+
+
+def test_not_ready_when_a_discovered_model_has_only_refused_versions(
+    registry_root: Path, make_settings: Callable[..., Settings], text_bundle: Bundle
+) -> None:
+    registry = Registry(registry_root)
+    registry.publish("broken", text_bundle)
+    weights = registry.version_dir("broken", "v1") / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])  # truncated: refused on load
+    with TestClient(create_app(make_settings())) as client:
+        r = client.get("/ready")
+        assert (r.status_code, r.json()["models"]) == (503, {"broken": None, "text": "v1"})
 
 
 def test_models(client: TestClient, text_bundle: Bundle) -> None:

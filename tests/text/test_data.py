@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from textcnn.engine.splits import sort_labels
 from textcnn.errors import DataError
-from textcnn.text.data import check_labels, read_text_dataset, sort_labels
+from textcnn.text.data import check_labels, read_text_dataset
 from textcnn.text.train import TextTrainOptions, train_text
 
 
@@ -15,6 +16,16 @@ def test_label_text_lines(tmp_path: Path) -> None:
     assert data.labels == ["1", "0"]
     assert data.texts == ["good movie", "bad\tmovie"]
     assert data.lines == [1, 3]
+
+
+def test_a_tab_after_the_label_separates_it_and_a_bom_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "d.txt"
+    path.write_bytes("\ufeffpos\tgreat movie\nneg bad\n".encode())
+    data = read_text_dataset(path)
+    assert (data.labels, data.texts) == (["pos", "neg"], ["great movie", "bad"])
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_bytes("\ufefftext,label\nhi,1\n".encode())
+    assert read_text_dataset(csv_path).texts == ["hi"]
 
 
 def test_latin1_fallback_warns_once_and_u0085_is_not_a_line_break(

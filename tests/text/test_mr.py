@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from textcnn.engine.splits import dev_split
 from textcnn.engine.trainer import TrainConfig
 from textcnn.text.data import read_text_dataset
-from textcnn.text.train import TextTrainOptions, dev_split, train_text
+from textcnn.text.train import TextTrainOptions, train_text
 
 
 @pytest.mark.slow

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textcnn.engine.bundle import Bundle
+from textcnn.engine.bundle import Bundle, check_replaceable
 from textcnn.engine.distributed import is_main_process
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.trainer import OPTIMIZERS, TrainConfig
+from textcnn.errors import BundleError
 from textcnn.registry import Registry, RegistryError, check_name, check_path
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,27 @@ def add_train_options(
     g.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def int_list(value: str) -> tuple[int, ...]:
+    """An argparse ``type`` for comma-separated integers such as ``3,4,5``."""
+    try:
+        return tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers like 3,4,5, got {value!r}"
+        ) from None
+
+
+def fraction(value: str) -> float:
+    """An argparse ``type`` for a share of the data: at least 0, below 1."""
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value!r}")
+    return share
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -99,6 +121,14 @@ def registry_type(create: bool = False) -> Callable[[str], Any]:
 name_type = _checked(check_name)
 
 
+def out_type(value: str) -> Path:
+    """``--out``: checked before training starts, so a bad path costs no training time."""
+    try:
+        return check_replaceable(value)
+    except BundleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def keep_type(value: str) -> int:
     """``--keep``: a whole number of versions, at least 1."""
     if not value.isdigit() or int(value) < 1:
@@ -110,7 +140,11 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     """``--out DIR``, or ``--registry DIR --name NAME`` to publish a new current version."""
     g = p.add_argument_group("output: --out DIR, or --registry DIR with --name NAME")
     target = g.add_mutually_exclusive_group(required=True)
-    target.add_argument("--out", type=Path, help="bundle directory to write")
+    target.add_argument(
+        "--out",
+        type=out_type,
+        help="bundle directory to write: new, empty, or a bundle to replace",
+    )
     registry = target.add_argument(
         "--registry",
         type=registry_type(create=True),

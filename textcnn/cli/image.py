@@ -6,7 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from textcnn.cli.common import add_output_options, add_train_options, train_config, write_output
+from textcnn.cli.common import (
+    add_output_options,
+    add_train_options,
+    fraction,
+    int_list,
+    train_config,
+    write_output,
+)
 from textcnn.errors import TextCNNError
 from textcnn.image.data import read_image_dataset, split_names
 from textcnn.image.train import ImageTrainOptions, default_train_config, train_image
@@ -28,12 +35,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "folders uses train/ (and test/ unless --test is given)",
     )
     g.add_argument("--dev", type=Path, help="dev folder/tar: keeps the best epoch")
-    g.add_argument("--dev-fraction", type=float, default=0.0, help="else hold out this much")
+    g.add_argument("--dev-fraction", type=fraction, default=0.0, help="else hold out this much")
     g.add_argument("--test", type=Path, help="test folder/tar, evaluated at the end")
     g = p.add_argument_group("model")
     g.add_argument("--arch", choices=list_models("image"), default="resnet")
     g.add_argument("--width", type=int, help="channels (default: the architecture's)")
-    g.add_argument("--depth", help="layers per stage, e.g. 1,0,1 (default: the architecture's)")
+    g.add_argument(
+        "--depth", type=int_list, help="layers per stage, e.g. 1,0,1 (default: the architecture's)"
+    )
     g.add_argument("--size", type=int, help="input side in pixels (default: 32)")
     g.add_argument("--dropout", type=float, default=0.0)
     g = p.add_argument_group("augmentation")
@@ -55,14 +64,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def options_from_args(args: argparse.Namespace) -> ImageTrainOptions:
     try:
-        depth = tuple(int(d) for d in args.depth.split(",")) if args.depth else None
-    except ValueError:
-        raise TextCNNError(f"--depth: expected integers like 1,0,1, got {args.depth!r}") from None
-    try:
         return ImageTrainOptions(
             arch=args.arch,
             width=args.width,
-            depth=depth,
+            depth=args.depth,
             size=args.size,
             dropout=args.dropout,
             crop_padding=args.crop_padding,

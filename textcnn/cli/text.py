@@ -7,13 +7,24 @@ import json
 import logging
 from pathlib import Path
 
-from textcnn.cli.common import add_output_options, add_train_options, train_config, write_output
+from textcnn.cli.common import (
+    add_output_options,
+    add_train_options,
+    int_list,
+    train_config,
+    write_output,
+)
 from textcnn.errors import DataError, TextCNNError
 from textcnn.models.textcnn import MODES
 from textcnn.text.data import FORMATS, read_text_dataset
 from textcnn.text.embeddings import load_vectors, save_vectors, train_word2vec
 from textcnn.text.tokenize import TOKENIZERS, get_tokenizer
-from textcnn.text.train import TextTrainOptions, cross_validate, train_text
+from textcnn.text.train import (
+    TextTrainOptions,
+    cross_validate,
+    train_text,
+    validate_training_data,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +68,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="also keep the N most frequent pretrained words unseen in training",
     )
     g.add_argument("--dim", type=int, default=300, help="embedding size for --mode rand")
-    g.add_argument("--filter-widths", default="3,4,5")
+    g.add_argument("--filter-widths", type=int_list, default=(3, 4, 5), help="(3,4,5)")
     g.add_argument("--feature-maps", type=int, default=100, help="maps per filter width")
     g.add_argument("--dropout", type=float, default=0.5)
     g.add_argument("--max-norm", type=float, default=3.0, help="<= 0 disables it")
@@ -99,19 +110,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def options_from_args(args: argparse.Namespace) -> TextTrainOptions:
     try:
-        widths = tuple(int(w) for w in args.filter_widths.split(","))
-    except ValueError:
-        raise TextCNNError(
-            f"--filter-widths: expected integers like 3,4,5, got {args.filter_widths!r}"
-        ) from None
-    try:
         return TextTrainOptions(
             mode=args.mode,
             embeddings=args.embeddings,
             embeddings_limit=args.embeddings_limit,
             pretrained_vocab=args.pretrained_vocab,
             dim=args.dim,
-            filter_widths=widths,
+            filter_widths=args.filter_widths,
             feature_maps=args.feature_maps,
             dropout=args.dropout,
             max_norm=args.max_norm if args.max_norm > 0 else None,
@@ -131,11 +136,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     train = read(args.data, args)
     dev = read(args.dev, args) if args.dev else None
     test = read(args.test, args) if args.test else None
+    validate_training_data(train, dev, test)
+    if args.cv is not None and args.cv < 2:
+        raise TextCNNError("--cv needs at least 2 folds")
     vectors = load_vectors(opts.embeddings, opts.embeddings_limit) if opts.mode != "rand" else None
     cv = None
     if args.cv:
-        if args.cv < 2:
-            raise TextCNNError("--cv needs at least 2 folds")
         cv = cross_validate(train, opts, args.cv, vectors)
         log.info("cv: mean accuracy %.4f (std %.4f)", cv["mean_accuracy"], cv["std_accuracy"])
     bundle = train_text(train, opts, dev=dev, test=test, vectors=vectors)

@@ -103,8 +103,11 @@ class Bundle:
         return directory
 
     def save_atomic(self, directory: str | Path) -> Path:
-        """Write next to ``directory`` then swap it in, so a crash leaves the old bundle whole."""
-        directory = Path(directory).absolute()
+        """Write next to ``directory`` then swap it in, so a crash leaves the old bundle whole.
+
+        ``directory`` must be absent, empty or a bundle (see ``check_replaceable``).
+        """
+        directory = check_replaceable(directory).absolute()
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         tmp.chmod(0o755)
@@ -120,6 +123,27 @@ class Bundle:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return directory
+
+
+def check_replaceable(directory: str | Path) -> Path:
+    """``directory`` if a bundle may be written there: absent, empty, or a bundle to replace.
+
+    Anything else (a registry, a source tree, ``.``) is refused rather than overwritten.
+    """
+    directory = Path(directory)
+    if not directory.exists():
+        return directory
+    if not directory.is_dir():
+        raise BundleError(f"{directory} exists and is not a directory; choose another --out")
+    if any(directory.iterdir()):
+        try:
+            read_config(directory)
+        except BundleError:
+            raise BundleError(
+                f"{directory} exists and is not a model bundle; refusing to overwrite it "
+                "(choose an empty or new directory)"
+            ) from None
+    return directory
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:

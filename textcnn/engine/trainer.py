@@ -151,6 +151,12 @@ def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.
     )
 
 
+def _show_progress(step: int, steps: int, device: torch.device) -> bool:
+    """Whether to refresh the bar's running loss and accuracy: every 20 steps on the CPU,
+    only at the epoch's last step on an accelerator (reading a value waits for the device)."""
+    return step == steps - 1 or (device.type == "cpu" and step % 20 == 0)
+
+
 def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
     return torch.autocast(
         device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda"
@@ -276,8 +282,11 @@ def fit(
             core.head.apply_max_norm()
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
-            if cfg.progress and rank == 0 and device.type == "cpu" and step % 20 == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}")
+            if not bar.disable and _show_progress(step, steps, device):
+                done = min((step + 1) * batch, len(order))
+                bar.set_postfix(
+                    loss=f"{loss_sum.item() / done:.4f}", acc=f"{correct.item() / done:.3f}"
+                )
         seen = torch.tensor(float(min(steps * batch, len(order))), device=device)
         all_reduce_sum(loss_sum, correct, seen)
         average_buffers(model)

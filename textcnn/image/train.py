@@ -12,14 +12,13 @@ import torch
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
+from textcnn.engine.splits import dev_split, sort_labels
 from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.errors import DataError, TextCNNError
 from textcnn.image.augment import ImageTransform
 from textcnn.image.data import ImageDataset
 from textcnn.image.processor import ImageProcessor, channel_stats
 from textcnn.models import create_model, make_config
-from textcnn.text.data import sort_labels
-from textcnn.text.train import dev_split
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +86,16 @@ def train_image(
     if dev is None and opts.dev_fraction > 0:
         train, dev = dev_split(train, opts.dev_fraction, opts.train.seed)
     model_config = opts.model_config(len(labels))
+    cfg = replace(opts.train, tta=opts.tta, drop_last=True, channels_last=True)
+    torch.manual_seed(cfg.seed)
+    try:
+        model = create_model(opts.arch, model_config)
+    except ValueError as exc:  # a size or shape the architecture cannot take
+        raise TextCNNError(str(exc)) from None
     size = model_config.input_size
     pixels = ImageProcessor(size).pixels(train.items)
     mean, std = channel_stats(pixels)
     processor = ImageProcessor(size, mean, std, flip_tta=opts.tta)
-    cfg = replace(opts.train, tta=opts.tta, drop_last=True, channels_last=True)
-    torch.manual_seed(cfg.seed)
-    model = create_model(opts.arch, model_config)
     label_id = {label: i for i, label in enumerate(labels)}
 
     def to_split(data: ImageDataset, x: torch.Tensor | None = None) -> Split:

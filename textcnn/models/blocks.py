@@ -25,19 +25,16 @@ class ConvBank1d(nn.Module):
 
     def feature_maps(self, x: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """Masked ReLU maps ``[B, maps, T_w]`` per width, for ``x`` of shape ``[B, C, T]``."""
-        maps = []
-        for width, conv in zip(self.widths, self.convs, strict=True):
-            h = F.relu(conv(x))
-            positions = torch.arange(h.shape[-1], device=h.device)
-            valid = positions[None, :] <= (lengths[:, None] + width - 2)
-            maps.append(h.masked_fill(~valid[:, None, :], float("-inf")))
-        return maps
+        return [
+            F.relu(conv(x)) + _padding_bias(lengths, width, x.shape[-1] + width - 1, x.dtype)
+            for width, conv in zip(self.widths, self.convs, strict=True)
+        ]
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Pooled features ``[B, maps*widths]``; the same values as pooling ``feature_maps``.
 
-        ReLU commutes with max pooling, so it runs on the pooled features; masking happens in
-        place on the pre-activation maps, and only when some row is shorter than ``T``.
+        ReLU commutes with max pooling, so it runs on the pooled features; masking adds a
+        ``0``/``-inf`` bias to the pre-activation maps, only when some row is shorter than ``T``.
         """
         x = x.contiguous()
         masked = x.device.type != "cpu" or bool((lengths < x.shape[-1]).any())
@@ -45,11 +42,21 @@ class ConvBank1d(nn.Module):
         for width, conv in zip(self.widths, self.convs, strict=True):
             h = conv(x)
             if masked:
-                positions = torch.arange(h.shape[-1], device=h.device)
-                invalid = positions[None, :] > (lengths[:, None] + width - 2)
-                h = h.masked_fill_(invalid[:, None, :], float("-inf"))
-            pooled.append(h.max(dim=-1).values)
+                h = h + _padding_bias(lengths, width, h.shape[-1], h.dtype)
+            pooled.append(h.amax(dim=-1))
         return F.relu(torch.cat(pooled, dim=1))
+
+
+def _padding_bias(
+    lengths: torch.Tensor, width: int, steps: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """``[B, 1, steps]``: 0 for windows that touch one of the row's ``lengths`` real tokens,
+    ``-inf`` for windows wholly inside trailing padding (a width-``w`` convolution padded by
+    ``w - 1`` has ``length + w - 1`` valid outputs)."""
+    positions = torch.arange(steps, device=lengths.device)
+    invalid = positions[None, None, :] > (lengths[:, None, None] + width - 2)
+    bias = torch.zeros(invalid.shape, dtype=dtype, device=lengths.device)
+    return bias.masked_fill_(invalid, float("-inf"))
 
 
 class ConvBNAct(nn.Sequential):

@@ -42,8 +42,9 @@ class TextDataset:
 
 
 def decode_bytes(raw: bytes, path: str | Path) -> str:
+    """UTF-8 (a byte-order mark, as spreadsheet exports write, is dropped), else latin-1."""
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         log.warning("%s is not valid UTF-8; reading it as latin-1", path)
         return raw.decode("latin-1")
@@ -61,6 +62,12 @@ def detect_format(path: Path) -> str:
     )
 
 
+def _first_blank(line: str) -> str:
+    """The space or tab that ends the label (whichever comes first)."""
+    blanks = [c for c in (" ", "\t") if c in line]
+    return min(blanks, key=line.index) if blanks else " "
+
+
 def _label_text_rows(path: Path, lines: list[str]) -> list[tuple[int, str, str]]:
     rows = []
     for number, line in enumerate(lines, start=1):
@@ -68,7 +75,7 @@ def _label_text_rows(path: Path, lines: list[str]) -> list[tuple[int, str, str]]
             continue
         if line[0].isspace():
             raise DataError(path, "missing label: the line starts with whitespace", number)
-        label, _, text = line.partition(" ") if " " in line else line.partition("\t")
+        label, _, text = line.partition(_first_blank(line))
         if not text.strip():
             raise DataError(path, f"missing text after label {label!r}", number)
         rows.append((number, label, text))
@@ -168,14 +175,6 @@ def read_text_dataset(
         path=str(path),
         fingerprint=hashlib.sha256(raw).hexdigest(),
     )
-
-
-def sort_labels(labels: list[str]) -> list[str]:
-    """Distinct labels, numerically if they are all integers, else alphabetically."""
-    distinct = set(labels)
-    if all(label.lstrip("-").isdigit() for label in distinct):
-        return sorted(distinct, key=int)
-    return sorted(distinct)
 
 
 def check_labels(dataset: TextDataset, known: list[str]) -> None:

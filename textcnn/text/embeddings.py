@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -81,8 +82,8 @@ def load_vectors(source: str, limit: int | None = None) -> KeyedVectors:
             limit=limit,
             unicode_errors="replace",
         )
-    except (ValueError, EOFError, UnicodeDecodeError) as exc:
-        raise TextCNNError(f"{path}: not a readable {fmt} vector file ({exc})") from exc
+    except (ValueError, EOFError, UnicodeDecodeError, KeyError, IndexError, struct.error) as exc:
+        raise TextCNNError(f"{path}: not a readable {fmt} vector file ({exc!r})") from exc
 
 
 def embedding_table(

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 from gensim.models import KeyedVectors
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold
 
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.device import resolve_device
@@ -18,12 +18,13 @@ from textcnn.engine.distributed import launched_distributed
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.optim import supports_sparse_grads
 from textcnn.engine.predictor import Predictor
+from textcnn.engine.splits import dev_split, sort_labels
 from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.errors import DataError, TextCNNError
 from textcnn.models import create_model
 from textcnn.models.textcnn import PAD_ID, TextCNNConfig
 from textcnn.text import warmstart
-from textcnn.text.data import TextDataset, check_labels, sort_labels
+from textcnn.text.data import TextDataset, check_labels
 from textcnn.text.embeddings import embedding_table, load_vectors
 from textcnn.text.processor import TextProcessor
 from textcnn.text.vocab import Vocab
@@ -74,25 +75,18 @@ class TrimPadding:
         return self._trim(x)
 
 
-def validate_training_data(train: TextDataset) -> list[str]:
+def validate_training_data(train: TextDataset, *others: TextDataset | None) -> list[str]:
+    """The sorted labels of ``train``; fails on a single class, or on a label of a dev or
+    test set (``others``) that training never sees."""
     labels = sort_labels(train.labels)
     if len(labels) < 2:
         raise DataError(
             train.path, f"only one class ({labels[0]!r}): a classifier needs at least two"
         )
+    for other in others:
+        if other is not None:
+            check_labels(other, labels)
     return labels
-
-
-def dev_split(data: TextDataset, fraction: float, seed: int) -> tuple[TextDataset, TextDataset]:
-    """A stratified, seeded holdout (Kim's code keeps 10% of the training data for dev)."""
-    indices = list(range(len(data)))
-    try:
-        train_idx, dev_idx = train_test_split(
-            indices, test_size=fraction, random_state=seed, stratify=data.labels
-        )
-    except ValueError:
-        train_idx, dev_idx = train_test_split(indices, test_size=fraction, random_state=seed)
-    return data.subset(sorted(train_idx)), data.subset(sorted(dev_idx))
 
 
 def build_model(
@@ -150,12 +144,9 @@ def train_text(
 
     ``warm_start``: continue from that bundle's weights and vocabulary (``text.warmstart``).
     """
-    labels = validate_training_data(train)
+    labels = validate_training_data(train, dev, test)
     if warm_start is not None:
         warmstart.check_compatible(warm_start, opts, labels)
-    for other in (dev, test):
-        if other is not None:
-            check_labels(other, labels)
     if opts.mode != "rand" and vectors is None:
         vectors = load_vectors(opts.embeddings, opts.embeddings_limit)
     if dev is None:
@@ -210,6 +201,13 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Stratified, seeded K-fold CV: per-fold and mean/std test accuracy."""
     labels = validate_training_data(data)
+    smallest = min(labels, key=data.labels.count)
+    if data.labels.count(smallest) < folds:
+        raise DataError(
+            data.path,
+            f"class {smallest!r} has {data.labels.count(smallest)} examples; "
+            f"{folds}-fold cross-validation needs at least {folds} per class",
+        )
     if opts.mode != "rand" and vectors is None:
         vectors = load_vectors(opts.embeddings, opts.embeddings_limit)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=opts.train.seed)
