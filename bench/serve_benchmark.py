@@ -3,7 +3,8 @@
 In one run, against real ``textcnn serve`` processes (uvloop + httptools, 1 and 2 workers):
 
 - the ceiling: ``POST /bench/noop``, which validates a /classify body and returns a constant;
-- ``/classify`` with the demo model (support intents, 300-d rand TextCNN) and an MR-trained
+- ``/classify`` with the demo model (support intents, GloVe-50d non-static, as
+  ``scripts/demo.sh`` trains it), Kim's 300-d CNN-rand on the same data, and an MR-trained
   GloVe-50d non-static TextCNN, with dynamic batching and with one forward per request
   (``max_batch_size=1``, the baseline);
 - ``/classify`` with 256 texts per request (texts/s);
@@ -70,10 +71,14 @@ def textcnn(*args: str) -> None:
 
 def ensure_models(work: Path, image_bundle: Path | None) -> dict[str, Path]:
     """Bundle directory per served model name, trained when missing."""
-    models = {"text": work / "demo"}
-    if not (models["text"] / "config.json").is_file():
+    models = {"text": work / "demo-glove50", "rand300": work / "demo-rand300"}
+    demo = ("train", "--data", str(DEMO_TRAIN), "--test", str(DEMO_TEST), "--threads", "1")
+    if not (models["text"] / "config.json").is_file():  # scripts/demo.sh's recipe
         out = str(models["text"])
-        textcnn("train", "--data", str(DEMO_TRAIN), "--test", str(DEMO_TEST), "--out", out)
+        textcnn(*demo, "--mode", "non-static", "--embeddings", "glove-6b-50d", "--epochs", "15",
+                "--out", out)  # fmt: skip
+    if not (models["rand300"] / "config.json").is_file():  # Kim's defaults: 300-d CNN-rand
+        textcnn(*demo, "--out", str(models["rand300"]))
     if MR.is_file():
         models["mr"] = work / "mr-glove50"
         if not (models["mr"] / "config.json").is_file():
@@ -279,7 +284,7 @@ ENDPOINTS = {"ceiling": "/bench/noop", "image": "/classify-image"}
 class Target:
     """What to load: a wrk script, its endpoint and the model whose batches to watch."""
 
-    name: str  # ceiling, a model name, batch or image
+    name: str  # ceiling, image or a text model's name
     script: Path
     items: int = 1
 
@@ -289,7 +294,7 @@ class Target:
 
     @property
     def model(self) -> str | None:
-        return {"ceiling": None, "batch": "text"}.get(self.name, self.name)
+        return None if self.name == "ceiling" else self.name
 
 
 def measure(srv: Server, target: Target, mode: str, concurrency: int, duration: float) -> Cell:
@@ -367,7 +372,7 @@ def main() -> None:
     registry = build_registry(args.work, models)
 
     demo = sentences(DEMO_TEST, "jsonl") + sentences(DEMO_TRAIN, "jsonl")
-    texts = {"text": demo[:200]}
+    texts = {"text": demo[:200], "rand300": demo[:200]}
     if "mr" in models:
         texts["mr"] = sentences(MR, "label-text")
 
@@ -382,8 +387,9 @@ def main() -> None:
         },
     }
     many = texts["text"] * 2
-    batches = [{"texts": many[i : i + 256]} for i in range(0, 200, 50)]
-    targets["batch"] = Target("batch", script("batch", batches), items=256)
+    for model in ("text", "rand300"):
+        batches = [{"texts": many[i : i + 256], "model": model} for i in range(0, 200, 50)]
+        targets[f"batch-{model}"] = Target(model, script(f"batch-{model}", batches), items=256)
     png = args.work / "image.png"
     Image.effect_noise((32, 32), 64).convert("RGB").save(png)
     targets["image"] = Target(
@@ -420,14 +426,17 @@ def main() -> None:
             for c in concurrencies:
                 for srv, name, mode in runs:
                     cells.append(measure(srv, targets[name], mode, c, args.duration))
-            batch, c = targets["batch"], args.batch_concurrency
-            cells.append(measure(fast, batch, "256 texts/request", c, args.duration))
+            for model in ("text", "rand300"):
+                batch, c = targets[f"batch-{model}"], args.batch_concurrency
+                cells.append(measure(fast, batch, "256 texts/request", c, args.duration))
     cells.sort(key=lambda c: (c.workers, c.concurrency, c.endpoint, c.model, c.mode))
     print(table(cells))
     print(
         f"\n{os.cpu_count()} cores; 1-minute load average at the start: {load:.2f}; "
-        f"{args.duration:g} s per cell; wrk -t1 on the same machine. Models: text = demo "
-        f"(300-d rand TextCNN), mr = GloVe-50d non-static, image = {models['image'].name}. "
+        f"{args.duration:g} s per cell; wrk -t1 on the same machine. Models: text = the demo "
+        "model (scripts/demo.sh: GloVe-50d non-static), rand300 = Kim's CNN-rand defaults "
+        f"(300-d) on the demo data, mr = MR GloVe-50d non-static, image = "
+        f"{models['image'].name}. "
         f"Settings: {tuned or 'the service defaults'}."
     )
 

@@ -1,4 +1,4 @@
-"""Retrain a registered text model: a candidate, an evaluation gate, and publishing.
+"""Retrain a registered model (text or image): a candidate, an evaluation gate, publishing.
 
 The candidate trains with the current version's stored options (``overrides`` on top), from
 scratch, or warm-started from a version's weights. The candidate and the current version are
@@ -12,7 +12,7 @@ otherwise it is kept as a non-current version, which ``Registry.promote`` can ma
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -24,6 +24,8 @@ from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import dev_split, sort_labels
 from textcnn.engine.trainer import TrainConfig
 from textcnn.errors import DataError, TextCNNError
+from textcnn.image.data import ImageDataset
+from textcnn.image.train import ImageTrainOptions, train_image
 from textcnn.registry import Registry, RegistryError
 from textcnn.text.data import TextDataset, check_labels
 from textcnn.text.train import TextTrainOptions, train_text
@@ -77,36 +79,51 @@ class RetrainResult:
         return "\n".join(lines)
 
 
+Dataset = TextDataset | ImageDataset
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How retrain handles one modality: its stored options, its training, its gate inputs."""
+
+    options: type
+    train: Callable[..., Bundle]
+    inputs: Callable[[Any], tuple[Sequence[Any], list[str], str]]  # items, labels, source
+
+
+RECIPES = {
+    "text": Recipe(TextTrainOptions, train_text, lambda d: (d.texts, d.labels, d.path)),
+    "image": Recipe(ImageTrainOptions, train_image, lambda d: (d.items, d.labels, d.source)),
+}
+
+
 def check_retrainable(registry: Registry, name: str, from_version: str | None = None) -> str:
-    """The current version of ``name``, once checked to be a text model retrain can handle."""
+    """The modality of ``name``'s current version, once checked to be one retrain handles."""
     base = registry.resolve(name)
     if from_version is not None:
         registry.resolve(name, from_version)
     modality = registry.manifest(name, base).get("modality")
-    if modality != "text":
-        raise RegistryError(
-            f"model {name!r} holds {modality} models: retrain supports text models; "
-            f"use textcnn train-image --registry {registry.root} --name {name}"
-        )
-    return base
+    if modality not in RECIPES:
+        raise RegistryError(f"model {name!r} holds {modality} models, which retrain cannot train")
+    return modality
 
 
-def stored_options(bundle: Bundle, overrides: dict[str, Any] | None = None) -> TextTrainOptions:
+def stored_options(bundle: Bundle, overrides: dict[str, Any] | None = None) -> Any:
     """The bundle's training options (``training["options"]``), training fields overridden."""
     raw = bundle.training.get("options")
     if not isinstance(raw, dict):
+        command = "train" if bundle.modality == "text" else "train-image"
         raise RegistryError(
             "this version stores no training options to retrain with; "
-            "train a new one with textcnn train --registry"
+            f"train a new one with textcnn {command} --registry"
         )
-    known = {f.name for f in fields(TextTrainOptions)} - {"train"}
-    values = {k: v for k, v in raw.items() if k in known}
-    if "filter_widths" in values:
-        values["filter_widths"] = tuple(values["filter_widths"])
+    options = RECIPES[bundle.modality].options
+    known = {f.name for f in fields(options)} - {"train"}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
     train_known = {f.name for f in fields(TrainConfig)}
     train = {k: v for k, v in (raw.get("train") or {}).items() if k in train_known}
     try:
-        return TextTrainOptions(**values, train=TrainConfig(**{**train, **(overrides or {})}))
+        return options(**values, train=TrainConfig(**{**train, **(overrides or {})}))
     except (TypeError, ValueError) as exc:
         raise TextCNNError(f"training options: {exc}") from exc
 
@@ -121,13 +138,14 @@ def label_mismatch(model_labels: list[str], data_labels: list[str]) -> str | Non
 
 
 def _train_candidate(
-    train: TextDataset,
-    opts: TextTrainOptions,
+    train: Dataset,
+    opts: Any,
     warm: Bundle | None,
     on_epoch: Callable[[dict[str, Any]], None] | None,
 ) -> Bundle:
+    recipe = RECIPES["text" if isinstance(opts, TextTrainOptions) else "image"]
     try:
-        candidate = train_text(train, opts, on_epoch=on_epoch, warm_start=warm)
+        candidate = recipe.train(train, opts, on_epoch=on_epoch, warm_start=warm)
     except (RuntimeError, ValueError, FloatingPointError) as exc:
         raise RegistryError(
             f"the candidate failed to train ({exc}); the registry is unchanged"
@@ -154,29 +172,41 @@ def decide(
     )
 
 
-def _gate_report(bundle: Bundle, gate: TextDataset) -> dict[str, float]:
-    report = evaluate(Predictor(bundle), gate.texts, gate.labels, gate.path)
+def _gate_report(bundle: Bundle, gate: Dataset) -> dict[str, float]:
+    report = evaluate(Predictor(bundle), *RECIPES[bundle.modality].inputs(gate))
     return {k: report[k] for k in GATE_METRICS}
 
 
+def _source(data: Dataset) -> str:
+    return data.path if isinstance(data, TextDataset) else data.source
+
+
 def _gate_split(
-    data: TextDataset, dev: TextDataset | None, holdout: float, seed: int
-) -> tuple[TextDataset, TextDataset, str]:
+    data: Dataset, dev: Dataset | None, holdout: float, seed: int
+) -> tuple[Dataset, Dataset, str]:
     """Training data, gate data, and a description of the gate."""
     if dev is not None:
-        return data, dev, f"{len(dev)} examples of {dev.path}"
+        return data, dev, f"{len(dev)} examples of {_source(dev)}"
     train, gate = dev_split(data, holdout, seed)
-    return train, gate, f"{len(gate)} examples held out of {data.path} ({holdout:.0%}, seed {seed})"
+    held = f"{len(gate)} examples held out of {_source(data)} ({holdout:.0%}, seed {seed})"
+    return train, gate, held
+
+
+def _check_dev_labels(dev: Dataset, labels: list[str]) -> None:
+    if isinstance(dev, TextDataset):
+        check_labels(dev, labels)  # names the first offending line
+    elif unknown := sorted(set(dev.labels) - set(labels)):
+        raise DataError(dev.source, f"classes {unknown} are not among the training classes")
 
 
 def _check_labels(
-    data: TextDataset, labels: list[str], model: Bundle, what: str, force: bool
+    data: Dataset, labels: list[str], model: Bundle, what: str, force: bool
 ) -> str | None:
     """How ``labels`` differ from ``model``'s: an error unless ``force``, where it is returned."""
     mismatch = label_mismatch(model.labels, labels)
     if mismatch and not force:
         raise DataError(
-            data.path,
+            _source(data),
             f"its labels do not match {what} ({', '.join(model.labels)}): {mismatch}. "
             f"--force trains a fresh model on the data's labels ({', '.join(labels)}) and "
             "makes it current without the gate",
@@ -187,8 +217,8 @@ def _check_labels(
 def retrain(
     registry: Registry,
     name: str,
-    data: TextDataset,
-    dev: TextDataset | None = None,
+    data: Dataset,
+    dev: Dataset | None = None,
     from_version: str | None = None,
     force: bool = False,
     overrides: dict[str, Any] | None = None,
@@ -201,13 +231,14 @@ def retrain(
         raise TextCNNError(f"--holdout must be between 0 and 1, got {holdout}")
     if keep < 1:
         raise TextCNNError(f"--keep must be at least 1, got {keep}")
-    base = check_retrainable(registry, name, from_version)
+    check_retrainable(registry, name, from_version)
+    base = registry.resolve(name)
     with registry.training(name):
         current = registry.load_bundle(name, base)
         opts = stored_options(current, overrides)
         labels = sort_labels(data.labels)
         if dev is not None:
-            check_labels(dev, labels)
+            _check_dev_labels(dev, labels)
         mismatch = _check_labels(data, labels, current, f"model {name!r} {base}", force)
         warm = registry.load_bundle(name, from_version) if from_version else None
         if warm is not None and _check_labels(
@@ -220,7 +251,7 @@ def retrain(
         candidate_metrics = _gate_report(candidate, gate)
         current_metrics = None if mismatch else _gate_report(current, gate)
         promote, reason = decide(candidate_metrics, current_metrics, base, force)
-        gate_info = {"description": description, "examples": len(gate), "data": gate.path}
+        gate_info = {"description": description, "examples": len(gate), "data": _source(gate)}
         warm_start = from_version if warm is not None else None
         candidate.metrics.update({f"gate_{k}": v for k, v in candidate_metrics.items()})
         candidate.training["retrain"] = {

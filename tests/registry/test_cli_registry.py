@@ -197,5 +197,10 @@ def test_text_and_image_models_share_a_registry(capsys, registry, tmp_path, monk
     code, _, err = cli(capsys, *train, "--name", NAME)
     assert code == 2 and "holds text models" in err
     retrain = ["retrain", "--registry", registry.root, "--name", "colours", "--data", images]
-    code, _, err = cli(capsys, *retrain)
-    assert code == 2 and "retrain supports text models; use textcnn train-image" in err
+    code, out, _ = cli(capsys, *retrain, "--from-version", "v1", "--force", "--epochs", "1")
+    result = json.loads(out.splitlines()[-1])
+    assert code == 0 and result["promoted"] and result["warm_start"] == "v1"
+    assert result["gate"]["examples"] == 3  # 20% of the 12 images, rounded up
+    assert registry.current("colours") == "v2"
+    assert registry.info("colours", "v2").summary()["parent"] == "v1"
+    assert registry.load_bundle("colours", "v2").training["options"]["arch"] == "lenet5"

@@ -94,13 +94,15 @@ def test_a_candidate_that_fails_to_train_leaves_the_registry_alone(
     def explode(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(retrain_module, "train_text", explode)
+    text = retrain_module.RECIPES["text"]
+    monkeypatch.setitem(retrain_module.RECIPES, "text", dataclasses.replace(text, train=explode))
     with pytest.raises(RegistryError, match="failed to train \\(out of memory\\)"):
         retrain(registry, NAME, data)
     nan_bundle = dataclasses.replace(registry.load_bundle(NAME))
     with torch.no_grad():
         nan_bundle.model.head.linear.weight.fill_(math.nan)
-    monkeypatch.setattr(retrain_module, "train_text", lambda *a, **k: nan_bundle)
+    nan_recipe = dataclasses.replace(text, train=lambda *a, **k: nan_bundle)
+    monkeypatch.setitem(retrain_module.RECIPES, "text", nan_recipe)
     with pytest.raises(RegistryError, match="weights are not finite"):
         retrain(registry, NAME, data)
     assert snapshot(registry.root) == before

@@ -15,7 +15,7 @@ from textcnn.cli.common import (
     write_output,
 )
 from textcnn.errors import TextCNNError
-from textcnn.image.data import read_image_dataset, split_names
+from textcnn.image.data import ImageDataset, read_image_dataset, split_names
 from textcnn.image.train import ImageTrainOptions, default_train_config, train_image
 from textcnn.models import list_models
 
@@ -81,13 +81,19 @@ def options_from_args(args: argparse.Namespace) -> ImageTrainOptions:
         raise TextCNNError(str(exc)) from exc
 
 
+def training_images(path: Path) -> tuple[ImageDataset, Path | None]:
+    """The training images of ``path`` (its ``train/`` split when it has splits, like the
+    CIFAR-10 archive) and the path of its ``test/`` split, if any."""
+    splits = split_names(path)
+    if not splits:
+        return read_image_dataset(path), None
+    return read_image_dataset(path / "train"), path / "test" if "test" in splits else None
+
+
 def cmd_train_image(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
-    data, test = args.data, args.test
-    splits = split_names(data)
-    if splits:
-        data, test = data / "train", test or (data / "test" if "test" in splits else None)
-    train = read_image_dataset(data)
+    train, test_split = training_images(args.data)
+    test = args.test or test_split
     dev = read_image_dataset(args.dev) if args.dev else None
     bundle = train_image(train, opts, dev=dev, test=read_image_dataset(test) if test else None)
     out = write_output(bundle, args)

@@ -8,24 +8,28 @@ from pathlib import Path
 from typing import Any
 
 from textcnn.cli.common import keep_type, name_type, print_json, registry_type
+from textcnn.cli.image import training_images
 from textcnn.cli.text import add_data_options, read
 from textcnn.engine.bundle import read_config
 from textcnn.engine.trainer import OPTIMIZERS
+from textcnn.image.data import read_image_dataset
 from textcnn.registry import Registry, RegistryError, VersionInfo
 from textcnn.retrain import EXIT_REFUSED, check_retrainable, retrain
 
 RETRAIN_HELP = """\
-Train a candidate for a registered text model; make it current if it is at least as good.
+Train a candidate for a registered model; make it current if it is at least as good.
 
 The candidate trains with the current version's options (the training options below override
-them): from scratch on --data, or with --from-version warm-started from that version's weights,
-its vocabulary extended with the new words. The gate evaluates the candidate and the current
-version on the same held-out data, which the candidate never trains or selects epochs on: the
---dev file if given, else a stratified, seeded --holdout fraction of --data. A holdout may
-hold examples the current version trained on, which favours it (the gate errs towards keeping
-what is served): for an even comparison pass --dev with data neither model trained on. The
-candidate becomes current if its accuracy is >= the current version's (or with --force);
-otherwise it is kept as a non-current version that `textcnn models promote` can make current.
+them): from scratch on --data, or with --from-version warm-started from that version's weights
+(for text, its vocabulary extended with the new words). --data is a text file for a text model,
+an image folder or tar (root/<class>/<image>, or its train/ split) for an image model. The
+gate evaluates the candidate and the current version on the same held-out data, which the
+candidate never trains or selects epochs on: the --dev file if given, else a stratified,
+seeded --holdout fraction of --data. A holdout may hold examples the current version trained
+on, which favours it (the gate errs towards keeping what is served): for an even comparison
+pass --dev with data neither model trained on. The candidate becomes current if its accuracy
+is >= the current version's (or with --force); otherwise it is kept as a non-current version
+that `textcnn models promote` can make current.
 Prints the comparison as a table, then as one JSON line.
 
 Exit status: 0 promoted; 3 not promoted (refused by the gate, or the current version changed
@@ -54,8 +58,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--registry", type=registry_type(), required=True, help="registry directory")
     p.add_argument("--name", type=name_type, required=True, help="model to retrain")
-    p.add_argument("--data", type=Path, required=True, help="training file")
-    p.add_argument("--dev", type=Path, help="gate file (default: a --holdout of --data)")
+    p.add_argument("--data", type=Path, required=True, help="training file, or image folder/tar")
+    p.add_argument("--dev", type=Path, help="gate data (default: a --holdout of --data)")
     p.add_argument(
         "--holdout", type=float, default=0.2, help="gate fraction of --data without --dev (0.2)"
     )
@@ -101,9 +105,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     registry = Registry(args.registry)
-    check_retrainable(registry, args.name, args.from_version)
-    data = read(args.data, args)
-    dev = read(args.dev, args) if args.dev else None
+    if check_retrainable(registry, args.name, args.from_version) == "image":
+        data = training_images(args.data)[0]
+        dev = read_image_dataset(args.dev) if args.dev else None
+    else:
+        data = read(args.data, args)
+        dev = read(args.dev, args) if args.dev else None
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
     if args.no_progress:
         overrides["progress"] = False

@@ -69,14 +69,29 @@ def check_classes(data: ImageDataset, known: list[str]) -> None:
         raise DataError(data.source, f"classes {unknown} are not among the training classes")
 
 
+def _load_warm_weights(
+    model: torch.nn.Module, old: Bundle, arch: str, model_config: Any, labels: list[str]
+) -> None:
+    if (old.arch, old.model_config, old.labels) != (arch, model_config, labels):
+        raise TextCNNError(
+            f"warm start needs the old model's architecture, sizes and labels: it is {old.arch} "
+            f"{old.model_config} with labels {', '.join(old.labels)}"
+        )
+    model.load_state_dict(old.model.state_dict())
+
+
 def train_image(
     train: ImageDataset,
     opts: ImageTrainOptions,
     dev: ImageDataset | None = None,
     test: ImageDataset | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    warm_start: Bundle | None = None,
 ) -> Bundle:
-    """Train one model; with neither ``dev`` nor ``dev_fraction`` the last epoch is kept."""
+    """Train one model; with neither ``dev`` nor ``dev_fraction`` the last epoch is kept.
+
+    ``warm_start``: begin from that bundle's weights (same architecture, sizes and labels).
+    """
     labels = sort_labels(train.labels)
     if len(labels) < 2:
         raise DataError(train.source, f"only one class ({labels[0]!r}): need at least two")
@@ -92,6 +107,8 @@ def train_image(
         model = create_model(opts.arch, model_config)
     except ValueError as exc:  # a size or shape the architecture cannot take
         raise TextCNNError(str(exc)) from None
+    if warm_start is not None:
+        _load_warm_weights(model, warm_start, opts.arch, model_config, labels)
     size = model_config.input_size
     pixels = ImageProcessor(size).pixels(train.items)
     mean, std = channel_stats(pixels)
