@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from service.limits import BodySizeLimitMiddleware
 from service.metrics import Metrics, RequestMetricsMiddleware
@@ -23,6 +24,7 @@ from textcnn import __version__
 from textcnn.engine.device import configure_cpu
 
 log = logging.getLogger(__name__)
+MAX_REPORTED_ERRORS = 20
 
 DESCRIPTION = """Kim (2014) TextCNN text classification and CNN image classification, served
 from a versioned model registry. Concurrent requests to a model share forward passes
@@ -30,13 +32,23 @@ from a versioned model registry. Concurrent requests to a model share forward pa
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with each error's location and a one-line ``message`` naming the fields."""
+    """422 with each error's location and a one-line ``message`` naming the fields (the first
+    ``MAX_REPORTED_ERRORS``: a body of a thousand bad items gets a short answer)."""
+    found = exc.errors()
     errors = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"), "type": e.get("type")}
-        for e in exc.errors()
+        for e in found[:MAX_REPORTED_ERRORS]
     ]
     message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+    if len(found) > len(errors):
+        message += f"; and {len(found) - len(errors)} more errors"
     return JSONResponse({"detail": errors, "message": message}, status_code=422)
+
+
+async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+    """The client hung up before its body arrived: nobody to answer (logged as 499)."""
+    log.debug("client disconnected during %s %s", request.method, request.url.path)
+    return Response(status_code=499)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -74,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         exception_handlers={
             RequestValidationError: validation_error,
+            ClientDisconnect: client_gone,
             Exception: unexpected_error,
         },
     )

@@ -16,6 +16,10 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
+# Methods counted by name; any other (a client may send anything) is counted as "other".
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -100,5 +104,6 @@ class RequestMetricsMiddleware:
             template = getattr(scope.get("route"), "path", None)
             if template is None:
                 template = scope["path"] if scope["path"] in self.paths else "unmatched"
-            self.metrics.requests.labels(template, scope["method"], str(status)).inc()
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+            self.metrics.requests.labels(template, method, str(status)).inc()
             self.metrics.latency.labels(template).observe(time.perf_counter() - start)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from service.errors import invalid
+from service.settings import MAX_TEXTS_HARD_LIMIT
 
 
 def _not_blank(text: str) -> str:
@@ -35,7 +36,10 @@ class ClassifyRequest(BaseModel):
 
     text: NonBlankText | None = Field(None, description="One text; give this or `texts`.")
     texts: list[NonBlankText] | None = Field(
-        None, min_length=1, description="Several texts, classified in one request."
+        None,
+        min_length=1,
+        max_length=MAX_TEXTS_HARD_LIMIT,  # the configurable limit is checked after parsing
+        description="Several texts, classified in one request.",
     )
     top_k: int | None = Field(
         None, ge=1, description="Only the k most likely labels in `scores` (default: all)."

@@ -11,6 +11,10 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# No setting may allow more texts per request: longer lists fail at the first extra item,
+# before the items are validated one by one (see ``ClassifyRequest.texts``).
+MAX_TEXTS_HARD_LIMIT = 10_000
+
 ENV_PREFIX = "TEXTCNN_"
 
 
@@ -67,7 +71,9 @@ class Settings(BaseSettings):
     )
 
     # -- input limits --------------------------------------------------------------------
-    max_batch_texts: int = Field(256, ge=1, description="Most texts in one /classify request.")
+    max_batch_texts: int = Field(
+        256, ge=1, le=MAX_TEXTS_HARD_LIMIT, description="Most texts in one /classify request."
+    )
     max_text_chars: int = Field(10_000, ge=1, description="Longest text accepted, in characters.")
     max_body_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request body, except image uploads."

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.main import create_app
@@ -145,6 +147,56 @@ def test_body_over_the_limit_is_a_413(make_settings: Callable[..., Settings]) ->
         assert streamed.status_code == 413
         ok = client.post("/classify", json={"text": "fine"})
         assert ok.status_code == 200
+
+
+def test_many_bad_items_get_a_short_422(client: TestClient) -> None:
+    r = client.post("/classify", json={"texts": [1] * 5000})
+    assert r.status_code == 422
+    body = r.json()
+    assert len(body["detail"]) == 20
+    assert body["message"].endswith("; and 4980 more errors")
+    assert len(r.content) < 10_000
+    huge = client.post("/classify", json={"texts": ["a"] * 10_001})
+    assert huge.status_code == 422
+    assert huge.json()["detail"][0]["loc"] == ["body", "texts"]
+
+
+def test_a_text_with_no_tokens_still_classifies(client: TestClient) -> None:
+    r = client.post("/classify", json={"text": "$$$ ###", "explain": True})
+    assert r.status_code == 200
+    explanation = r.json()["results"][0]["explanation"]
+    assert explanation["tokens"] == []
+    assert all((n["start"], n["end"], n["ngram"]) == (0, 0, "") for n in explanation["ngrams"])
+
+
+def test_a_client_that_hangs_up_mid_body_is_no_server_error(app: FastAPI) -> None:
+    messages = [
+        {"type": "http.request", "body": b'{"text": ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/classify", "raw_path": b"/classify", "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")],
+    }  # fmt: skip
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            await app(scope, receive, send)
+
+    asyncio.run(scenario())
+    assert sent[0]["status"] == 499
+    metrics = app.state.metrics.render().decode()
+    assert 'status="499"' in metrics and 'status="500"' not in metrics
 
 
 def test_unknown_model_is_a_404_and_wrong_modality_too(

@@ -67,7 +67,8 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
     """Predict ``texts`` and name, for each, the ``top`` spans that raised its predicted class.
 
     ``top=None`` lists every span, negative contributions included: then ``bias`` plus the
-    contributions add up to ``logit``.
+    contributions add up to ``logit``. A text with no tokens has one empty span ``(0, 0)``,
+    the padding the model classified.
     """
     if not supports_explanations(predictor):
         raise TextCNNError("explanations need a TextCNN model")
@@ -99,6 +100,8 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
             end = min(end, len(tokens))
             if start < end:
                 spans[start, end] += value
+            elif not tokens:  # nothing survived tokenisation: the model saw only padding
+                spans[0, 0] += value
         ranked = sorted(spans.items(), key=lambda kv: kv[1], reverse=True)
         if top is not None:
             ranked = [kv for kv in ranked if kv[1] > 0][:top]
