@@ -48,8 +48,11 @@ async def read_image(request: Request) -> bytes:
     return await request.body()
 
 
-def check_image(data: bytes, max_pixels: int) -> None:
-    """Identify the image from its header alone; 415 if it is not one, 413 if too many pixels."""
+def check_image(data: bytes, max_pixels: int, max_bytes: int) -> None:
+    """Identify the image from its header alone; 415 if it is not one, 413 if it has too many
+    bytes (the body limit allows for multipart overhead) or too many pixels."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"image is {len(data)} bytes; the limit is {max_bytes}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

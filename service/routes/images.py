@@ -55,7 +55,7 @@ async def classify_image(
     image is preprocessed exactly as the engine does in training and `textcnn predict`.
     """
     data = await read_image(request)
-    check_image(data, settings.max_image_pixels)
+    check_image(data, settings.max_image_pixels, settings.max_image_bytes)
     loaded = manager.get(model, "image")
     (prediction,) = await loaded.predict([data])
     return {

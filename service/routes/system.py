@@ -20,16 +20,20 @@ from service.schemas import (
 )
 
 router = APIRouter(tags=["system"])
+PROBE_METHODS = ["GET", "HEAD"]  # load balancers often probe with HEAD
 
 
-@router.get("/health", response_model=HealthResponse, summary="Liveness")
+@router.api_route(
+    "/health", methods=PROBE_METHODS, response_model=HealthResponse, summary="Liveness"
+)
 async def health() -> Any:
     """The process is up and answering."""
     return {"status": "ok"}
 
 
-@router.get(
+@router.api_route(
     "/ready",
+    methods=PROBE_METHODS,
     response_model=ReadyResponse,
     responses={503: {"model": ReadyResponse, "description": "A configured model is missing."}},
     summary="Readiness",

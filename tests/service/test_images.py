@@ -122,6 +122,9 @@ def test_upload_over_the_byte_limit_is_a_413(
         assert r.status_code == 413
         r = client.post("/classify-image", files={"file": ("big.png", big, "image/png")})
         assert r.status_code == 413
+        just_over = b"\x89PNG" + b"\0" * 4093  # within the body's multipart allowance
+        r = client.post("/classify-image", content=just_over, headers={"content-type": "image/png"})
+        assert r.status_code == 413 and "4097 bytes; the limit is 4096" in r.json()["detail"]
 
 
 def test_malformed_multipart_is_a_422(image_client: TestClient) -> None:

@@ -16,6 +16,8 @@ from textcnn.registry import Registry
 def test_health(client: TestClient) -> None:
     r = client.get("/health")
     assert (r.status_code, r.json()) == (200, {"status": "ok"})
+    assert client.head("/health").status_code == 200
+    assert client.head("/ready").status_code == 200
 
 
 def test_ready_when_every_configured_model_is_loaded(
