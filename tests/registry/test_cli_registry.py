@@ -40,6 +40,7 @@ def test_train_into_a_registry_then_predict_and_evaluate(capsys, tmp_path, kw_fi
     assert Registry(root).current(NAME) == "v1"
     assert cli(capsys, *train)[0] == 0
     assert Registry(root).current(NAME) == "v2"
+    assert Registry(root).info(NAME, "v2").summary()["parent"] == "v1"  # the one it replaced
 
     source = ["--registry", root, "--name", NAME]
     code, out, _ = cli(capsys, "predict", *source, "what a great film", "why so")

@@ -183,7 +183,12 @@ def write_output(
     with registry.lock(args.name):
         previous = registry.current(args.name)
         version = registry.publish(
-            args.name, bundle, locked=True, extra_files=extra_files, make_current=True
+            args.name,
+            bundle,
+            parent=previous,  # the version it replaces
+            locked=True,
+            extra_files=extra_files,
+            make_current=True,
         )
         pruned = registry.prune(args.name, args.keep, locked=True)
     log.info(
