@@ -12,7 +12,8 @@ In one run, against real ``textcnn serve`` processes (uvloop + httptools, 1 and 
   unless ``--image-bundle`` names a real one).
 
 Models missing from ``--work`` are trained first (the MR model only where ../shared exists).
-Usage: ``python bench/serve_benchmark.py [--duration 5] [--workers 1,2] [--concurrency 1,16,64]``
+Usage: ``python bench/serve_benchmark.py [--duration 5] [--workers 1,2] [--concurrency 1,16,64]
+[--precision bf16]``
 (needs ``wrk``: ``apt-get install -y wrk``). It keeps the machine's cores busy for minutes.
 """
 
@@ -364,6 +365,7 @@ def main() -> None:
     p.add_argument("--max-batch-size", type=int, help="server setting (default: the service's)")
     p.add_argument("--max-wait-ms", type=float, help="server setting (default: the service's)")
     p.add_argument("--no-baseline", action="store_true", help="skip one-forward-per-request")
+    p.add_argument("--precision", choices=["fp32", "bf16"], help="server setting (default fp32)")
     args = p.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -401,6 +403,8 @@ def main() -> None:
         tuned["TEXTCNN_MAX_BATCH_SIZE"] = str(args.max_batch_size)
     if args.max_wait_ms is not None:
         tuned["TEXTCNN_MAX_WAIT_MS"] = str(args.max_wait_ms)
+    if args.precision:
+        tuned["TEXTCNN_PRECISION"] = args.precision
     load = os.getloadavg()[0]
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     cells: list[Cell] = []

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from gensim.models import KeyedVectors
 from sklearn.model_selection import StratifiedKFold
@@ -42,7 +41,11 @@ from nbsvm import NBSVM  # noqa: E402
 from textcnn.engine.trainer import TrainConfig  # noqa: E402
 from textcnn.models.textcnn import MODES  # noqa: E402
 from textcnn.text.data import TextDataset, read_text_dataset  # noqa: E402
-from textcnn.text.embeddings import load_vectors, train_word2vec  # noqa: E402
+from textcnn.text.embeddings import (  # noqa: E402
+    concatenate_vectors,
+    load_vectors,
+    train_word2vec,
+)
 from textcnn.text.tokenize import get_tokenizer  # noqa: E402
 from textcnn.text.train import TextTrainOptions, train_text  # noqa: E402
 
@@ -91,24 +94,6 @@ def word2vec_for(train: TextDataset, tokenizer: str, seed: int, threads: int) ->
     tokenize = get_tokenizer(tokenizer)
     sentences = [tokenize(t, True) for t in train.texts]
     return train_word2vec(sentences, 300, 5, 2, 10, True, seed, threads)
-
-
-def concatenate(a: KeyedVectors, b: KeyedVectors, seed: int, limit: int) -> KeyedVectors:
-    """``[a; b]`` for b's words and a's first ``limit``; a missing half is U(-s, s), s matched
-    to that source's variance (as ``embedding_table`` does for unknown words)."""
-    rng = np.random.default_rng(seed)
-    words = list(dict.fromkeys([*b.index_to_key, *a.index_to_key[:limit]]))
-    halves = []
-    for kv in (a, b):
-        s = float(np.sqrt(3.0 * kv.vectors.var(axis=0).mean()))
-        half = rng.uniform(-s, s, (len(words), kv.vector_size)).astype(np.float32)
-        for i, w in enumerate(words):
-            if w in kv.key_to_index:
-                half[i] = kv.get_vector(w)
-        halves.append(half)
-    out = KeyedVectors(a.vector_size + b.vector_size)
-    out.add_vectors(words, np.concatenate(halves, axis=1))
-    return out
 
 
 def run_cnn(
@@ -228,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     glove = None
     if any(m != "rand" for m in modes) and any("glove" in v for v in vector_kinds):
         glove = load_vectors("glove-6b-50d")
+        glove_head = load_vectors("glove-6b-50d", args.pretrained_vocab)  # for glove+w2v
     records: list[dict[str, Any]] = []
     for dataset in datasets:
         run_folds = min(args.run_folds or args.folds, args.folds)
@@ -253,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                         "glove": glove,
                         "w2v": w2v_cache.get(i),
                         "glove+w2v": (
-                            concatenate(glove, w2v_cache[i], args.seed, args.pretrained_vocab)
+                            concatenate_vectors([glove_head, w2v_cache[i]], args.seed)
                             if kind == "glove+w2v"
                             else None
                         ),

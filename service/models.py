@@ -247,6 +247,7 @@ class ModelManager:
     async def _load(self, state: ModelState, source: ModelSource, version: str) -> bool:
         def load() -> Predictor:
             predictor = source.load(version, self.settings.device)
+            predictor.precision = self.settings.precision
             check_predictor(predictor)
             return predictor
 

@@ -83,3 +83,12 @@ def test_a_newer_format_is_refused(text_bundle_dir: Path, tmp_path: Path) -> Non
     (bundle / CONFIG_FILE).write_text(json.dumps(config))
     with pytest.raises(BundleError, match="upgrade"):
         load_bundle(bundle)
+
+
+def test_bf16_predictions_stay_close_to_float32(text_bundle: Bundle) -> None:
+    exact = Predictor(text_bundle).predict_proba(TEXTS)
+    fast = Predictor(text_bundle, precision="bf16").predict_proba(TEXTS)
+    assert torch.equal(exact.argmax(1), fast.argmax(1))
+    assert (exact - fast).abs().max() < 0.02
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Predictor(text_bundle, precision="fp16")

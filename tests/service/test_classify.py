@@ -44,6 +44,21 @@ def test_batch_matches_the_engine(client: TestClient, text_bundle: Bundle) -> No
         assert result["score"] == pytest.approx(prediction.score, abs=1e-6)
 
 
+def test_bf16_precision_agrees_with_float32(
+    make_settings: Callable[..., Settings], text_bundle: Bundle
+) -> None:
+    texts = ["why is the store so quiet", "it was awful really", "some excellent food", "the"]
+    expected = Predictor(text_bundle).predict(texts)
+    with TestClient(create_app(make_settings(precision="bf16"))) as client:
+        r = client.post("/classify", json={"texts": texts})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert [x["label"] for x in results] == [p.label for p in expected]
+    for result, prediction in zip(results, expected, strict=True):
+        assert result["score"] == pytest.approx(prediction.score, abs=0.02)
+        assert result["score"] != prediction.score  # it did run in bfloat16
+
+
 def test_explanations_point_at_the_cue_word(client: TestClient) -> None:
     texts = ["the film was so very dreadful this day", "how was the story", "quite superb food"]
     r = client.post("/classify", json={"texts": texts, "explain": True})

@@ -85,3 +85,20 @@ def test_packaged_glove_loads_when_installed() -> None:
     kv = load_vectors("glove-6b-50d", limit=1000)
     assert kv.vector_size == 50
     assert kv.index_to_key[:3] == ["the", ",", "."]
+
+
+def test_sources_joined_by_plus_are_concatenated(tmp_path: Path, vectors: KeyedVectors) -> None:
+    other = KeyedVectors(4)
+    other.add_vectors(["movie", "plot"], np.full((2, 4), 0.5, dtype=np.float32))
+    a = write_glove(vectors, tmp_path / "a.txt")
+    b = tmp_path / "b.bin"
+    other.save_word2vec_format(str(b), binary=True)
+    both = load_vectors(f"{a}+{b}")
+    assert both.vector_size == 12
+    assert both.index_to_key == [*WORDS, "plot"]  # the parts' words, in their order
+    np.testing.assert_allclose(both["movie"], np.r_[vectors["movie"], [0.5] * 4], atol=1e-6)
+    np.testing.assert_allclose(both["plot"][8:], [0.5] * 4)
+    scale = np.sqrt(3 * vectors.vectors.var(axis=0).mean())
+    assert np.all(np.abs(both["plot"][:8]) <= scale)  # U(-s, s) where the first part lacks it
+    with pytest.raises(TextCNNError, match="no such file"):
+        load_vectors(f"{a}+{tmp_path / 'missing.bin'}")

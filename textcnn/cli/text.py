@@ -59,8 +59,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_data_options(p)
     g = p.add_argument_group("model")
     g.add_argument("--mode", choices=MODES, default="rand")
-    g.add_argument("--embeddings", help="word2vec/GloVe file, or glove-6b-50d")
-    g.add_argument("--embeddings-limit", type=int, help="read only the first N vectors")
+    g.add_argument(
+        "--embeddings",
+        help="word2vec/GloVe file, or glove-6b-50d; A+B concatenates two sources per word",
+    )
+    g.add_argument(
+        "--embeddings-limit",
+        type=int,
+        help="read only the first N vectors (of each source; 100000 when combining)",
+    )
     g.add_argument(
         "--pretrained-vocab",
         type=int,

@@ -28,10 +28,21 @@ class Prediction:
         }
 
 
-class Predictor:
-    """Wraps a bundle: ``predict(items)`` for texts (or images, for image bundles)."""
+PRECISIONS = ("fp32", "bf16")
 
-    def __init__(self, bundle: Bundle, batch_size: int = 256) -> None:
+
+class Predictor:
+    """Wraps a bundle: ``predict(items)`` for texts (or images, for image bundles).
+
+    ``precision="bf16"`` runs convolutions and linear layers under bfloat16 autocast: on CPUs
+    with AVX512-BF16 or AMX about 3x faster convolutions, at the cost of probabilities that
+    differ from float32 in the third digit. Float32 is the default and the reference.
+    """
+
+    def __init__(self, bundle: Bundle, batch_size: int = 256, precision: str = "fp32") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        self.precision = precision
         self.bundle = bundle
         self.model = bundle.model.eval()
         self.processor = bundle.processor
@@ -41,8 +52,10 @@ class Predictor:
         self.flip_tta = getattr(self.processor, "flip_tta", False)
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu", batch_size: int = 256) -> Predictor:
-        return cls(load_bundle(path, device), batch_size)
+    def load(
+        cls, path: str | Path, device: str = "cpu", batch_size: int = 256, precision: str = "fp32"
+    ) -> Predictor:
+        return cls(load_bundle(path, device), batch_size, precision)
 
     @property
     def modality(self) -> str:
@@ -72,12 +85,14 @@ class Predictor:
     def logits_from_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for already-encoded inputs, in batches of ``batch_size`` (averaged with
         the mirror images' when the processor asks for flip test-time augmentation)."""
-        out = [
-            forward_logits(
-                self.model, x[i : i + self.batch_size].to(self.device), self.flip_tta
-            ).cpu()
-            for i in range(0, len(x), self.batch_size)
-        ]
+        bf16 = self.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = [
+                forward_logits(
+                    self.model, x[i : i + self.batch_size].to(self.device), self.flip_tta
+                ).cpu()
+                for i in range(0, len(x), self.batch_size)
+            ]
         return torch.cat(out) if out else torch.empty(0, len(self.labels))
 
     def predict_proba(self, items: Sequence[Any]) -> torch.Tensor:

