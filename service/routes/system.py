@@ -20,24 +20,22 @@ from service.schemas import (
 )
 
 router = APIRouter(tags=["system"])
-PROBE_METHODS = ["GET", "HEAD"]  # load balancers often probe with HEAD
 
 
-@router.api_route(
-    "/health", methods=PROBE_METHODS, response_model=HealthResponse, summary="Liveness"
-)
+@router.get("/health", response_model=HealthResponse, summary="Liveness")
+@router.head("/health", include_in_schema=False)  # load balancers often probe with HEAD
 async def health() -> Any:
     """The process is up and answering."""
     return {"status": "ok"}
 
 
-@router.api_route(
+@router.get(
     "/ready",
-    methods=PROBE_METHODS,
     response_model=ReadyResponse,
     responses={503: {"model": ReadyResponse, "description": "A configured model is missing."}},
     summary="Readiness",
 )
+@router.head("/ready", include_in_schema=False)
 async def ready(manager: ManagerDep) -> Any:
     """200 when every configured model is loaded, 503 otherwise."""
     is_ready, versions = manager.ready()
