@@ -25,7 +25,7 @@ from textcnn.engine.splits import dev_split, sort_labels
 from textcnn.engine.trainer import TrainConfig
 from textcnn.errors import DataError, TextCNNError
 from textcnn.image.data import ImageDataset
-from textcnn.image.train import ImageTrainOptions, train_image
+from textcnn.image.train import ImageTrainOptions, check_classes, train_image
 from textcnn.registry import Registry, RegistryError
 from textcnn.text.data import TextDataset, check_labels
 from textcnn.text.train import TextTrainOptions, train_text
@@ -92,7 +92,7 @@ class Recipe:
 
 
 RECIPES = {
-    "text": Recipe(TextTrainOptions, train_text, lambda d: (d.texts, d.labels, d.path)),
+    "text": Recipe(TextTrainOptions, train_text, lambda d: (d.texts, d.labels, d.source)),
     "image": Recipe(ImageTrainOptions, train_image, lambda d: (d.items, d.labels, d.source)),
 }
 
@@ -138,12 +138,12 @@ def label_mismatch(model_labels: list[str], data_labels: list[str]) -> str | Non
 
 
 def _train_candidate(
+    recipe: Recipe,
     train: Dataset,
     opts: Any,
     warm: Bundle | None,
     on_epoch: Callable[[dict[str, Any]], None] | None,
 ) -> Bundle:
-    recipe = RECIPES["text" if isinstance(opts, TextTrainOptions) else "image"]
     try:
         candidate = recipe.train(train, opts, on_epoch=on_epoch, warm_start=warm)
     except (RuntimeError, ValueError, FloatingPointError) as exc:
@@ -177,26 +177,22 @@ def _gate_report(bundle: Bundle, gate: Dataset) -> dict[str, float]:
     return {k: report[k] for k in GATE_METRICS}
 
 
-def _source(data: Dataset) -> str:
-    return data.path if isinstance(data, TextDataset) else data.source
-
-
 def _gate_split(
     data: Dataset, dev: Dataset | None, holdout: float, seed: int
 ) -> tuple[Dataset, Dataset, str]:
     """Training data, gate data, and a description of the gate."""
     if dev is not None:
-        return data, dev, f"{len(dev)} examples of {_source(dev)}"
+        return data, dev, f"{len(dev)} examples of {dev.source}"
     train, gate = dev_split(data, holdout, seed)
-    held = f"{len(gate)} examples held out of {_source(data)} ({holdout:.0%}, seed {seed})"
+    held = f"{len(gate)} examples held out of {data.source} ({holdout:.0%}, seed {seed})"
     return train, gate, held
 
 
 def _check_dev_labels(dev: Dataset, labels: list[str]) -> None:
     if isinstance(dev, TextDataset):
         check_labels(dev, labels)  # names the first offending line
-    elif unknown := sorted(set(dev.labels) - set(labels)):
-        raise DataError(dev.source, f"classes {unknown} are not among the training classes")
+    else:
+        check_classes(dev, labels)
 
 
 def _check_labels(
@@ -206,7 +202,7 @@ def _check_labels(
     mismatch = label_mismatch(model.labels, labels)
     if mismatch and not force:
         raise DataError(
-            _source(data),
+            data.source,
             f"its labels do not match {what} ({', '.join(model.labels)}): {mismatch}. "
             f"--force trains a fresh model on the data's labels ({', '.join(labels)}) and "
             "makes it current without the gate",
@@ -247,11 +243,11 @@ def retrain(
             log.warning("labels differ from %s: --force trains a fresh model", from_version)
             warm = None
         train, gate, description = _gate_split(data, dev, holdout, opts.train.seed)
-        candidate = _train_candidate(train, opts, warm, on_epoch)
+        candidate = _train_candidate(RECIPES[current.modality], train, opts, warm, on_epoch)
         candidate_metrics = _gate_report(candidate, gate)
         current_metrics = None if mismatch else _gate_report(current, gate)
         promote, reason = decide(candidate_metrics, current_metrics, base, force)
-        gate_info = {"description": description, "examples": len(gate), "data": _source(gate)}
+        gate_info = {"description": description, "examples": len(gate), "data": gate.source}
         warm_start = from_version if warm is not None else None
         candidate.metrics.update({f"gate_{k}": v for k, v in candidate_metrics.items()})
         candidate.training["retrain"] = {

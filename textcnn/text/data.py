@@ -31,6 +31,11 @@ class TextDataset:
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def source(self) -> str:
+        """The file the examples came from (``ImageDataset`` names its folder or tar alike)."""
+        return self.path
+
     def subset(self, indices: list[int]) -> TextDataset:
         return TextDataset(
             [self.texts[i] for i in indices],
