@@ -31,7 +31,7 @@ from service.errors import ModelNotFound, ModelUnavailable, UnsupportedMedia
 from service.images import MEDIA_TYPES
 from service.metrics import Metrics
 from service.settings import Settings
-from textcnn.engine.bundle import CONFIG_FILE
+from textcnn.engine.bundle import CONFIG_FILE, Bundle, load_bundle
 from textcnn.engine.predictor import Prediction, Predictor
 from textcnn.registry import Registry
 from textcnn.text.explain import Explanation, explain, supports_explanations
@@ -48,7 +48,7 @@ class ModelSource(Protocol):
 
     def current(self) -> str | None: ...
 
-    def load(self, version: str, device: str) -> Predictor: ...
+    def load(self, version: str, device: str) -> Bundle: ...
 
 
 @dataclass
@@ -62,8 +62,8 @@ class RegistrySource:
     def current(self) -> str | None:
         return Registry(self.root).current(self.name)
 
-    def load(self, version: str, device: str) -> Predictor:
-        return Registry(self.root).load(self.name, version, device)[1]
+    def load(self, version: str, device: str) -> Bundle:
+        return Registry(self.root).load_bundle(self.name, version, device)
 
 
 @dataclass
@@ -83,8 +83,8 @@ class BundleSource:
             digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
         return f"bundle-{digest.hexdigest()[:12]}"
 
-    def load(self, version: str, device: str) -> Predictor:
-        return Predictor.load(self.path, device)
+    def load(self, version: str, device: str) -> Bundle:
+        return load_bundle(self.path, device)
 
 
 def _warmup_input(modality: str) -> Any:
@@ -246,8 +246,8 @@ class ModelManager:
 
     async def _load(self, state: ModelState, source: ModelSource, version: str) -> bool:
         def load() -> Predictor:
-            predictor = source.load(version, self.settings.device)
-            predictor.precision = self.settings.precision
+            bundle = source.load(version, self.settings.device)
+            predictor = Predictor(bundle, precision=self.settings.precision)
             check_predictor(predictor)
             return predictor
 

@@ -84,7 +84,7 @@ def concatenate_vectors(parts: Sequence[KeyedVectors], seed: int = 0) -> KeyedVe
     words = list(dict.fromkeys(w for kv in parts for w in kv.index_to_key))
     halves = []
     for kv in parts:
-        s = float(np.sqrt(3.0 * kv.vectors.var(axis=0).mean()))
+        s = unknown_word_scale(kv)
         half = rng.uniform(-s, s, (len(words), kv.vector_size)).astype(np.float32)
         rows = np.array([kv.key_to_index.get(w, -1) for w in words])
         half[rows >= 0] = kv.vectors[rows[rows >= 0]]
@@ -116,6 +116,11 @@ def _load_one(source: str, limit: int | None) -> KeyedVectors:
         raise TextCNNError(f"{path}: not a readable {fmt} vector file ({exc!r})") from exc
 
 
+def unknown_word_scale(kv: KeyedVectors) -> float:
+    """``a`` such that U(-a, a) has the pretrained vectors' mean per-dimension variance."""
+    return float(np.sqrt(3.0 * kv.vectors.var(axis=0).mean()))
+
+
 def embedding_table(
     kv: KeyedVectors, words: Sequence[str], seed: int, special: int = 2
 ) -> tuple[np.ndarray, int]:
@@ -125,7 +130,7 @@ def embedding_table(
     number of words found in ``kv``.
     """
     rng = np.random.default_rng(seed)
-    a = float(np.sqrt(3.0 * kv.vectors.var(axis=0).mean()))
+    a = unknown_word_scale(kv)
     table = rng.uniform(-a, a, size=(len(words), kv.vector_size)).astype(np.float32)
     found = 0
     for i, word in enumerate(words):
