@@ -70,8 +70,14 @@ def textcnn(*args: str) -> None:
     run([sys.executable, "-m", "textcnn", "-q", *args, "--no-progress"])
 
 
-def ensure_models(work: Path, image_bundle: Path | None) -> dict[str, Path]:
-    """Bundle directory per served model name, trained when missing."""
+def ensure_models(
+    work: Path, image_bundle: Path | None, encoder_dims: list[int]
+) -> dict[str, Path]:
+    """Bundle directory per served model name, trained when missing.
+
+    ``encoder_dims``: also the default recipe on MR with minilm vectors of each size
+    (``mr-e<dim>``; one epoch, since only the cost of a forward pass matters here).
+    """
     models = {"text": work / "demo-glove50", "rand300": work / "demo-rand300"}
     demo = ("train", "--data", str(DEMO_TRAIN), "--test", str(DEMO_TEST), "--threads", "1")
     if not (models["text"] / "config.json").is_file():  # scripts/demo.sh's recipe
@@ -79,7 +85,7 @@ def ensure_models(work: Path, image_bundle: Path | None) -> dict[str, Path]:
         textcnn(*demo, "--mode", "non-static", "--embeddings", "glove-6b-50d", "--epochs", "15",
                 "--out", out)  # fmt: skip
     if not (models["rand300"] / "config.json").is_file():  # Kim's defaults: 300-d CNN-rand
-        textcnn(*demo, "--out", str(models["rand300"]))
+        textcnn(*demo, "--recipe", "kim2014", "--out", str(models["rand300"]))
     if MR.is_file():
         models["mr"] = work / "mr-glove50"
         if not (models["mr"] / "config.json").is_file():
@@ -87,8 +93,15 @@ def ensure_models(work: Path, image_bundle: Path | None) -> dict[str, Path]:
                 *("train", "--data", str(MR), "--mode", "non-static"),
                 *("--embeddings", "glove-6b-50d", "--epochs", "3", "--out", str(models["mr"])),
             )
+        for dim in encoder_dims:
+            models[f"mr-e{dim}"] = work / f"mr-default-e{dim}"
+            if not (models[f"mr-e{dim}"] / "config.json").is_file():
+                textcnn(
+                    *("train", "--data", str(MR), "--encoder-dim", str(dim), "--epochs", "1"),
+                    *("--out", str(models[f"mr-e{dim}"])),
+                )
     else:
-        print(f"skipping the MR GloVe-50d model: {MR} is absent", file=sys.stderr)
+        print(f"skipping the MR models: {MR} is absent", file=sys.stderr)
     models["image"] = image_bundle or work / "lenet5"
     if not (models["image"] / "config.json").is_file():
         train_image_model(models["image"])
@@ -366,17 +379,24 @@ def main() -> None:
     p.add_argument("--max-wait-ms", type=float, help="server setting (default: the service's)")
     p.add_argument("--no-baseline", action="store_true", help="skip one-forward-per-request")
     p.add_argument("--precision", choices=["fp32", "bf16"], help="server setting (default fp32)")
+    p.add_argument(
+        "--encoder-dims",
+        default="128",
+        help="also serve the default recipe on MR at these minilm sizes (comma list; '' none)",
+    )
     args = p.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     args.work.mkdir(parents=True, exist_ok=True)
-    models = ensure_models(args.work, args.image_bundle)
+    dims = [int(d) for d in args.encoder_dims.split(",")] if args.encoder_dims else []
+    models = ensure_models(args.work, args.image_bundle, dims)
     registry = build_registry(args.work, models)
 
     demo = sentences(DEMO_TEST, "jsonl") + sentences(DEMO_TRAIN, "jsonl")
     texts = {"text": demo[:200], "rand300": demo[:200]}
     if "mr" in models:
         texts["mr"] = sentences(MR, "label-text")
+        texts.update({f"mr-e{dim}": texts["mr"] for dim in dims})
 
     def script(name: str, bodies: list[dict]) -> Path:
         return lua_script(args.work, name, [json.dumps(b) for b in bodies])
@@ -438,8 +458,9 @@ def main() -> None:
     print(
         f"\n{os.cpu_count()} cores; 1-minute load average at the start: {load:.2f}; "
         f"{args.duration:g} s per cell; wrk -t1 on the same machine. Models: text = the demo "
-        "model (scripts/demo.sh: GloVe-50d non-static), rand300 = Kim's CNN-rand defaults "
-        f"(300-d) on the demo data, mr = MR GloVe-50d non-static, image = "
+        "model (scripts/demo.sh: GloVe-50d non-static), rand300 = Kim's CNN-rand "
+        "(--recipe kim2014, 300-d) on the demo data, mr = MR GloVe-50d non-static, mr-eD = "
+        "the default recipe on MR with D-d minilm vectors (50 + D dimensions), image = "
         f"{models['image'].name}. "
         f"Settings: {tuned or 'the service defaults'}."
     )

@@ -10,11 +10,17 @@ class TextCNNError(Exception):
 
 
 class DataError(TextCNNError):
-    """Bad training, evaluation or prediction data, located by file and line."""
+    """Bad training, evaluation or prediction data, located by file and line.
 
-    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
+    ``bad_line``: one unreadable line, which the ``on_bad_lines`` option could drop instead.
+    """
+
+    def __init__(
+        self, path: str | Path, message: str, line: int | None = None, bad_line: bool = False
+    ) -> None:
         self.path = str(path)
         self.line = line
+        self.bad_line = bad_line
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
 

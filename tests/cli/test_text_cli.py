@@ -8,7 +8,8 @@ import pytest
 from tests.conftest import make_keyword_examples, write_jsonl, write_label_text
 from textcnn.cli import main
 
-SMALL = ["--dim", "24", "--feature-maps", "12", "--optimizer", "adam", "--lr", "0.01"]
+SMALL = ["--mode", "rand", "--dim", "24", "--feature-maps", "12"]
+SMALL += ["--optimizer", "adam", "--lr", "0.01"]
 QUIET = ["--no-progress", "--threads", "1"]
 
 
@@ -111,7 +112,7 @@ def test_embeddings_train_then_static_training(
     [
         ("pos fine\n  oops\n", [], "train.txt:2: missing label"),
         ("pos fine\npos good\n", [], "only one class"),
-        ("pos fine\nneg bad\n", ["--mode", "static"], "needs --embeddings"),
+        ("pos fine\nneg bad\n", ["--recipe", "kim2014", "--mode", "static"], "needs --embed"),
         ("pos fine\nneg bad\n", ["--embeddings", "/nope.bin", "--mode", "static"], "no such file"),
     ],
 )

@@ -107,7 +107,8 @@ def test_train_image_under_torchrun(shapes: Path, tmp_path: Path) -> None:
 def test_train_text_under_torchrun(keyword_files: dict[str, Path], tmp_path: Path) -> None:
     done = torchrun(
         "train", "--data", str(keyword_files["train"]), "--test", str(keyword_files["test"]),
-        "--dim", "16", "--feature-maps", "8", "--epochs", "8", "--batch-size", "20",
+        "--mode", "rand", "--dim", "16", "--feature-maps", "8", "--epochs", "8",
+        "--batch-size", "20",
         "--optimizer", "adam", "--lr", "0.01", "--device", "cpu", "--threads", "1",
         "--no-progress", "--out", str(tmp_path / "model"),
     )  # fmt: skip

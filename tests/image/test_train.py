@@ -67,7 +67,8 @@ def test_text_and_image_models_are_trained_by_the_same_engine(
     monkeypatch.setattr(text_train, "fit", recording_fit)
     monkeypatch.setattr(image_train, "fit", recording_fit)
     cfg = TrainConfig(epochs=1, batch_size=50, device="cpu", threads=1, progress=False)
-    text = train_text(read_text_dataset(keyword_files["train"]), TextTrainOptions(dim=8, train=cfg))
+    opts = TextTrainOptions(mode="rand", dim=8, train=cfg)
+    text = train_text(read_text_dataset(keyword_files["train"]), opts)
     image = train_image(read_image_dataset(shapes / "train"), small_options(epochs=1))
     assert [m for m, _ in calls] == [text.model, image.model]
     for model in (text.model, image.model):

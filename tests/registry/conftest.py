@@ -23,7 +23,7 @@ def tiny_options(epochs: int = 6, **train: object) -> TextTrainOptions:
     """A model small enough to train in about a second on one thread."""
     config = {"epochs": epochs, "batch_size": 20, "optimizer": "adam", "lr": 0.01}
     config.update(progress=False, threads=1, **train)
-    return TextTrainOptions(dim=16, feature_maps=8, train=TrainConfig(**config))
+    return TextTrainOptions(mode="rand", dim=16, feature_maps=8, train=TrainConfig(**config))
 
 
 @pytest.fixture(scope="session")

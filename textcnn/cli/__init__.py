@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from textcnn.cli import image, inference, registry, serve, text
 from textcnn.engine.distributed import is_main_process, shutdown_distributed
-from textcnn.errors import TextCNNError
+from textcnn.errors import DataError, TextCNNError
 
 COMMAND_MODULES = [text, image, inference, registry, serve]
 
@@ -41,7 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with quiet:
             return args.func(args) or 0
     except TextCNNError as exc:
-        print(f"textcnn: error: {exc}", file=sys.stderr)
+        hint = ""
+        if isinstance(exc, DataError) and exc.bad_line:
+            hint = " (--on-bad-lines warn or skip drops such lines)"
+        print(f"textcnn: error: {exc}{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("textcnn: interrupted", file=sys.stderr)

@@ -19,14 +19,38 @@ from textcnn.registry import Registry, RegistryError, check_name, check_path
 log = logging.getLogger(__name__)
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except ``None`` ones (which a recipe or the code fills in later)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_train_options(
-    p: argparse.ArgumentParser, epochs: int, batch_size: int, optimizer: str = "adadelta"
+    p: argparse.ArgumentParser,
+    epochs: int | None,
+    batch_size: int | None,
+    optimizer: str | None = "adadelta",
+    recipe_help: Callable[[str], str] | None = None,
 ) -> None:
+    """Training flags; a ``None`` default is filled in later (by a recipe, whose values
+    ``recipe_help(field)`` describes)."""
+    shown = recipe_help or (lambda _: "(%(default)s)")
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=epochs, help="passes over the data (%(default)s)")
-    g.add_argument("--batch-size", type=int, default=batch_size, help="(%(default)s)")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=optimizer, help="(%(default)s)")
+    g.add_argument(
+        "--epochs", type=int, default=epochs, help=f"passes over the data {shown('epochs')}"
+    )
+    g.add_argument("--batch-size", type=int, default=batch_size, help=shown("batch_size"))
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=optimizer, help=shown("optimizer"))
     g.add_argument("--lr", type=float, help="learning rate (default: the optimizer's usual)")
+    g.add_argument(
+        "--patience",
+        type=int,
+        help="stop after N epochs without a better dev accuracy "
+        + (shown("patience") if recipe_help else "(default: run every epoch)"),
+    )
     g.add_argument("--weight-decay", type=float, default=0.0)
     g.add_argument("--label-smoothing", type=float, default=0.0)
     g.add_argument("--schedule", choices=["constant", "onecycle"], default="constant")
@@ -68,6 +92,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing,
         schedule=args.schedule,
+        patience=args.patience,
         seed=args.seed,
         device=args.device,
         amp=not args.no_amp,

@@ -8,18 +8,16 @@ import sys
 from pathlib import Path
 
 from textcnn.cli.common import add_model_options, load_predictor, print_json
+from textcnn.cli.text import add_data_options, read
 from textcnn.engine.evaluate import evaluate
 from textcnn.errors import TextCNNError
-from textcnn.text.data import FORMATS, read_text_dataset
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class scores, confusion matrix")
     add_model_options(p)
     p.add_argument("--data", type=Path, required=True, help="labelled file (or image folder)")
-    p.add_argument("--format", choices=FORMATS, default="auto")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", default="label")
+    add_data_options(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="one JSON line per input: label, score, probabilities")
@@ -36,7 +34,7 @@ def labelled_items(predictor, args: argparse.Namespace) -> tuple[list, list[str]
 
         data = read_image_dataset(args.data)
         return data.items, data.labels, str(args.data)
-    data = read_text_dataset(args.data, args.format, args.text_column, args.label_column)
+    data = read(args.data, args)
     return data.texts, data.labels, data.path
 
 

@@ -57,6 +57,7 @@ class TrainConfig:
     channels_last: bool = False
     drop_last: bool = False
     tta: bool = False
+    patience: int | None = None  # stop after this many epochs without a better dev accuracy
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -65,6 +66,8 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; constant or onecycle")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch size must be at least 1")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError("patience must be at least 1 epoch")
 
 
 @dataclass
@@ -210,7 +213,8 @@ def fit(
 ) -> TrainResult:
     """Train ``model`` in place and leave it at the epoch with the best dev accuracy.
 
-    Without ``dev`` the last epoch is kept. Returns the per-epoch history.
+    Without ``dev`` the last epoch is kept. With ``cfg.patience`` training stops once that
+    many epochs in a row have not improved dev accuracy. Returns the per-epoch history.
     """
     transform = transform or Identity()
     device = init_distributed(resolve_device(cfg.device))
@@ -306,6 +310,9 @@ def fit(
             log.info(json.dumps(record))
             if on_epoch is not None:
                 on_epoch(record)
+        if dev is not None and cfg.patience is not None and epoch - best_epoch >= cfg.patience:
+            log.info("early stop after epoch %d: best dev accuracy at epoch %d", epoch, best_epoch)
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     else:

