@@ -206,3 +206,13 @@ def test_text_and_image_models_share_a_registry(capsys, registry, tmp_path, monk
     assert registry.current("colours") == "v2"
     assert registry.info("colours", "v2").summary()["parent"] == "v1"
     assert registry.load_bundle("colours", "v2").training["options"]["arch"] == "lenet5"
+
+
+def test_retrain_reads_data_with_the_bad_lines_policy(capsys, registry, kw_files, tmp_path) -> None:
+    messy = tmp_path / "messy.txt"
+    messy.write_text(kw_files["new"].read_text() + "positive\nnegative\n")
+    code, _, err = cli(capsys, *retrain_args(registry, messy))
+    assert code == 2 and "messy.txt:91: missing text" in err and "--on-bad-lines" in err
+    code, out, _ = cli(capsys, *retrain_args(registry, messy, "--on-bad-lines", "skip"))
+    assert code in (0, EXIT_REFUSED) and "promoted" in out.splitlines()[-1]
+    assert registry.version_ids(NAME) == ["v1", "v2"]
