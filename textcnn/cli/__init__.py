@@ -6,14 +6,21 @@ import argparse
 import contextlib
 import io
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
-from textcnn.cli import image, inference, registry, serve, text
+from textcnn.cli import inference, registry, serve, text, train
 from textcnn.engine.distributed import is_main_process, shutdown_distributed
 from textcnn.errors import TextCNNError
 
-COMMAND_MODULES = [text, image, inference, registry, serve]
+# ``train`` last: it adds a training command for each modality no module has made one for.
+COMMAND_MODULES = [text, inference, registry, serve, train]
+
+
+def as_flags(message: str) -> str:
+    """A library message with the options it names (in backticks) shown as the CLI's flags."""
+    return re.sub(r"`([a-z_]+)`", lambda m: "--" + m[1].replace("_", "-"), message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with quiet:
             return args.func(args) or 0
     except TextCNNError as exc:
-        print(f"textcnn: error: {exc}", file=sys.stderr)
+        print(f"textcnn: error: {as_flags(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("textcnn: interrupted", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""``textcnn train`` (TextCNN) and ``textcnn embeddings train`` (gensim Word2Vec)."""
+"""``textcnn train`` (TextCNN, with cross-validation) and ``textcnn embeddings train``."""
 
 from __future__ import annotations
 
@@ -10,45 +10,27 @@ from pathlib import Path
 from textcnn.cli.common import (
     add_output_options,
     add_train_options,
-    int_list,
+    print_summary,
     train_config,
     write_output,
 )
+from textcnn.cli.options import add_fields, default_of, from_args
+from textcnn.engine.splits import training_labels
 from textcnn.errors import DataError, TextCNNError
-from textcnn.models.textcnn import MODES
-from textcnn.text.data import FORMATS, read_text_dataset
-from textcnn.text.embeddings import load_vectors, save_vectors, train_word2vec
+from textcnn.modalities.text import TextModality
+from textcnn.text.data import TextReadOptions, read_text_dataset
+from textcnn.text.embeddings import save_vectors, train_word2vec
+from textcnn.text.options import TextTrainOptions
 from textcnn.text.tokenize import TOKENIZERS, get_tokenizer
-from textcnn.text.train import (
-    TextTrainOptions,
-    cross_validate,
-    train_text,
-    validate_training_data,
-)
+from textcnn.text.train import cross_validate, train_text, vectors_for
 
 log = logging.getLogger(__name__)
 
 
-def add_data_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("data")
-    g.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="auto",
-        help="file format (auto: by extension; <label> <text> lines otherwise)",
-    )
-    g.add_argument("--text-column", default="text", help="CSV/TSV/JSONL text field")
-    g.add_argument("--label-column", default="label", help="CSV/TSV/JSONL label field")
-
-
-def read(path: Path, args: argparse.Namespace):
-    return read_text_dataset(path, args.format, args.text_column, args.label_column)
-
-
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train",
-        help="train a TextCNN sentence classifier",
+        TextModality.command,
+        help=TextModality.summary,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--data", type=Path, required=True, help="training file")
@@ -56,35 +38,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     evaluation = p.add_mutually_exclusive_group()
     evaluation.add_argument("--test", type=Path, help="test file, evaluated with the best epoch")
     evaluation.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation")
-    add_data_options(p)
-    g = p.add_argument_group("model")
-    g.add_argument("--mode", choices=MODES, default="rand")
-    g.add_argument(
-        "--embeddings",
-        help="word2vec/GloVe file, or glove-6b-50d; A+B concatenates two sources per word",
-    )
-    g.add_argument(
-        "--embeddings-limit",
-        type=int,
-        help="read only the first N vectors (of each source; 100000 when combining)",
-    )
-    g.add_argument(
-        "--pretrained-vocab",
-        type=int,
-        default=50_000,
-        help="also keep the N most frequent pretrained words unseen in training",
-    )
-    g.add_argument("--dim", type=int, default=300, help="embedding size for --mode rand")
-    g.add_argument("--filter-widths", type=int_list, default=(3, 4, 5), help="(3,4,5)")
-    g.add_argument("--feature-maps", type=int, default=100, help="maps per filter width")
-    g.add_argument("--dropout", type=float, default=0.5)
-    g.add_argument("--max-norm", type=float, default=3.0, help="<= 0 disables it")
-    g.add_argument("--tokenizer", choices=sorted(TOKENIZERS), default="kim")
-    g.add_argument("--keep-case", action="store_true", help="do not lowercase")
-    g.add_argument("--max-length", type=int, default=400, help="tokens kept per text")
-    g.add_argument("--min-count", type=int, default=1, help="vocabulary minimum count")
-    g.add_argument("--max-vocab", type=int, help="vocabulary size limit (training words)")
-    add_train_options(p, epochs=25, batch_size=50)
+    add_fields(p, TextReadOptions, group="data")
+    add_fields(p, TextTrainOptions)
+    add_train_options(p, default_of(TextTrainOptions, "train"))
     add_output_options(p)
     p.set_defaults(func=cmd_train)
 
@@ -117,46 +73,30 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def options_from_args(args: argparse.Namespace) -> TextTrainOptions:
     try:
-        return TextTrainOptions(
-            mode=args.mode,
-            embeddings=args.embeddings,
-            embeddings_limit=args.embeddings_limit,
-            pretrained_vocab=args.pretrained_vocab,
-            dim=args.dim,
-            filter_widths=args.filter_widths,
-            feature_maps=args.feature_maps,
-            dropout=args.dropout,
-            max_norm=args.max_norm if args.max_norm > 0 else None,
-            tokenizer=args.tokenizer,
-            lowercase=not args.keep_case,
-            max_length=args.max_length,
-            min_count=args.min_count,
-            max_vocab=args.max_vocab,
-            train=train_config(args),
-        )
+        return from_args(TextTrainOptions, args, train=train_config(args))
     except ValueError as exc:
         raise TextCNNError(str(exc)) from exc
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
-    train = read(args.data, args)
-    dev = read(args.dev, args) if args.dev else None
-    test = read(args.test, args) if args.test else None
-    validate_training_data(train, dev, test)
+    modality, read = TextModality(), from_args(TextReadOptions, args)
+    train = modality.read(args.data, read)
+    dev = modality.read(args.dev, read) if args.dev else None
+    test = modality.read(args.test, read) if args.test else None
+    labels = training_labels(train, dev, test)
     if args.cv is not None and args.cv < 2:
         raise TextCNNError("--cv needs at least 2 folds")
-    vectors = load_vectors(opts.embeddings, opts.embeddings_limit) if opts.mode != "rand" else None
+    vectors = vectors_for(opts)
     cv = None
     if args.cv:
         cv = cross_validate(train, opts, args.cv, vectors)
         log.info("cv: mean accuracy %.4f (std %.4f)", cv["mean_accuracy"], cv["std_accuracy"])
-    bundle = train_text(train, opts, dev=dev, test=test, vectors=vectors)
+    bundle = train_text(train, opts, dev=dev, test=test, vectors=vectors, labels=labels)
     if cv is not None:
         bundle.metrics["cv"] = {k: cv[k] for k in ("mean_accuracy", "std_accuracy")}
     out = write_output(bundle, args, {"cv.json": json.dumps(cv, indent=2) + "\n"} if cv else None)
-    summary = {"model": str(out), **{k: v for k, v in bundle.metrics.items() if k != "test"}}
-    print(json.dumps(summary))
+    print_summary(out, bundle)
     return 0
 
 

@@ -14,10 +14,25 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from textcnn.engine.config import option
 from textcnn.errors import DataError
 
 log = logging.getLogger(__name__)
 FORMATS = ("auto", "label-text", "csv", "tsv", "jsonl")
+
+
+@dataclass(frozen=True)
+class TextReadOptions:
+    """How ``read_text_dataset`` finds texts and labels in a file."""
+
+    format: str = option(
+        "auto",
+        "file format (auto: by extension; <label> <text> lines otherwise)",
+        group="data",
+        choices=FORMATS,
+    )
+    text_column: str = option("text", "CSV/TSV/JSONL text field", group="data")
+    label_column: str = option("label", "CSV/TSV/JSONL label field", group="data")
 
 
 @dataclass
@@ -35,6 +50,14 @@ class TextDataset:
     def source(self) -> str:
         """The file the examples came from (``ImageDataset`` names its folder or tar alike)."""
         return self.path
+
+    @property
+    def items(self) -> list[str]:
+        """The model inputs: the texts."""
+        return self.texts
+
+    def locate(self, index: int) -> tuple[str, int]:
+        return self.path, self.lines[index]
 
     def subset(self, indices: list[int]) -> TextDataset:
         return TextDataset(
@@ -180,16 +203,3 @@ def read_text_dataset(
         path=str(path),
         fingerprint=hashlib.sha256(raw).hexdigest(),
     )
-
-
-def check_labels(dataset: TextDataset, known: list[str]) -> None:
-    """Fail on the first example whose label the model was not trained on."""
-    known_set = set(known)
-    for label, line in zip(dataset.labels, dataset.lines, strict=True):
-        if label not in known_set:
-            raise DataError(
-                dataset.path,
-                f"label {label!r} never appears in the training data "
-                f"(known labels: {', '.join(known)})",
-                line,
-            )

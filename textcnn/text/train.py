@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -13,50 +12,24 @@ from gensim.models import KeyedVectors
 from sklearn.model_selection import StratifiedKFold
 
 from textcnn.engine.bundle import Bundle
+from textcnn.engine.config import TrainConfig
 from textcnn.engine.device import resolve_device
 from textcnn.engine.distributed import launched_distributed
-from textcnn.engine.evaluate import evaluate
+from textcnn.engine.finish import finish_bundle
 from textcnn.engine.optim import supports_sparse_grads
-from textcnn.engine.predictor import Predictor
-from textcnn.engine.splits import dev_split, sort_labels
-from textcnn.engine.trainer import Split, TrainConfig, fit
-from textcnn.errors import DataError, TextCNNError
+from textcnn.engine.splits import dev_split, training_labels
+from textcnn.engine.trainer import Split, fit
+from textcnn.errors import DataError
 from textcnn.models import create_model
 from textcnn.models.textcnn import PAD_ID, TextCNNConfig
 from textcnn.text import warmstart
-from textcnn.text.data import TextDataset, check_labels
+from textcnn.text.data import TextDataset
 from textcnn.text.embeddings import embedding_table, load_vectors
+from textcnn.text.options import TextTrainOptions
 from textcnn.text.processor import TextProcessor
 from textcnn.text.vocab import Vocab
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TextTrainOptions:
-    mode: str = "rand"
-    embeddings: str | None = None
-    embeddings_limit: int | None = None
-    pretrained_vocab: int = 50_000
-    dim: int = 300
-    filter_widths: tuple[int, ...] = (3, 4, 5)
-    feature_maps: int = 100
-    dropout: float = 0.5
-    max_norm: float | None = 3.0
-    tokenizer: str = "kim"
-    lowercase: bool = True
-    max_length: int = 400
-    min_count: int = 1
-    max_vocab: int | None = None
-    dev_fraction: float = 0.1
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    def __post_init__(self) -> None:
-        if self.mode != "rand" and not self.embeddings:
-            raise TextCNNError(f"--mode {self.mode} needs --embeddings (a file or glove-6b-50d)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class TrimPadding:
@@ -73,20 +46,6 @@ class TrimPadding:
 
     def eval(self, x: torch.Tensor) -> torch.Tensor:
         return self._trim(x)
-
-
-def validate_training_data(train: TextDataset, *others: TextDataset | None) -> list[str]:
-    """The sorted labels of ``train``; fails on a single class, or on a label of a dev or
-    test set (``others``) that training never sees."""
-    labels = sort_labels(train.labels)
-    if len(labels) < 2:
-        raise DataError(
-            train.path, f"only one class ({labels[0]!r}): a classifier needs at least two"
-        )
-    for other in others:
-        if other is not None:
-            check_labels(other, labels)
-    return labels
 
 
 def build_model(
@@ -117,6 +76,13 @@ def build_model(
     return model, cfg
 
 
+def vectors_for(opts: TextTrainOptions, vectors: KeyedVectors | None = None) -> KeyedVectors | None:
+    """``vectors`` if given, else those ``opts.embeddings`` names when its mode needs them."""
+    if vectors is None and opts.needs_vectors:
+        return load_vectors(opts.embeddings, opts.embeddings_limit)
+    return vectors
+
+
 def _sparse_embedding_grads(cfg: TrainConfig) -> bool:
     """Whether to train the embedding table with sparse gradients and lazy row updates.
 
@@ -139,16 +105,17 @@ def train_text(
     vectors: KeyedVectors | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     warm_start: Bundle | None = None,
+    labels: list[str] | None = None,
 ) -> Bundle:
     """Train one model; ``dev`` defaults to a stratified holdout of ``train``.
 
     ``warm_start``: continue from that bundle's weights and vocabulary (``text.warmstart``).
+    ``labels``: ``training_labels(train, dev, test)``, when the caller has checked them.
     """
-    labels = validate_training_data(train, dev, test)
+    labels = labels or training_labels(train, dev, test)
     if warm_start is not None:
         warmstart.check_compatible(warm_start, opts, labels)
-    if opts.mode != "rand" and vectors is None:
-        vectors = load_vectors(opts.embeddings, opts.embeddings_limit)
+    vectors = vectors_for(opts, vectors)
     if dev is None:
         train, dev = dev_split(train, opts.dev_fraction, opts.train.seed)
     tokenizer = TextProcessor(Vocab.build([]), opts.tokenizer, opts.lowercase, opts.max_length)
@@ -175,32 +142,25 @@ def train_text(
     model.encoder.sparse_grads(lazy_rows)
     result = fit(model, split(train, train_tokens), split(dev), opts.train, TrimPadding(), on_epoch)
     model.encoder.sparse_grads(False)
-    bundle = Bundle(
-        model=model.cpu().eval(),
+    return finish_bundle(
+        model.cpu(),
         arch="textcnn",
         model_config=cfg,
         processor=processor,
         labels=labels,
-        training={
-            "options": opts.to_dict(),
-            "result": result.to_dict(),
-            "examples": {"train": len(train), "dev": len(dev)},
-        },
-        data_fingerprint=train.fingerprint,
+        options=opts,
+        result=result,
+        train=train,
+        dev=dev,
+        test=test,
     )
-    bundle.metrics = {"dev_accuracy": result.best_dev_accuracy, "best_epoch": result.best_epoch}
-    if test is not None:
-        report = evaluate(Predictor(bundle), test.texts, test.labels, test.path)
-        bundle.metrics["test"] = report
-        bundle.metrics["test_accuracy"] = report["accuracy"]
-    return bundle
 
 
 def cross_validate(
     data: TextDataset, opts: TextTrainOptions, folds: int, vectors: KeyedVectors | None = None
 ) -> dict[str, Any]:
     """Stratified, seeded K-fold CV: per-fold and mean/std test accuracy."""
-    labels = validate_training_data(data)
+    labels = training_labels(data)
     smallest = min(labels, key=data.labels.count)
     if data.labels.count(smallest) < folds:
         raise DataError(
@@ -208,8 +168,7 @@ def cross_validate(
             f"class {smallest!r} has {data.labels.count(smallest)} examples; "
             f"{folds}-fold cross-validation needs at least {folds} per class",
         )
-    if opts.mode != "rand" and vectors is None:
-        vectors = load_vectors(opts.embeddings, opts.embeddings_limit)
+    vectors = vectors_for(opts, vectors)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=opts.train.seed)
     results = []
     for fold, (train_idx, test_idx) in enumerate(splitter.split(data.texts, data.labels), 1):

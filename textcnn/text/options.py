@@ -1,0 +1,53 @@
+"""The options of a TextCNN training run: the one place their defaults and help are written."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from textcnn.engine.config import TrainConfig, option
+from textcnn.errors import TextCNNError
+from textcnn.models.textcnn import MODES, TextCNNConfig
+from textcnn.text.tokenize import TOKENIZERS
+
+
+@dataclass
+class TextTrainOptions:
+    """Vectors, architecture (defaults: ``TextCNNConfig``'s), tokenisation, vocabulary."""
+
+    mode: str = option("rand", "embedding channels (see the README)", choices=MODES)
+    embeddings: str | None = option(
+        None, "word2vec/GloVe file, or glove-6b-50d; A+B concatenates two sources per word"
+    )
+    embeddings_limit: int | None = option(
+        None, "read only the first N vectors (of each source; 100000 when combining)"
+    )
+    pretrained_vocab: int = option(
+        50_000, "also keep the N most frequent pretrained words unseen in training"
+    )
+    dim: int = option(TextCNNConfig.dim, "embedding size in rand mode")
+    filter_widths: tuple[int, ...] = option(TextCNNConfig.filter_widths, "convolution widths")
+    feature_maps: int = option(TextCNNConfig.feature_maps, "maps per filter width")
+    dropout: float = option(TextCNNConfig.dropout, "dropout before the head")
+    max_norm: float | None = option(TextCNNConfig.max_norm, "head weight norm cap, <= 0: none")
+    tokenizer: str = option("kim", "tokenisation", choices=sorted(TOKENIZERS))
+    lowercase: bool = option(True, "do not lowercase", flag="--keep-case")
+    max_length: int = option(400, "tokens kept per text")
+    min_count: int = option(1, "vocabulary minimum count")
+    max_vocab: int | None = option(None, "vocabulary size limit (training words)")
+    dev_fraction: float = 0.1
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.needs_vectors and not self.embeddings:
+            raise TextCNNError(f"`mode` {self.mode} needs `embeddings` (a file or glove-6b-50d)")
+        if self.max_norm is not None and self.max_norm <= 0:
+            self.max_norm = None
+
+    @property
+    def needs_vectors(self) -> bool:
+        """Every mode but ``rand`` starts from pretrained word vectors."""
+        return self.mode != "rand"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
