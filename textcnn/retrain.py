@@ -25,10 +25,11 @@ from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import LabelledData, check_labels, dev_split, sort_labels
 from textcnn.errors import DataError, TextCNNError
 from textcnn.modalities import Modality, get_modality
-from textcnn.store import ModelStore, StoreError
+from textcnn.store import KEEP, ModelStore, StoreError
 
 log = logging.getLogger(__name__)
 EXIT_REFUSED = 3
+HOLDOUT = 0.2  # the default gate fraction
 GATE_METRICS = ("accuracy", "macro_f1")
 
 
@@ -193,8 +194,8 @@ def retrain(
     from_version: str | None = None,
     force: bool = False,
     overrides: dict[str, Any] | None = None,
-    holdout: float = 0.2,
-    keep: int = 10,
+    holdout: float = HOLDOUT,
+    keep: int = KEEP,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> RetrainResult:
     """Train, gate and publish a candidate for ``name``; see the module docstring."""

@@ -48,6 +48,7 @@ POINTER = "current.json"
 FORMAT = "textcnn-registry"
 TMP_PREFIX = ".tmp-"
 HISTORY_LIMIT = 100
+KEEP = 10  # versions kept per model after publishing, by default
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 VERSION_RE = re.compile(r"v[1-9][0-9]*")
 

@@ -16,7 +16,7 @@ from textcnn.engine.distributed import is_main_process
 from textcnn.engine.predictor import Predictor
 from textcnn.errors import BundleError
 from textcnn.modalities import Modality, get_modality, list_modalities
-from textcnn.store import ModelStore, StoreError, check_name, check_path
+from textcnn.store import KEEP, ModelStore, StoreError, check_name, check_path
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--keep",
         type=keep_type,
-        default=10,
+        default=KEEP,
         help="versions kept per model after publishing; never the current or previous one",
     )
 

@@ -19,8 +19,8 @@ from textcnn.cli.common import (
 from textcnn.cli.options import add_field
 from textcnn.engine.bundle import read_config
 from textcnn.engine.config import TrainConfig
-from textcnn.retrain import EXIT_REFUSED, check_retrainable, retrain
-from textcnn.store import ModelStore, StoreError, VersionInfo
+from textcnn.retrain import EXIT_REFUSED, HOLDOUT, check_retrainable, retrain
+from textcnn.store import KEEP, ModelStore, StoreError, VersionInfo
 
 RETRAIN_HELP = """\
 Train a candidate for a registered model; make it current if it is at least as good.
@@ -63,7 +63,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True, help="training file, or image folder/tar")
     p.add_argument("--dev", type=Path, help="gate data (default: a --holdout of --data)")
     p.add_argument(
-        "--holdout", type=float, default=0.2, help="gate fraction of --data without --dev (0.2)"
+        "--holdout",
+        type=float,
+        default=HOLDOUT,
+        help=f"gate fraction of --data without --dev ({HOLDOUT})",
     )
     p.add_argument("--from-version", help="warm-start from this version's weights")
     p.add_argument(
@@ -72,7 +75,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="make the candidate current whatever the gate says; with labels that differ "
         "from the current model's, train a fresh model on the data's labels",
     )
-    p.add_argument("--keep", type=keep_type, default=10, help="versions kept per model (10)")
+    p.add_argument("--keep", type=keep_type, default=KEEP, help=f"versions kept per model ({KEEP})")
     add_reader_options(p)
     g = p.add_argument_group("training (default: the current version's)")
     for f in fields(TrainConfig):

@@ -172,9 +172,9 @@ def _jsonl_rows(
 
 def read_text_dataset(
     path: str | Path,
-    fmt: str = "auto",
-    text_column: str = "text",
-    label_column: str | None = "label",
+    fmt: str = TextReadOptions.format,
+    text_column: str = TextReadOptions.text_column,
+    label_column: str | None = TextReadOptions.label_column,
 ) -> TextDataset:
     """Read a labelled file (or an unlabelled one with ``label_column=None``)."""
     path = Path(path)
