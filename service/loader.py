@@ -1,5 +1,5 @@
-"""Model discovery and loading: the manager loads each served model, follows new versions and
-swaps them in without downtime (routing requests to them is ``service.routing``'s job).
+"""Model loading: the manager loads each served model (found by ``service.sources``), follows
+new versions and swaps them in without downtime (``service.routing`` picks the one to answer).
 
 Every ``reload_interval`` seconds the manager reads each model's current version (a small JSON
 pointer in the registry, or the ``config.json`` of a plain bundle directory). A new version is
@@ -14,14 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
@@ -29,61 +27,16 @@ from service.batching import Batcher
 from service.errors import UnsupportedMedia
 from service.metrics import Metrics
 from service.settings import Settings
-from textcnn.engine.bundle import CONFIG_FILE, Bundle, load_bundle
+from service.sources import ModelSource, configured_sources
 from textcnn.engine.predictor import Prediction, Predictor
 from textcnn.errors import InputError
 from textcnn.modalities import Modality, get_modality
-from textcnn.store import ModelStore
 
 log = logging.getLogger(__name__)
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-class ModelSource(Protocol):
-    label: str
-
-    def current(self) -> str | None: ...
-
-    def load(self, version: str, device: str) -> Bundle: ...
-
-
-@dataclass
-class RegistrySource:
-    """A model in the registry: its pointer names the version; loading verifies checksums."""
-
-    root: Path
-    name: str
-    label: str = "registry"
-
-    def current(self) -> str | None:
-        return ModelStore(self.root).current(self.name)
-
-    def load(self, version: str, device: str) -> Bundle:
-        return ModelStore(self.root).load_bundle(self.name, version, device)
-
-
-@dataclass
-class BundleSource:
-    """A plain bundle directory; its version is a digest of its config and its files' stats."""
-
-    path: Path
-
-    @property
-    def label(self) -> str:
-        return str(self.path)
-
-    def current(self) -> str:
-        digest = hashlib.sha256((self.path / CONFIG_FILE).read_bytes())
-        for file in sorted(self.path.iterdir()):
-            stat = file.stat()
-            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-        return f"bundle-{digest.hexdigest()[:12]}"
-
-    def load(self, version: str, device: str) -> Bundle:
-        return load_bundle(self.path, device)
 
 
 def check_predictor(predictor: Predictor) -> None:
@@ -175,27 +128,10 @@ class ModelManager:
                 log.exception("checking for new model versions failed")
 
     # -- finding and loading versions ----------------------------------------------------
-    def _sources(self) -> dict[str, ModelSource | None]:
-        s = self.settings
-        names = list(s.models or [])
-        if not s.models:
-            if s.registry is not None:
-                names += ModelStore(s.registry).names()
-            names += [n for n in s.bundles if n not in names]
-        sources: dict[str, ModelSource | None] = {}
-        for name in names:
-            if name in s.bundles:
-                sources[name] = BundleSource(Path(s.bundles[name]))
-            elif s.registry is not None:
-                sources[name] = RegistrySource(Path(s.registry), name)
-            else:
-                sources[name] = None
-        return sources
-
     def _scan(self) -> tuple[dict[str, tuple[ModelSource | None, str | None, str | None]], str]:
         """Each model's source and current version, or why it has none (runs in a thread)."""
         try:
-            sources = self._sources()
+            sources = configured_sources(self.settings)
         except Exception as exc:
             return {}, str(exc)
         found = {}

@@ -214,9 +214,7 @@ def model_info(state: ModelState, settings: Settings) -> ModelInfo:
             "modality": modality.name,
             "arch": bundle.arch,
             "labels": predictor.labels,
-            "metrics": {
-                k: v for k, v in bundle.metrics.items() if not isinstance(v, dict | list)
-            },
+            "metrics": {k: v for k, v in bundle.metrics.items() if not isinstance(v, dict | list)},
             "loaded_at": state.loaded.loaded_at,
             "limits": modality.limits(settings, predictor.processor),
         }
