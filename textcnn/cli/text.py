@@ -17,6 +17,7 @@ from textcnn.cli.common import (
 from textcnn.cli.options import add_fields, default_of, from_args
 from textcnn.engine.splits import training_labels
 from textcnn.errors import DataError, TextCNNError
+from textcnn.modalities import get_modality
 from textcnn.modalities.text import TextModality
 from textcnn.text.data import TextReadOptions, read_text_dataset
 from textcnn.text.embeddings import save_vectors, train_word2vec
@@ -80,7 +81,7 @@ def options_from_args(args: argparse.Namespace) -> TextTrainOptions:
 
 def cmd_train(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
-    modality, read = TextModality(), from_args(TextReadOptions, args)
+    modality, read = get_modality(TextModality.name), from_args(TextReadOptions, args)
     train = modality.read(args.data, read)
     dev = modality.read(args.dev, read) if args.dev else None
     test = modality.read(args.test, read) if args.test else None

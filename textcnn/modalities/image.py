@@ -32,6 +32,8 @@ MEDIA_TYPES = {
 
 @register_modality
 class ImageModality(Modality):
+    """Folders or tars of labelled images in; image CNNs (ResNet by default) out."""
+
     name = "image"
     processor = ImageProcessor
     options = ImageTrainOptions

@@ -8,6 +8,7 @@ modality only through its ``Modality`` object, looked up by the name a bundle re
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +42,16 @@ class NoReadOptions:
     """For data readers that take no options."""
 
 
-class Modality:
+class Modality(ABC):
     """One kind of input: how it is read, encoded, trained, warm-started and served.
 
-    Subclasses set the class attributes and implement ``read`` and ``train``; the other
-    methods have defaults that suit inputs encoded to one tensor per batch.
+    Subclasses set the class attributes and implement ``read``, ``train`` and
+    ``example_input``; the other methods have defaults that suit inputs encoded to one tensor
+    per batch.
     """
 
     name: ClassVar[str]
-    processor: ClassVar[type]  # a ``Processor``: saved and loaded with every bundle
+    processor: ClassVar[type[Processor]]  # saved and loaded with every bundle
     options: ClassVar[type]  # the training options dataclass (fields made with ``option``)
     reader: ClassVar[type] = NoReadOptions  # the data reader's options dataclass
     input_type: ClassVar[str]  # what the service receives: "text" (/classify) or "image"
@@ -57,14 +59,15 @@ class Modality:
     summary: ClassVar[str]  # that command's one-line help
     data_help: ClassVar[str] = "labelled data"
 
+    @abstractmethod
     def read(self, path: Path, options: Any) -> Any:
         """A labelled data set (see ``engine.splits.LabelledData``) read from ``path``."""
-        raise NotImplementedError
 
     def read_training(self, path: Path, options: Any) -> tuple[Any, Path | None]:
         """The training data at ``path`` and a test set it names, if any."""
         return self.read(path, options), None
 
+    @abstractmethod
     def train(
         self,
         data: Any,
@@ -78,11 +81,10 @@ class Modality:
     ) -> Bundle:
         """Train a bundle; ``labels`` are ``training_labels(data, dev, test)`` when the caller
         has checked the data already, ``warm_start`` a bundle to continue from."""
-        raise NotImplementedError
 
+    @abstractmethod
     def example_input(self) -> Any:
         """A raw input that any model of this modality can encode (warms a served model up)."""
-        raise NotImplementedError
 
     def limits(self, settings: Any, processor: Any) -> dict[str, Any]:
         """The input limits the service applies, from its ``settings``, as /models shows them."""

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 @register_modality
 class TextModality(Modality):
+    """Labelled text files in; TextCNN models with exact n-gram explanations out."""
+
     name = "text"
     processor = TextProcessor
     options = TextTrainOptions

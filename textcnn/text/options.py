@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from textcnn.engine.config import TrainConfig, option
 from textcnn.errors import TextCNNError
@@ -48,6 +47,3 @@ class TextTrainOptions:
     def needs_vectors(self) -> bool:
         """Every mode but ``rand`` starts from pretrained word vectors."""
         return self.mode != "rand"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
