@@ -35,6 +35,16 @@ def fraction(value: str) -> float:
     return share
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows each default, but not where there is none to show: ``None``, or an
+    on/off flag (whose default is the opposite of what giving it means)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
+
+
 NAMED_TYPES: dict[str, Callable[[str], Any]] = {"fraction": fraction}
 ANNOTATED_TYPES: dict[str, Callable[[str], Any]] = {
     "int": int,

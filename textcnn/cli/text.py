@@ -14,7 +14,7 @@ from textcnn.cli.common import (
     train_config,
     write_output,
 )
-from textcnn.cli.options import add_fields, default_of, from_args
+from textcnn.cli.options import DefaultsHelpFormatter, add_fields, default_of, from_args
 from textcnn.engine.splits import training_labels
 from textcnn.errors import DataError, TextCNNError
 from textcnn.modalities import get_modality
@@ -32,7 +32,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         TextModality.command,
         help=TextModality.summary,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("--data", type=Path, required=True, help="training file")
     p.add_argument("--dev", type=Path, help="dev file (default: a stratified 10%% holdout)")
@@ -51,7 +51,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e = emb.add_parser(
         "train",
         help="train Word2Vec on unlabelled text, one document a line",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     e.add_argument("--corpus", type=Path, nargs="+", required=True)
     e.add_argument("--out", type=Path, required=True, help="word2vec binary file to write")

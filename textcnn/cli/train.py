@@ -19,7 +19,7 @@ from textcnn.cli.common import (
     train_config,
     write_output,
 )
-from textcnn.cli.options import add_fields, default_of, from_args
+from textcnn.cli.options import DefaultsHelpFormatter, add_fields, default_of, from_args
 from textcnn.engine.splits import training_labels
 from textcnn.errors import TextCNNError
 from textcnn.modalities import Modality, get_modality, list_modalities
@@ -36,7 +36,7 @@ def add_train_parser(sub: argparse._SubParsersAction, modality: Modality) -> Non
     p = sub.add_parser(
         modality.command,
         help=modality.summary,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     g = p.add_argument_group("data")
     g.add_argument("--data", type=Path, required=True, help=modality.data_help)
