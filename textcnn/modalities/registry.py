@@ -1,9 +1,9 @@
 """A registry of modalities: everything that differs between kinds of input, behind one name.
 
-The engine (bundles, the trainer, the predictor), retrain, the CLI and the service know a
-modality only through its ``Modality`` object, looked up by the name a bundle records in its
-``config.json``. A new kind of input is one module that subclasses ``Modality`` and applies
-``@register_modality``.
+Retrain, the CLI and the service know a modality only through its ``Modality`` object,
+looked up by the name a bundle records in its ``config.json``; the engine knows only the
+processor class each modality registers for its bundles. A new kind of input is one module
+that subclasses ``Modality`` and applies ``@register_modality``.
 """
 
 from __future__ import annotations

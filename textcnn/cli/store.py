@@ -1,4 +1,5 @@
-"""``textcnn retrain`` and ``textcnn models list|show|promote|rollback|prune``."""
+"""``textcnn retrain`` and ``textcnn models list|show|promote|rollback|prune``: the commands
+that operate the model store (``textcnn.store``)."""
 
 from __future__ import annotations
 
