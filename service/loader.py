@@ -72,6 +72,7 @@ class LoadedModel:
 
     @property
     def modality(self) -> Modality:
+        """The registered modality (``predictor.modality`` is its name)."""
         return get_modality(self.predictor.modality)
 
     async def predict(self, items: Sequence[Any]) -> list[Prediction]:
@@ -97,6 +98,8 @@ class ModelState:
 
 
 class ModelManager:
+    """The state of every served model, kept up to date with its source (see above)."""
+
     def __init__(self, settings: Settings, metrics: Metrics, executor: Executor) -> None:
         self.settings = settings
         self.metrics = metrics
