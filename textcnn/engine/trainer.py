@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from textcnn.engine.config import OPTIMIZERS, TrainConfig  # noqa: F401  (callers name it with fit)
+from textcnn.engine.config import TrainConfig
 from textcnn.engine.device import configure_cpu, resolve_device
 from textcnn.engine.distributed import (
     all_reduce_sum,
