@@ -1,4 +1,4 @@
-"""A modality is one module: ``tests/modalities/numbers.py`` adds rows of numbers, and the
+"""A modality is one module: ``tests/modalities/rows.py`` adds rows of numbers, and the
 same CLI, store, retrain and service code trains, saves, loads, predicts, retrains and serves
 it."""
 
@@ -26,7 +26,7 @@ from textcnn.models import list_models
 from textcnn.models import registry as model_registry
 from textcnn.store import ModelStore
 
-PLUGIN = "tests.modalities.numbers"
+PLUGIN = "tests.modalities.rows"
 
 
 @pytest.fixture
