@@ -6,6 +6,7 @@ import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,14 +45,31 @@ def test_the_library_imports_neither_the_server_nor_the_trainer(
     assert imported(TRAINER, loaded) == trains
 
 
+def imports(path: Path, everywhere: bool = False) -> list[str]:
+    """The modules ``path`` imports at module level (``everywhere``: in functions too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = ast.walk(tree) if everywhere else tree.body
+    names = []
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
 def test_no_library_module_imports_the_service_at_import_time() -> None:
     """Only ``textcnn serve``, when run, imports ``service`` (inside the command)."""
     for path in (REPO / "textcnn").rglob("*.py"):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-                names.append(getattr(node, "module", None) or "")
-                assert not any(n.split(".")[0] == "service" for n in names), path
+        assert not [n for n in imports(path) if n.split(".")[0] == "service"], path
+
+
+def test_the_engine_imports_no_modality() -> None:
+    """The engine knows a modality only by the processor it registers for bundles."""
+    modalities = ("textcnn.text", "textcnn.image", "textcnn.modalities")
+    for path in (REPO / "textcnn" / "engine").rglob("*.py"):
+        found = [n for n in imports(path, everywhere=True) if n.startswith(modalities)]
+        assert not found, path
 
 
 def test_serve_without_the_extra_names_it() -> None:
@@ -63,3 +81,30 @@ def test_serve_without_the_extra_names_it() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 2
     assert "pip install 'textcnn[serve]'" in run.stderr
+
+
+def test_no_import_cycles() -> None:
+    """No module imports itself back through others (counting imports inside functions and
+    under ``TYPE_CHECKING``)."""
+    paths = [*(REPO / "textcnn").rglob("*.py"), *(REPO / "service").rglob("*.py")]
+    names = {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in paths}  # fmt: skip
+    graph = {}
+    for name, path in names.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                targets |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        graph[name] = {t for t in targets if t in names and t != name}
+
+    for name in graph:
+        reachable, todo = set(), list(graph[name])
+        while todo:
+            node = todo.pop()
+            if node not in reachable:
+                reachable.add(node)
+                todo += graph[node]
+        assert name not in reachable, f"{name} imports itself back"
