@@ -60,6 +60,7 @@ def cli_fields(cls: type) -> list[Field]:
 
 
 def flag(f: Field) -> str:
+    """The field's flag: ``--field-name`` unless it names another."""
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
@@ -93,18 +94,14 @@ def add_fields(
 ) -> None:
     """A flag per ``option`` field of ``cls``, in the help section the field names (else
     ``group``); defaults from the instance ``defaults``, else from the fields."""
-    groups: dict[str, argparse._ArgumentGroup] = {}
     for f in cli_fields(cls):
-        if f.name in skip:
-            continue
-        title = f.metadata.get("group") or group
-        if title not in groups:
-            groups[title] = _group(parser, title)
-        default = getattr(defaults, f.name) if defaults is not None else f.default
-        add_field(groups[title], f, default)
+        if f.name not in skip:
+            default = getattr(defaults, f.name) if defaults is not None else f.default
+            add_field(_group(parser, f.metadata.get("group") or group), f, default)
 
 
 def _group(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    """The help section ``title`` of ``parser``, made on first use."""
     for existing in parser._action_groups:
         if existing.title == title:
             return existing
