@@ -91,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     vectors = vectors_for(opts)
     cv = None
     if args.cv:
-        cv = cross_validate(train, opts, args.cv, vectors)
+        cv = cross_validate(train, opts, args.cv, vectors, labels)
         log.info("cv: mean accuracy %.4f (std %.4f)", cv["mean_accuracy"], cv["std_accuracy"])
     bundle = train_text(train, opts, dev=dev, test=test, vectors=vectors, labels=labels)
     if cv is not None:

@@ -157,10 +157,18 @@ def train_text(
 
 
 def cross_validate(
-    data: TextDataset, opts: TextTrainOptions, folds: int, vectors: KeyedVectors | None = None
+    data: TextDataset,
+    opts: TextTrainOptions,
+    folds: int,
+    vectors: KeyedVectors | None = None,
+    labels: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Stratified, seeded K-fold CV: per-fold and mean/std test accuracy."""
-    labels = training_labels(data)
+    """Stratified, seeded K-fold CV: per-fold and mean/std test accuracy.
+
+    ``labels``: ``training_labels(data)``, when the caller has checked them. The folds are
+    not checked again: the per-class minimum below gives each of them every class.
+    """
+    labels = labels or training_labels(data)
     smallest = min(labels, key=data.labels.count)
     if data.labels.count(smallest) < folds:
         raise DataError(
@@ -172,9 +180,8 @@ def cross_validate(
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=opts.train.seed)
     results = []
     for fold, (train_idx, test_idx) in enumerate(splitter.split(data.texts, data.labels), 1):
-        bundle = train_text(
-            data.subset(list(train_idx)), opts, test=data.subset(list(test_idx)), vectors=vectors
-        )
+        train, test = data.subset(list(train_idx)), data.subset(list(test_idx))
+        bundle = train_text(train, opts, test=test, vectors=vectors, labels=labels)
         fold_result = {
             "fold": fold,
             "test_accuracy": bundle.metrics["test_accuracy"],
