@@ -9,9 +9,10 @@ ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim AS builder
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-# Optional dependency groups of pyproject.toml (e.g. "dev"); empty for none. The vectors of
-# the default recipe (GloVe 6B 50-d, all-MiniLM-L6-v2) are core dependencies.
-ARG EXTRAS=
+# Optional dependency groups of pyproject.toml ("serve": the REST service this image runs).
+# The vectors of the default recipe (GloVe 6B 50-d, all-MiniLM-L6-v2) are core dependencies,
+# so a served model can be retrained in the image.
+ARG EXTRAS=serve
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

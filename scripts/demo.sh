@@ -55,7 +55,7 @@ else
 fi
 TEXTCNN=.venv/bin/textcnn
 
-# A model is present once the registry has a current version of it (see textcnn/registry.py).
+# A model is present once the registry has a current version of it (see textcnn/store.py).
 if [ -f "$REG/text/current.json" ]; then
   echo "==> text model: already in $REG"
 else

@@ -1,1 +1,2 @@
-"""The REST service: FastAPI app serving registry models (``textcnn serve``)."""
+"""The REST service: a FastAPI app serving the store's models (``textcnn serve``; needs the
+``serve`` extra). The library never imports it."""

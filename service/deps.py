@@ -13,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from service.errors import UnsupportedMedia
+from service.loader import ModelManager
 from service.metrics import Metrics
-from service.models import ModelManager
 from service.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)

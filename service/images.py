@@ -10,14 +10,8 @@ from PIL import Image
 from starlette.exceptions import HTTPException
 
 from service.errors import PayloadTooLarge, UnsupportedMedia, invalid
+from textcnn.modalities.image import MEDIA_TYPES
 
-MEDIA_TYPES = {
-    "image/png": "PNG",
-    "image/jpeg": "JPEG",
-    "image/webp": "WEBP",
-    "image/gif": "GIF",
-    "image/bmp": "BMP",
-}
 FORMATS = frozenset(MEDIA_TYPES.values())
 MULTIPART = "multipart/form-data"
 

@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from service.limits import BodySizeLimitMiddleware
+from service.loader import ModelManager
 from service.metrics import Metrics, RequestMetricsMiddleware
-from service.models import ModelManager
 from service.routes import classify, images, system
 from service.settings import Settings
 from textcnn import __version__

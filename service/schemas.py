@@ -1,13 +1,17 @@
-"""Every request and response body of the API, with the examples /docs shows."""
+"""Every request and response body of the API, with the examples /docs shows, and the
+shaping of the one response built from service state (``model_info`` for /models)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from service.errors import invalid
-from service.settings import MAX_TEXTS_HARD_LIMIT
+from service.settings import MAX_TEXTS_HARD_LIMIT, Settings
+
+if TYPE_CHECKING:
+    from service.loader import ModelState
 
 
 def _not_blank(text: str) -> str:
@@ -185,6 +189,35 @@ class ModelInfo(BaseModel):
     error: str | None = Field(None, description="The latest problem finding or loading it.")
     refused: list[RefusedVersion] = Field(
         default_factory=list, description="Versions that failed to load and are not served."
+    )
+
+
+def model_info(state: ModelState, settings: Settings) -> ModelInfo:
+    """What /models reports for one model: its source and state, and once a version is
+    loaded, its modality, labels, training metrics and the input limits it is served with."""
+    refused = [RefusedVersion(version=v, error=e, at=at) for v, (e, at) in state.refused.items()]
+    info = ModelInfo(
+        name=state.name,
+        source=state.source.label if state.source else "none",
+        state="serving" if state.loaded else "unavailable",
+        version=None,
+        error=state.error,
+        refused=refused,
+    )
+    if state.loaded is None:
+        return info
+    predictor, modality = state.loaded.predictor, state.loaded.modality
+    bundle = predictor.bundle
+    return info.model_copy(
+        update={
+            "version": state.loaded.version,
+            "modality": modality.name,
+            "arch": bundle.arch,
+            "labels": predictor.labels,
+            "metrics": {k: v for k, v in bundle.metrics.items() if not isinstance(v, dict | list)},
+            "loaded_at": state.loaded.loaded_at,
+            "limits": modality.limits(settings, predictor.processor),
+        }
     )
 
 

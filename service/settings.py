@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     # -- where models come from ----------------------------------------------------------
     registry: Path | None = Field(
         None,
-        description="Model registry directory (see `textcnn.registry`); the service serves the "
+        description="Model registry directory (see `textcnn.store`); the service serves the "
         "current version of each model in it and follows its pointer.",
     )
     bundles: dict[str, Path] = Field(
@@ -119,3 +119,7 @@ class Settings(BaseSettings):
                 "(--bundle NAME=DIR)"
             )
         return self
+
+    def default_models(self) -> dict[str, str]:
+        """The model each route answers with when a request names none, by what it receives."""
+        return {"text": self.text_model, "image": self.image_model}

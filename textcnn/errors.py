@@ -1,4 +1,8 @@
-"""Errors a user can act on: each names what was wrong and, for data, where."""
+"""Errors a user can act on: each names what was wrong and, for data, where.
+
+Messages name options in backticks (`embeddings`), as a Python caller passes them; the CLI
+shows them as its flags (``--embeddings``).
+"""
 
 from __future__ import annotations
 
@@ -27,3 +31,7 @@ class DataError(TextCNNError):
 
 class BundleError(TextCNNError):
     """A model bundle that is missing, malformed or does not match its config."""
+
+
+class InputError(TextCNNError):
+    """A raw input the model cannot take, such as an image that does not decode."""

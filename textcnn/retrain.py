@@ -1,4 +1,4 @@
-"""Retrain a registered model (text or image): a candidate, an evaluation gate, publishing.
+"""Retrain a stored model of any modality: a candidate, an evaluation gate, publishing.
 
 The candidate trains with the current version's stored options (``overrides`` on top), from
 scratch, or warm-started from a version's weights. The candidate and the current version are
@@ -6,32 +6,30 @@ evaluated on the same gate data, which the candidate never trains or selects epo
 ``dev`` data if given, else a stratified, seeded ``holdout`` fraction of the data (which may
 hold examples the current version trained on: that favours keeping it). The candidate
 becomes current if its accuracy is at least the current version's (or with ``force``);
-otherwise it is kept as a non-current version, which ``Registry.promote`` can make current.
+otherwise it is kept as a non-current version, which ``ModelStore.promote`` can make current.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
 
 from textcnn.engine.bundle import Bundle
+from textcnn.engine.config import TrainConfig
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
-from textcnn.engine.splits import dev_split, sort_labels
-from textcnn.engine.trainer import TrainConfig
+from textcnn.engine.splits import LabelledData, check_labels, dev_split, sort_labels
 from textcnn.errors import DataError, TextCNNError
-from textcnn.image.data import ImageDataset
-from textcnn.image.train import ImageTrainOptions, check_classes, train_image
-from textcnn.registry import Registry, RegistryError
-from textcnn.text.data import TextDataset, check_labels
-from textcnn.text.train import TextTrainOptions, train_text
+from textcnn.modalities import Modality, get_modality
+from textcnn.store import KEEP, ModelStore, StoreError
 
 log = logging.getLogger(__name__)
 EXIT_REFUSED = 3
+HOLDOUT = 0.2  # the default gate fraction
 GATE_METRICS = ("accuracy", "macro_f1")
 
 
@@ -79,45 +77,30 @@ class RetrainResult:
         return "\n".join(lines)
 
 
-Dataset = TextDataset | ImageDataset
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How retrain handles one modality: its stored options, its training, its gate inputs."""
-
-    options: type
-    train: Callable[..., Bundle]
-    inputs: Callable[[Any], tuple[Sequence[Any], list[str], str]]  # items, labels, source
-
-
-RECIPES = {
-    "text": Recipe(TextTrainOptions, train_text, lambda d: (d.texts, d.labels, d.source)),
-    "image": Recipe(ImageTrainOptions, train_image, lambda d: (d.items, d.labels, d.source)),
-}
-
-
-def check_retrainable(registry: Registry, name: str, from_version: str | None = None) -> str:
+def check_retrainable(store: ModelStore, name: str, from_version: str | None = None) -> Modality:
     """The modality of ``name``'s current version, once checked to be one retrain handles."""
-    base = registry.resolve(name)
+    base = store.resolve(name)
     if from_version is not None:
-        registry.resolve(name, from_version)
-    modality = registry.manifest(name, base).get("modality")
-    if modality not in RECIPES:
-        raise RegistryError(f"model {name!r} holds {modality} models, which retrain cannot train")
-    return modality
+        store.resolve(name, from_version)
+    modality = store.manifest(name, base).get("modality")
+    try:
+        return get_modality(modality)
+    except KeyError:
+        raise StoreError(
+            f"model {name!r} holds {modality} models, which retrain cannot train"
+        ) from None
 
 
 def stored_options(bundle: Bundle, overrides: dict[str, Any] | None = None) -> Any:
     """The bundle's training options (``training["options"]``), training fields overridden."""
+    modality = get_modality(bundle.modality)
     raw = bundle.training.get("options")
     if not isinstance(raw, dict):
-        command = "train" if bundle.modality == "text" else "train-image"
-        raise RegistryError(
+        raise StoreError(
             "this version stores no training options to retrain with; "
-            f"train a new one with textcnn {command} --registry"
+            "train a new version from scratch"
         )
-    options = RECIPES[bundle.modality].options
+    options = modality.options
     known = {f.name for f in fields(options)} - {"train"}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
     train_known = {f.name for f in fields(TrainConfig)}
@@ -138,21 +121,21 @@ def label_mismatch(model_labels: list[str], data_labels: list[str]) -> str | Non
 
 
 def _train_candidate(
-    recipe: Recipe,
-    train: Dataset,
+    modality: Modality,
+    train: LabelledData,
     opts: Any,
     warm: Bundle | None,
     on_epoch: Callable[[dict[str, Any]], None] | None,
 ) -> Bundle:
     try:
-        candidate = recipe.train(train, opts, on_epoch=on_epoch, warm_start=warm)
+        candidate = modality.train(train, opts, on_epoch=on_epoch, warm_start=warm)
     except (RuntimeError, ValueError, FloatingPointError) as exc:
-        raise RegistryError(
+        raise StoreError(
             f"the candidate failed to train ({exc}); the registry is unchanged"
         ) from exc
     if not all(torch.isfinite(t).all() for t in candidate.model.state_dict().values()):
-        raise RegistryError(
-            "the candidate failed to train: its weights are not finite (try a lower --lr); "
+        raise StoreError(
+            "the candidate failed to train: its weights are not finite (try a lower `lr`); "
             "the registry is unchanged"
         )
     return candidate
@@ -172,14 +155,14 @@ def decide(
     )
 
 
-def _gate_report(bundle: Bundle, gate: Dataset) -> dict[str, float]:
-    report = evaluate(Predictor(bundle), *RECIPES[bundle.modality].inputs(gate))
+def _gate_report(bundle: Bundle, gate: LabelledData) -> dict[str, float]:
+    report = evaluate(Predictor(bundle), gate.items, gate.labels, gate.source)
     return {k: report[k] for k in GATE_METRICS}
 
 
 def _gate_split(
-    data: Dataset, dev: Dataset | None, holdout: float, seed: int
-) -> tuple[Dataset, Dataset, str]:
+    data: LabelledData, dev: LabelledData | None, holdout: float, seed: int
+) -> tuple[LabelledData, LabelledData, str]:
     """Training data, gate data, and a description of the gate."""
     if dev is not None:
         return data, dev, f"{len(dev)} examples of {dev.source}"
@@ -188,15 +171,8 @@ def _gate_split(
     return train, gate, held
 
 
-def _check_dev_labels(dev: Dataset, labels: list[str]) -> None:
-    if isinstance(dev, TextDataset):
-        check_labels(dev, labels)  # names the first offending line
-    else:
-        check_classes(dev, labels)
-
-
 def _check_labels(
-    data: Dataset, labels: list[str], model: Bundle, what: str, force: bool
+    data: LabelledData, labels: list[str], model: Bundle, what: str, force: bool
 ) -> str | None:
     """How ``labels`` differ from ``model``'s: an error unless ``force``, where it is returned."""
     mismatch = label_mismatch(model.labels, labels)
@@ -211,30 +187,30 @@ def _check_labels(
 
 
 def retrain(
-    registry: Registry,
+    registry: ModelStore,
     name: str,
-    data: Dataset,
-    dev: Dataset | None = None,
+    data: LabelledData,
+    dev: LabelledData | None = None,
     from_version: str | None = None,
     force: bool = False,
     overrides: dict[str, Any] | None = None,
-    holdout: float = 0.2,
-    keep: int = 10,
+    holdout: float = HOLDOUT,
+    keep: int = KEEP,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> RetrainResult:
     """Train, gate and publish a candidate for ``name``; see the module docstring."""
     if not 0 < holdout < 1:
-        raise TextCNNError(f"--holdout must be between 0 and 1, got {holdout}")
+        raise TextCNNError(f"`holdout` must be between 0 and 1, got {holdout}")
     if keep < 1:
-        raise TextCNNError(f"--keep must be at least 1, got {keep}")
-    check_retrainable(registry, name, from_version)
+        raise TextCNNError(f"`keep` must be at least 1, got {keep}")
+    modality = check_retrainable(registry, name, from_version)
     base = registry.resolve(name)
     with registry.training(name):
         current = registry.load_bundle(name, base)
         opts = stored_options(current, overrides)
         labels = sort_labels(data.labels)
         if dev is not None:
-            _check_dev_labels(dev, labels)
+            check_labels(dev, labels)  # names the first offending example
         mismatch = _check_labels(data, labels, current, f"model {name!r} {base}", force)
         warm = registry.load_bundle(name, from_version) if from_version else None
         if warm is not None and _check_labels(
@@ -243,7 +219,7 @@ def retrain(
             log.warning("labels differ from %s: --force trains a fresh model", from_version)
             warm = None
         train, gate, description = _gate_split(data, dev, holdout, opts.train.seed)
-        candidate = _train_candidate(RECIPES[current.modality], train, opts, warm, on_epoch)
+        candidate = _train_candidate(modality, train, opts, warm, on_epoch)
         candidate_metrics = _gate_report(candidate, gate)
         current_metrics = None if mismatch else _gate_report(current, gate)
         promote, reason = decide(candidate_metrics, current_metrics, base, force)

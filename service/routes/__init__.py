@@ -1,1 +1,1 @@
-"""HTTP routes: thin handlers over the model manager."""
+"""HTTP routes: thin handlers over the model manager (``routing`` picks the model)."""

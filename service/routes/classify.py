@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from service.deps import ManagerDep, SettingsDep, json_body
 from service.errors import invalid
+from service.routing import route
 from service.schemas import ClassifyRequest, ClassifyResponse, error_responses, json_request_body
 
 router = APIRouter(tags=["classify"])
@@ -44,7 +45,7 @@ async def classify(
     and pushed the predicted label most, with their exact contribution to its logit.
     """
     texts = body.checked_texts(settings.max_batch_texts, settings.max_text_chars)
-    model = manager.get(body.model, "text")
+    model = route(manager, body.model, "text")
     if body.explain:
         if not model.explainable:
             raise invalid(("body", "explain"), f"model {model.name!r} has no explanations")

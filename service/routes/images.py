@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from service.deps import ManagerDep, SettingsDep
 from service.images import MEDIA_TYPES, MULTIPART, check_image, read_image
+from service.routing import route
 from service.schemas import ClassifyResponse, error_responses
 
 router = APIRouter(tags=["classify"])
@@ -56,7 +57,7 @@ async def classify_image(
     """
     data = await read_image(request)
     check_image(data, settings.max_image_pixels, settings.max_image_bytes)
-    loaded = manager.get(model, "image")
+    loaded = route(manager, model, "image")
     (prediction,) = await loaded.predict([data])
     return {
         "model": loaded.name,

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.deps import ManagerDep, MetricsDep, SettingsDep, json_body
+from service.routing import readiness
 from service.schemas import (
     ClassifyRequest,
     ClassifyResponse,
@@ -17,6 +18,7 @@ from service.schemas import (
     ReadyResponse,
     error_responses,
     json_request_body,
+    model_info,
 )
 
 router = APIRouter(tags=["system"])
@@ -38,7 +40,7 @@ async def health() -> Any:
 @router.head("/ready", include_in_schema=False)
 async def ready(manager: ManagerDep) -> Any:
     """200 when every configured model is loaded, 503 otherwise."""
-    is_ready, versions = manager.ready()
+    is_ready, versions = readiness(manager)
     body = {"ready": is_ready, "models": versions}
     return body if is_ready else JSONResponse(body, status_code=503)
 
@@ -48,8 +50,8 @@ async def models(manager: ManagerDep, settings: SettingsDep) -> Any:
     """Each model: version served, modality, labels, training metrics, input limits, and
     versions refused (failed to load) with the reason."""
     return {
-        "defaults": {"text": settings.text_model, "image": settings.image_model},
-        "models": manager.describe(),
+        "defaults": settings.default_models(),
+        "models": [model_info(state, settings) for _, state in sorted(manager.states.items())],
         "error": manager.error,
     }
 

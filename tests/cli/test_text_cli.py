@@ -98,9 +98,9 @@ def test_embeddings_train_then_static_training(
                        "--min-count", "1")  # fmt: skip
     assert code == 0
     assert json.loads(out)["dim"] == 16
-    code, out, _ = run(capsys, "train", "--data", str(corpus), "--mode", "static",
+    code, out, _ = run(capsys, "train", "--data", str(corpus), *SMALL, "--mode", "static",
                        "--embeddings", str(vectors), "--epochs", "1",
-                       "--out", str(tmp_path / "m"), *SMALL, *QUIET)  # fmt: skip
+                       "--out", str(tmp_path / "m"), *QUIET)  # fmt: skip
     assert code == 0
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["model"]["mode"] == "static"

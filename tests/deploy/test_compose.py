@@ -32,7 +32,7 @@ from tests.deploy.conftest import (
 )
 from textcnn.cli import build_parser
 from textcnn.cli.serve import FLAGS
-from textcnn.registry import Registry
+from textcnn.store import ModelStore
 
 DOCKERFILE = parse_dockerfile(REPO / "Dockerfile")
 COMPOSE = load_compose()
@@ -50,7 +50,7 @@ def mounts(service: dict[str, Any], tmp_path: Path) -> dict[str, Path]:
             out[target] = (REPO / source).resolve()
         else:
             assert source in (COMPOSE.get("volumes") or {}), f"volume {source} is not declared"
-            out[target] = Registry(tmp_path / source, create=True).root
+            out[target] = ModelStore(tmp_path / source, create=True).root
     return out
 
 

@@ -1,4 +1,4 @@
-"""Registry fixtures: tiny text models published into temporary registries."""
+"""ModelStore fixtures: tiny text models published into temporary registries."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import REPO, make_keyword_examples, write_label_text
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.trainer import TrainConfig
-from textcnn.registry import Registry
+from textcnn.store import ModelStore
 from textcnn.text.data import read_text_dataset
 from textcnn.text.train import TextTrainOptions, train_text
 
@@ -43,9 +43,9 @@ def kw_bundle(kw_files: dict[str, Path]) -> Bundle:
 
 
 @pytest.fixture
-def registry(tmp_path: Path, kw_bundle: Bundle) -> Registry:
+def registry(tmp_path: Path, kw_bundle: Bundle) -> ModelStore:
     """A registry holding model ``kw`` with one version, v1, current."""
-    reg = Registry(tmp_path / "reg", create=True)
+    reg = ModelStore(tmp_path / "reg", create=True)
     reg.publish(NAME, kw_bundle)
     return reg
 
@@ -75,7 +75,7 @@ def run_cli(*args: str | Path, timeout: float = 120, **env: str) -> subprocess.C
     )
 
 
-def retrain_args(registry: Registry, data: Path, *extra: str | Path) -> list[str | Path]:
+def retrain_args(registry: ModelStore, data: Path, *extra: str | Path) -> list[str | Path]:
     return [
         "retrain",
         "--registry",

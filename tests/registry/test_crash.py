@@ -13,16 +13,20 @@ from pathlib import Path
 from tests.conftest import REPO
 from tests.registry.conftest import NAME, cli_env, retrain_args, snapshot
 from textcnn.cli import main
-from textcnn.registry import PUBLISH_DELAY_ENV, Registry
+from textcnn.store import ModelStore
 
 
-def start_retrain(registry: Registry, data: Path, log: Path, *extra: str, **env: str):
-    """A ``textcnn retrain`` subprocess with stdout and stderr written to ``log``."""
-    args = [sys.executable, "-m", "textcnn", *map(str, retrain_args(registry, data, *extra))]
+def start_retrain(
+    registry: ModelStore, data: Path, log: Path, *extra: str, publish_delay: float = 0
+):
+    """A ``textcnn retrain`` subprocess with stdout and stderr written to ``log``; each
+    publish pauses ``publish_delay`` seconds before its rename (``slow_publish``)."""
+    cli = ["-m", "textcnn"]
+    if publish_delay:
+        cli = ["-m", "tests.registry.slow_publish", str(publish_delay)]
+    args = [sys.executable, *cli, *map(str, retrain_args(registry, data, *extra))]
     with log.open("w") as out:
-        return subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env=cli_env(**env), cwd=REPO
-        )
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=cli_env(), cwd=REPO)
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 90) -> None:
@@ -37,21 +41,21 @@ def kill9(proc: subprocess.Popen) -> None:
     assert proc.wait(timeout=30) == -signal.SIGKILL
 
 
-def assert_serves_v1(registry: Registry) -> None:
+def assert_serves_v1(registry: ModelStore) -> None:
     assert registry.current(NAME) == "v1"
     assert registry.version_ids(NAME) == ["v1"]
     version, predictor = registry.load(NAME)
     assert version == "v1" and len(predictor.predict(["a great film"])) == 1
 
 
-def assert_next_retrain_succeeds(registry: Registry, data: Path) -> None:
+def assert_next_retrain_succeeds(registry: ModelStore, data: Path) -> None:
     assert main(map(str, retrain_args(registry, data, "--epochs", "2"))) in (0, 3)
     assert not list((registry.root / NAME).glob(".tmp-*"))
     assert registry.version_ids(NAME) == ["v1", "v2"]
     registry.verify(NAME, "v2")
 
 
-def test_kill_during_training(registry: Registry, kw_files, tmp_path) -> None:
+def test_kill_during_training(registry: ModelStore, kw_files, tmp_path) -> None:
     before = snapshot(registry.root)
     log = tmp_path / "retrain.log"
     proc = start_retrain(registry, kw_files["new"], log, "--epochs", "100000")
@@ -62,10 +66,9 @@ def test_kill_during_training(registry: Registry, kw_files, tmp_path) -> None:
     assert_next_retrain_succeeds(registry, kw_files["new"])
 
 
-def test_kill_during_publishing(registry: Registry, kw_files, tmp_path) -> None:
+def test_kill_during_publishing(registry: ModelStore, kw_files, tmp_path) -> None:
     log = tmp_path / "retrain.log"
-    delay = {PUBLISH_DELAY_ENV: "600"}
-    proc = start_retrain(registry, kw_files["new"], log, "--epochs", "2", **delay)
+    proc = start_retrain(registry, kw_files["new"], log, "--epochs", "2", publish_delay=600)
     model_dir = registry.root / NAME
     wait_for(lambda: list(model_dir.glob(".tmp-*/manifest.json")), "the publish window")
     kill9(proc)
@@ -74,12 +77,10 @@ def test_kill_during_publishing(registry: Registry, kw_files, tmp_path) -> None:
     assert_next_retrain_succeeds(registry, kw_files["new"])
 
 
-def test_two_retrains_at_once(registry: Registry, kw_files, tmp_path, capsys) -> None:
+def test_two_retrains_at_once(registry: ModelStore, kw_files, tmp_path, capsys) -> None:
     """While one retrain publishes (a 5 s window), a second fails at once; the first succeeds."""
     log = tmp_path / "first.log"
-    first = start_retrain(
-        registry, kw_files["new"], log, "--epochs", "2", **{PUBLISH_DELAY_ENV: "5"}
-    )
+    first = start_retrain(registry, kw_files["new"], log, "--epochs", "2", publish_delay=5)
     wait_for(lambda: list((registry.root / NAME).glob(".tmp-*/manifest.json")), "the first")
     started = time.monotonic()
     assert main(map(str, retrain_args(registry, kw_files["new"], "--epochs", "2"))) == 2

@@ -13,10 +13,10 @@ import torch
 from tests.registry.conftest import NAME
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
-from textcnn.registry import Registry, RegistryError
+from textcnn.store import ModelStore, StoreError
 
 
-def test_publish_writes_a_verified_version_and_points_to_it(registry: Registry) -> None:
+def test_publish_writes_a_verified_version_and_points_to_it(registry: ModelStore) -> None:
     version_dir = registry.root / NAME / "versions" / "v1"
     manifest = json.loads((version_dir / "manifest.json").read_text())
     assert registry.current(NAME) == "v1"
@@ -34,14 +34,14 @@ def test_publish_writes_a_verified_version_and_points_to_it(registry: Registry) 
     assert stat.S_IMODE((registry.root / NAME / "current.json").stat().st_mode) & 0o004
 
 
-def test_load_gives_the_published_model(registry: Registry, kw_bundle: Bundle) -> None:
+def test_load_gives_the_published_model(registry: ModelStore, kw_bundle: Bundle) -> None:
     version, predictor = registry.load(NAME)
     texts = ["a great movie", "why was it so", "awful food"]
     assert version == "v1"
     assert torch.allclose(predictor.predict_proba(texts), Predictor(kw_bundle).predict_proba(texts))
 
 
-def test_publish_without_making_current(registry: Registry, kw_bundle: Bundle) -> None:
+def test_publish_without_making_current(registry: ModelStore, kw_bundle: Bundle) -> None:
     assert registry.publish(NAME, kw_bundle, parent="v1", make_current=False) == "v2"
     assert registry.current(NAME) == "v1"
     assert registry.info(NAME, "v2").summary()["parent"] == "v1"
@@ -51,7 +51,7 @@ def test_publish_without_making_current(registry: Registry, kw_bundle: Bundle) -
     ]
 
 
-def test_promote_and_rollback_follow_the_history(registry: Registry, kw_bundle: Bundle) -> None:
+def test_promote_and_rollback_follow_the_history(registry: ModelStore, kw_bundle: Bundle) -> None:
     registry.publish(NAME, kw_bundle)
     registry.publish(NAME, kw_bundle)
     assert registry.current(NAME) == "v3"
@@ -60,13 +60,13 @@ def test_promote_and_rollback_follow_the_history(registry: Registry, kw_bundle: 
     assert registry.rollback(NAME) == "v3"
     assert registry.rollback(NAME) == "v2"
     assert registry.current(NAME) == "v2"
-    with pytest.raises(RegistryError, match="no previous version"):
+    with pytest.raises(StoreError, match="no previous version"):
         registry.rollback(NAME)
     assert registry.current(NAME) == "v2"
 
 
 def test_prune_never_removes_the_current_or_previous_version(
-    registry: Registry, kw_bundle: Bundle
+    registry: ModelStore, kw_bundle: Bundle
 ) -> None:
     for _ in range(4):
         registry.publish(NAME, kw_bundle)
@@ -78,7 +78,7 @@ def test_prune_never_removes_the_current_or_previous_version(
     assert registry.publish(NAME, kw_bundle) == "v6"  # numbers are never reused
     assert registry.prune(NAME, keep=1) == ["v1", "v4"]
     assert registry.version_ids(NAME) == ["v5", "v6"]
-    with pytest.raises(RegistryError, match="at least 1"):
+    with pytest.raises(StoreError, match="at least 1"):
         registry.prune(NAME, keep=0)
 
 
@@ -91,62 +91,62 @@ def _tamper(path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["flip", "truncate"])
-def test_a_tampered_weight_file_is_refused(registry: Registry, how: str) -> None:
+def test_a_tampered_weight_file_is_refused(registry: ModelStore, how: str) -> None:
     weights = registry.root / NAME / "versions" / "v1" / "model.safetensors"
     _tamper(weights, how)
-    with pytest.raises(RegistryError, match=r"model\.safetensors: checksum mismatch"):
+    with pytest.raises(StoreError, match=r"model\.safetensors: checksum mismatch"):
         registry.load(NAME)
-    with pytest.raises(RegistryError, match="checksum mismatch"):
+    with pytest.raises(StoreError, match="checksum mismatch"):
         registry.promote(NAME, "v1")
 
 
-def test_missing_and_unlisted_files_are_refused(registry: Registry) -> None:
+def test_missing_and_unlisted_files_are_refused(registry: ModelStore) -> None:
     version_dir = registry.root / NAME / "versions" / "v1"
     (version_dir / "extra.bin").write_bytes(b"x")
-    with pytest.raises(RegistryError, match=r"extra\.bin: not in the manifest"):
+    with pytest.raises(StoreError, match=r"extra\.bin: not in the manifest"):
         registry.verify(NAME, "v1")
     (version_dir / "extra.bin").unlink()
     (version_dir / "vocab.json").unlink()
-    with pytest.raises(RegistryError, match=r"vocab\.json: missing"):
+    with pytest.raises(StoreError, match=r"vocab\.json: missing"):
         registry.load(NAME)
 
 
-def test_bad_paths_names_and_versions(tmp_path, registry: Registry) -> None:
-    with pytest.raises(RegistryError, match="no such registry directory"):
-        Registry(tmp_path / "absent")
+def test_bad_paths_names_and_versions(tmp_path, registry: ModelStore) -> None:
+    with pytest.raises(StoreError, match="no such registry directory"):
+        ModelStore(tmp_path / "absent")
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "notes.txt").write_text("hi")
-    with pytest.raises(RegistryError, match="not a model registry"):
-        Registry(tmp_path / "plain")
-    with pytest.raises(RegistryError, match="not a model registry"):
-        Registry(tmp_path / "plain", create=True)
-    with pytest.raises(RegistryError, match="unknown model 'nope'.*models: kw"):
+    with pytest.raises(StoreError, match="not a model registry"):
+        ModelStore(tmp_path / "plain")
+    with pytest.raises(StoreError, match="not a model registry"):
+        ModelStore(tmp_path / "plain", create=True)
+    with pytest.raises(StoreError, match="unknown model 'nope'.*models: kw"):
         registry.load("nope")
-    with pytest.raises(RegistryError, match=r"unknown version 'v9' of 'kw' \(versions: v1\)"):
+    with pytest.raises(StoreError, match=r"unknown version 'v9' of 'kw' \(versions: v1\)"):
         registry.load(NAME, "v9")
-    with pytest.raises(RegistryError, match="not a version id"):
+    with pytest.raises(StoreError, match="not a version id"):
         registry.load(NAME, "latest")
-    with pytest.raises(RegistryError, match="invalid model name"):
+    with pytest.raises(StoreError, match="invalid model name"):
         registry.current("../etc")
-    with pytest.raises(RegistryError, match="unknown model"):
+    with pytest.raises(StoreError, match="unknown model"):
         registry.promote("nope", "v1")
     assert not (registry.root / "nope").exists()
 
 
 def test_a_new_model_of_another_modality_cannot_share_a_name(
-    registry: Registry, kw_bundle: Bundle
+    registry: ModelStore, kw_bundle: Bundle
 ) -> None:
     class ImageLike:
         modality = "image"
 
     image_like = dataclasses.replace(kw_bundle, processor=ImageLike())
-    with pytest.raises(RegistryError, match="holds text models: a image model"):
+    with pytest.raises(StoreError, match="holds text models: a image model"):
         registry.publish(NAME, image_like)
     assert registry.version_ids(NAME) == ["v1"]
 
 
 def test_the_next_writer_removes_what_a_dead_one_left(
-    registry: Registry, kw_bundle: Bundle
+    registry: ModelStore, kw_bundle: Bundle
 ) -> None:
     model_dir = registry.root / NAME
     (model_dir / ".tmp-dead").mkdir()
@@ -158,8 +158,8 @@ def test_the_next_writer_removes_what_a_dead_one_left(
     assert registry.current(NAME) == "v2"
 
 
-def test_a_second_retrain_fails_at_once(registry: Registry) -> None:
-    busy = pytest.raises(RegistryError, match="being retrained by another process.*pid")
+def test_a_second_retrain_fails_at_once(registry: ModelStore) -> None:
+    busy = pytest.raises(StoreError, match="being retrained by another process.*pid")
     with registry.training(NAME):
         with busy, registry.training(NAME):
             pass

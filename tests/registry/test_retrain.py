@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from tests.registry.conftest import NAME, snapshot
-from textcnn import retrain as retrain_module
 from textcnn.errors import DataError
-from textcnn.registry import Registry, RegistryError
+from textcnn.modalities import get_modality
 from textcnn.retrain import retrain, stored_options
+from textcnn.store import ModelStore, StoreError
 from textcnn.text.data import TextDataset, read_text_dataset
 
 
@@ -24,13 +24,13 @@ def relabel(data: TextDataset, old: str, new: str | None) -> TextDataset:
     return subset
 
 
-def test_candidate_uses_the_stored_options_with_overrides(registry: Registry, kw_bundle) -> None:
+def test_candidate_uses_the_stored_options_with_overrides(registry: ModelStore, kw_bundle) -> None:
     opts = stored_options(kw_bundle, {"epochs": 3, "lr": 0.02})
     assert (opts.dim, opts.feature_maps, opts.filter_widths) == (16, 8, (3, 4, 5))
     assert (opts.train.epochs, opts.train.lr, opts.train.optimizer) == (3, 0.02, "adam")
 
 
-def test_a_better_candidate_is_promoted(registry: Registry, kw_files) -> None:
+def test_a_better_candidate_is_promoted(registry: ModelStore, kw_files) -> None:
     result = retrain(registry, NAME, read_text_dataset(kw_files["new"]), from_version="v1")
     assert result.promoted and result.candidate == "v2"
     assert registry.current(NAME) == "v2"
@@ -42,7 +42,7 @@ def test_a_better_candidate_is_promoted(registry: Registry, kw_files) -> None:
     assert "current v1" in result.table() and "candidate v2" in result.table()
 
 
-def test_the_gate_refuses_a_worse_candidate(registry: Registry, kw_files) -> None:
+def test_the_gate_refuses_a_worse_candidate(registry: ModelStore, kw_files) -> None:
     new = read_text_dataset(kw_files["new"])
     dev = read_text_dataset(kw_files["test"])
     result = retrain(registry, NAME, new, dev=dev, overrides={"epochs": 1, "lr": 1e-5})
@@ -55,7 +55,7 @@ def test_the_gate_refuses_a_worse_candidate(registry: Registry, kw_files) -> Non
     assert result.delta()["accuracy"] < 0
 
 
-def test_force_promotes_a_worse_candidate(registry: Registry, kw_files) -> None:
+def test_force_promotes_a_worse_candidate(registry: ModelStore, kw_files) -> None:
     new = read_text_dataset(kw_files["new"])
     result = retrain(registry, NAME, new, overrides={"epochs": 1, "lr": 1e-5}, force=True)
     assert result.promoted and result.reason == "--force"
@@ -69,7 +69,7 @@ def test_force_promotes_a_worse_candidate(registry: Registry, kw_files) -> None:
         ("question", None, "missing from the data: question"),
     ],
 )
-def test_labels_that_differ_are_refused(registry: Registry, kw_files, old, new, message) -> None:
+def test_labels_that_differ_are_refused(registry: ModelStore, kw_files, old, new, message) -> None:
     data = relabel(read_text_dataset(kw_files["new"]), old, new)
     before = snapshot(registry.root)
     with pytest.raises(DataError, match=f"{message}.*--force trains a fresh model"):
@@ -77,7 +77,7 @@ def test_labels_that_differ_are_refused(registry: Registry, kw_files, old, new, 
     assert snapshot(registry.root) == before
 
 
-def test_force_trains_a_fresh_model_on_new_labels(registry: Registry, kw_files) -> None:
+def test_force_trains_a_fresh_model_on_new_labels(registry: ModelStore, kw_files) -> None:
     data = relabel(read_text_dataset(kw_files["new"]), "question", "greeting")
     result = retrain(registry, NAME, data, from_version="v1", force=True)
     assert result.promoted and result.warm_start is None
@@ -86,7 +86,7 @@ def test_force_trains_a_fresh_model_on_new_labels(registry: Registry, kw_files) 
 
 
 def test_a_candidate_that_fails_to_train_leaves_the_registry_alone(
-    registry: Registry, kw_files, monkeypatch
+    registry: ModelStore, kw_files, monkeypatch
 ) -> None:
     data = read_text_dataset(kw_files["new"])
     before = snapshot(registry.root)
@@ -94,22 +94,21 @@ def test_a_candidate_that_fails_to_train_leaves_the_registry_alone(
     def explode(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    text = retrain_module.RECIPES["text"]
-    monkeypatch.setitem(retrain_module.RECIPES, "text", dataclasses.replace(text, train=explode))
-    with pytest.raises(RegistryError, match="failed to train \\(out of memory\\)"):
+    text = get_modality("text")
+    monkeypatch.setattr(text, "train", explode)
+    with pytest.raises(StoreError, match="failed to train \\(out of memory\\)"):
         retrain(registry, NAME, data)
     nan_bundle = dataclasses.replace(registry.load_bundle(NAME))
     with torch.no_grad():
         nan_bundle.model.head.linear.weight.fill_(math.nan)
-    nan_recipe = dataclasses.replace(text, train=lambda *a, **k: nan_bundle)
-    monkeypatch.setitem(retrain_module.RECIPES, "text", nan_recipe)
-    with pytest.raises(RegistryError, match="weights are not finite"):
+    monkeypatch.setattr(text, "train", lambda *a, **k: nan_bundle)
+    with pytest.raises(StoreError, match="weights are not finite"):
         retrain(registry, NAME, data)
     assert snapshot(registry.root) == before
 
 
 def test_no_promotion_when_the_current_version_changed_meanwhile(
-    registry: Registry, kw_bundle, kw_files
+    registry: ModelStore, kw_bundle, kw_files
 ) -> None:
     registry.publish(NAME, kw_bundle)  # v2 current, v1 previous
 
@@ -125,7 +124,9 @@ def test_no_promotion_when_the_current_version_changed_meanwhile(
     assert result.candidate == "v3"
 
 
-def test_old_versions_are_pruned_after_publishing(registry: Registry, kw_bundle, kw_files) -> None:
+def test_old_versions_are_pruned_after_publishing(
+    registry: ModelStore, kw_bundle, kw_files
+) -> None:
     for _ in range(3):
         registry.publish(NAME, kw_bundle)
     result = retrain(registry, NAME, read_text_dataset(kw_files["new"]), keep=2, force=True)

@@ -11,7 +11,7 @@ from service.main import create_app
 from service.settings import Settings
 from tests.registry.conftest import NAME, retrain_args
 from textcnn.cli import main
-from textcnn.registry import Registry
+from textcnn.store import ModelStore
 
 
 def served(client: TestClient) -> str:
@@ -27,7 +27,7 @@ def wait_until_served(replicas: list[TestClient], version: str, timeout: float =
         time.sleep(0.05)
 
 
-def test_replicas_switch_to_promoted_versions(registry: Registry, kw_files) -> None:
+def test_replicas_switch_to_promoted_versions(registry: ModelStore, kw_files) -> None:
     settings = Settings(registry=registry.root, reload_interval=0.1)
     with ExitStack() as stack:
         replicas = [stack.enter_context(TestClient(create_app(settings))) for _ in range(2)]

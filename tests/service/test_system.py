@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from service.main import create_app
 from service.settings import Settings
 from textcnn.engine.bundle import Bundle
-from textcnn.registry import Registry
+from textcnn.store import ModelStore
 
 
 def test_health(client: TestClient) -> None:
@@ -44,7 +44,7 @@ def test_ready_ignores_a_model_with_no_current_version_yet(
 def test_not_ready_when_a_discovered_model_has_only_refused_versions(
     registry_root: Path, make_settings: Callable[..., Settings], text_bundle: Bundle
 ) -> None:
-    registry = Registry(registry_root)
+    registry = ModelStore(registry_root)
     registry.publish("broken", text_bundle)
     weights = registry.version_dir("broken", "v1") / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-10])  # truncated: refused on load

@@ -93,7 +93,7 @@ def test_cli_names_the_flag_and_records_the_count(
         out = tmp_path / f"m-{policy}"
         assert main([*common, "--on-bad-lines", policy, "--out", str(out)]) == 0
         config = json.loads((out / "config.json").read_text())
-        assert config["training"]["examples"]["dropped_lines"] == 4
+        assert config["training"]["dropped_lines"] == 4
     evaluate = ["evaluate", "--model", str(tmp_path / "m-skip"), "--data", str(path)]
     assert main(evaluate) == 2
     assert main([*evaluate, "--on-bad-lines", "skip"]) == 0

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from textcnn.engine.splits import sort_labels
+from textcnn.engine.splits import check_labels, sort_labels
 from textcnn.errors import DataError
-from textcnn.text.data import check_labels, read_text_dataset
+from textcnn.text.data import read_text_dataset
 from textcnn.text.train import TextTrainOptions, train_text
 
 

@@ -6,14 +6,35 @@ import argparse
 import contextlib
 import io
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
-from textcnn.cli import image, inference, registry, serve, text
+from textcnn.cli import inference, serve, store, text, train
 from textcnn.engine.distributed import is_main_process, shutdown_distributed
-from textcnn.errors import DataError, TextCNNError
+from textcnn.errors import TextCNNError
 
-COMMAND_MODULES = [text, image, inference, registry, serve]
+# ``train`` last: it adds a training command for each modality no module has made one for.
+COMMAND_MODULES = [text, inference, store, serve, train]
+
+
+def command_flags(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """The flag of each option of ``command`` (and its actions), by the option's name."""
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    todo, flags = [commands.choices[command]], {}
+    while todo:
+        for action in todo.pop()._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo += action.choices.values()
+            elif action.option_strings:
+                flags.setdefault(action.dest, action.option_strings[-1])
+    return flags
+
+
+def as_flags(message: str, flags: dict[str, str]) -> str:
+    """A library message with the options it names in backticks (`lowercase`) shown as
+    flags (``--keep-case``); other backticked text stays as it is."""
+    return re.sub(r"`(\w+)`", lambda m: flags.get(m[1], m[0]), message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     main_process = is_main_process()
     if not main_process:  # another torchrun rank: rank 0 logs and prints
@@ -41,10 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with quiet:
             return args.func(args) or 0
     except TextCNNError as exc:
-        hint = ""
-        if isinstance(exc, DataError) and exc.bad_line:
-            hint = " (--on-bad-lines warn or skip drops such lines)"
-        print(f"textcnn: error: {exc}{hint}", file=sys.stderr)
+        message = as_flags(str(exc), command_flags(parser, args.command))
+        print(f"textcnn: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("textcnn: interrupted", file=sys.stderr)

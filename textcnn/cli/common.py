@@ -1,4 +1,4 @@
-"""Options shared by several commands: training schedule, devices, model sources, output."""
+"""Options shared by several commands: training, data readers, model sources, output."""
 
 from __future__ import annotations
 
@@ -9,97 +9,38 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from textcnn.cli.options import add_fields, cli_fields, from_args
 from textcnn.engine.bundle import Bundle, check_replaceable
+from textcnn.engine.config import TrainConfig
 from textcnn.engine.distributed import is_main_process
 from textcnn.engine.predictor import Predictor
-from textcnn.engine.trainer import OPTIMIZERS, TrainConfig
 from textcnn.errors import BundleError
-from textcnn.registry import Registry, RegistryError, check_name, check_path
+from textcnn.modalities import Modality, get_modality, list_modalities
+from textcnn.store import KEEP, ModelStore, StoreError, check_name, check_path
 
 log = logging.getLogger(__name__)
 
 
-class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except ``None`` ones (which a recipe or the code fills in later)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
-def add_train_options(
-    p: argparse.ArgumentParser,
-    epochs: int | None,
-    batch_size: int | None,
-    optimizer: str | None = "adadelta",
-    recipe_help: Callable[[str], str] | None = None,
-) -> None:
-    """Training flags; a ``None`` default is filled in later (by a recipe, whose values
-    ``recipe_help(field)`` describes)."""
-    shown = recipe_help or (lambda _: "(%(default)s)")
-    g = p.add_argument_group("training")
-    g.add_argument(
-        "--epochs", type=int, default=epochs, help=f"passes over the data {shown('epochs')}"
-    )
-    g.add_argument("--batch-size", type=int, default=batch_size, help=shown("batch_size"))
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=optimizer, help=shown("optimizer"))
-    g.add_argument("--lr", type=float, help="learning rate (default: the optimizer's usual)")
-    g.add_argument(
-        "--patience",
-        type=int,
-        help="stop after N epochs without a better dev accuracy "
-        + (shown("patience") if recipe_help else "(default: run every epoch)"),
-    )
-    g.add_argument("--weight-decay", type=float, default=0.0)
-    g.add_argument("--label-smoothing", type=float, default=0.0)
-    g.add_argument("--schedule", choices=["constant", "onecycle"], default="constant")
-    g.add_argument("--seed", type=int, default=0, help="makes CPU runs repeatable (%(default)s)")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (%(default)s)")
-    g.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
-    g.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
-    g.add_argument("--compile", action="store_true", help="torch.compile the model")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def int_list(value: str) -> tuple[int, ...]:
-    """An argparse ``type`` for comma-separated integers such as ``3,4,5``."""
-    try:
-        return tuple(int(part) for part in value.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers like 3,4,5, got {value!r}"
-        ) from None
-
-
-def fraction(value: str) -> float:
-    """An argparse ``type`` for a share of the data: at least 0, below 1."""
-    try:
-        share = float(value)
-    except ValueError:
-        share = -1.0
-    if not 0 <= share < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value!r}")
-    return share
+def add_train_options(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    """The ``TrainConfig`` flags, defaulting to ``defaults`` (each modality has its own)."""
+    add_fields(p, TrainConfig, defaults, group="training")
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        schedule=args.schedule,
-        patience=args.patience,
-        seed=args.seed,
-        device=args.device,
-        amp=not args.no_amp,
-        threads=args.threads,
-        compile=args.compile,
-        progress=not args.no_progress,
-    )
+    return from_args(TrainConfig, args)
+
+
+def add_reader_options(p: argparse.ArgumentParser) -> None:
+    """The data reader flags of every modality (a flag two readers share is added once), for
+    commands that learn the modality from the model."""
+    seen: set[str] = set()
+    for modality in map(get_modality, list_modalities()):
+        add_fields(p, modality.reader, group="data", skip=seen)
+        seen.update(f.name for f in cli_fields(modality.reader))
+
+
+def reader_options(modality: Modality, args: argparse.Namespace) -> Any:
+    return from_args(modality.reader, args)
 
 
 class _Linked(argparse.Action):
@@ -127,12 +68,12 @@ def _requires(action: argparse.Action, *others: argparse.Action) -> None:
 
 
 def _checked(check: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse ``type`` reporting a ``RegistryError`` as a usage error."""
+    """An argparse ``type`` reporting a ``StoreError`` as a usage error."""
 
     def convert(value: str) -> Any:
         try:
             return check(value)
-        except RegistryError as exc:
+        except StoreError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return convert
@@ -183,7 +124,7 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--keep",
         type=keep_type,
-        default=10,
+        default=KEEP,
         help="versions kept per model after publishing; never the current or previous one",
     )
 
@@ -204,7 +145,7 @@ def write_output(
         for filename, text in (extra_files or {}).items():
             (out / filename).write_text(text, encoding="utf-8")
         return out
-    registry = Registry(args.registry, create=True)
+    registry = ModelStore(args.registry, create=True)
     with registry.lock(args.name):
         previous = registry.current(args.name)
         version = registry.publish(
@@ -246,10 +187,16 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 def load_predictor(args: argparse.Namespace) -> Predictor:
     if args.model is not None:
         return Predictor.load(args.model, device=args.device)
-    version, predictor = Registry(args.registry).load(args.name, args.version, args.device)
+    version, predictor = ModelStore(args.registry).load(args.name, args.version, args.device)
     log.info("loaded %s %s from %s", args.name, version, args.registry)
     return predictor
 
 
 def print_json(obj: Any, indent: int | None = 2) -> None:
     print(json.dumps(obj, indent=indent, ensure_ascii=False))
+
+
+def print_summary(out: Path, bundle: Bundle) -> None:
+    """What a training command prints: where the model went and its metrics, one JSON line."""
+    summary = {"model": str(out), **{k: v for k, v in bundle.metrics.items() if k != "test"}}
+    print(json.dumps(summary))

@@ -7,17 +7,24 @@ import json
 import sys
 from pathlib import Path
 
-from textcnn.cli.common import add_model_options, load_predictor, print_json
-from textcnn.cli.text import add_data_options, read
+from textcnn.cli.common import (
+    add_model_options,
+    add_reader_options,
+    load_predictor,
+    print_json,
+    reader_options,
+)
 from textcnn.engine.evaluate import evaluate
 from textcnn.errors import TextCNNError
+from textcnn.modalities import get_modality
+from textcnn.text.data import decode_bytes, split_lines
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class scores, confusion matrix")
     add_model_options(p)
     p.add_argument("--data", type=Path, required=True, help="labelled file (or image folder)")
-    add_data_options(p)
+    add_reader_options(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="one JSON line per input: label, score, probabilities")
@@ -28,20 +35,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_predict)
 
 
-def labelled_items(predictor, args: argparse.Namespace) -> tuple[list, list[str], str]:
-    if predictor.modality == "image":
-        from textcnn.image.data import read_image_dataset
-
-        data = read_image_dataset(args.data)
-        return data.items, data.labels, str(args.data)
-    data = read(args.data, args)
-    return data.texts, data.labels, data.path
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     predictor = load_predictor(args)
-    items, labels, source = labelled_items(predictor, args)
-    print_json(evaluate(predictor, items, labels, source))
+    modality = get_modality(predictor.modality)
+    data = modality.read(args.data, reader_options(modality, args))
+    print_json(evaluate(predictor, data.items, data.labels, data.source))
     return 0
 
 
@@ -54,8 +52,6 @@ def read_inputs(args: argparse.Namespace) -> list[str]:
         raw = args.input.read_bytes()
     else:
         raw = sys.stdin.buffer.read()
-    from textcnn.text.data import decode_bytes, split_lines
-
     return [line for line in split_lines(decode_bytes(raw, args.input or "stdin")) if line.strip()]
 
 

@@ -83,22 +83,27 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def export_settings(values: dict[str, Any]) -> None:
-    """Put settings into ``TEXTCNN_*`` environment variables (JSON for lists and dicts)."""
-    from service.settings import ENV_PREFIX
-
+def export_settings(values: dict[str, Any], prefix: str) -> None:
+    """Put settings into ``TEXTCNN_*`` (``prefix``) environment variables (JSON for lists and
+    dicts)."""
     for name, value in values.items():
         text = json.dumps(value) if isinstance(value, dict | list) else str(value)
-        os.environ[f"{ENV_PREFIX}{name.upper()}"] = text
+        os.environ[f"{prefix}{name.upper()}"] = text
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-    from pydantic import ValidationError
+    try:
+        import uvicorn
+        from pydantic import ValidationError
 
-    from service.settings import Settings
+        from service.settings import ENV_PREFIX, Settings
+    except ImportError as exc:
+        raise TextCNNError(
+            f"textcnn serve needs the service extra ({exc.name} is missing): "
+            "pip install 'textcnn[serve]'"
+        ) from None
 
-    export_settings(_overrides(args))
+    export_settings(_overrides(args), ENV_PREFIX)
     try:
         settings = Settings()
     except ValidationError as exc:

@@ -1,7 +1,8 @@
 """Model bundles: ``config.json`` + processor files + ``model.safetensors``; never a pickle.
 
-The same format serves every modality: ``config.json`` names the architecture (from the
-model registry), its config, the input processor's settings and the labels.
+The same format serves every modality: ``config.json`` names the modality (whose processor
+class the modality registered), the architecture (from the model registry), its
+config, the input processor's settings and the labels.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import nn
 
 from textcnn.errors import BundleError
 from textcnn.models import create_model, model_entry
+from textcnn.version import __version__
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -30,23 +32,23 @@ FORMAT = "textcnn-bundle"
 FORMAT_VERSION = 1
 
 
+_PROCESSORS: dict[str, type] = {}
+
+
+def register_processor(modality: str, processor: type) -> None:
+    """Let ``load_bundle`` read bundles of ``modality`` (``register_modality`` calls this)."""
+    _PROCESSORS[modality] = processor
+
+
 def processor_class(modality: str) -> type:
-    if modality == "text":
-        from textcnn.text.processor import TextProcessor
-
-        return TextProcessor
-    if modality == "image":
-        from textcnn.image.processor import ImageProcessor
-
-        return ImageProcessor
-    raise BundleError(f"unknown modality {modality!r}")
+    if modality not in _PROCESSORS:
+        raise BundleError(f"unknown modality {modality!r}")
+    return _PROCESSORS[modality]
 
 
 def library_versions() -> dict[str, str]:
     import gensim
     import numpy
-
-    from textcnn import __version__
 
     return {
         "textcnn": __version__,
@@ -134,7 +136,7 @@ def check_replaceable(directory: str | Path) -> Path:
     if not directory.exists():
         return directory
     if not directory.is_dir():
-        raise BundleError(f"{directory} exists and is not a directory; choose another --out")
+        raise BundleError(f"{directory} exists and is not a directory; choose another one")
     if any(directory.iterdir()):
         try:
             read_config(directory)

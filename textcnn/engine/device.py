@@ -13,7 +13,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise TextCNNError("--device cuda was asked for but no CUDA GPU is available")
+        raise TextCNNError("`device` cuda was asked for but no CUDA GPU is available")
     return device
 
 

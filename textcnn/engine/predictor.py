@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from textcnn.engine.bundle import Bundle, load_bundle
-from textcnn.engine.trainer import forward_logits
+from textcnn.engine.forward import forward_logits
 
 
 @dataclass

@@ -1,18 +1,32 @@
-"""Modality-neutral helpers for labelled data sets: label order and the dev holdout."""
+"""Modality-neutral helpers for labelled data sets: label order, label checks, the dev holdout."""
 
 from __future__ import annotations
 
-from typing import Protocol, Self, TypeVar
+from collections.abc import Sequence
+from typing import Any, Protocol, Self, TypeVar
 
 from sklearn.model_selection import train_test_split
 
+from textcnn.errors import DataError
+
 
 class LabelledData(Protocol):
-    """What text and image data sets share: labels and a subset by index."""
+    """What every modality's data sets share: inputs, labels, where they came from."""
 
     labels: list[str]
+    fingerprint: str
 
     def __len__(self) -> int: ...
+
+    @property
+    def items(self) -> Sequence[Any]: ...
+
+    @property
+    def source(self) -> str: ...
+
+    def locate(self, index: int) -> tuple[str, int | None]:
+        """The file (and line, for line-based files) of example ``index``."""
+        ...
 
     def subset(self, indices: list[int]) -> Self: ...
 
@@ -23,6 +37,34 @@ def sort_labels(labels: list[str]) -> list[str]:
     if all(label.lstrip("-").isdigit() for label in distinct):
         return sorted(distinct, key=int)
     return sorted(distinct)
+
+
+def check_labels(data: LabelledData, known: Sequence[str]) -> None:
+    """Fail on the first example whose label the model was not trained on."""
+    known_set = set(known)
+    for index, label in enumerate(data.labels):
+        if label not in known_set:
+            path, line = data.locate(index)
+            raise DataError(
+                path,
+                f"label {label!r} never appears in the training data "
+                f"(known labels: {', '.join(known)})",
+                line,
+            )
+
+
+def training_labels(train: LabelledData, *others: LabelledData | None) -> list[str]:
+    """The sorted labels of ``train``; fails on a single class, or on a label of a dev or
+    test set (``others``) that training never sees."""
+    labels = sort_labels(train.labels)
+    if len(labels) < 2:
+        raise DataError(
+            train.source, f"only one class ({labels[0]!r}): a classifier needs at least two"
+        )
+    for other in others:
+        if other is not None:
+            check_labels(other, labels)
+    return labels
 
 
 D = TypeVar("D", bound=LabelledData)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from textcnn.engine.config import TrainConfig
 from textcnn.engine.device import configure_cpu, resolve_device
 from textcnn.engine.distributed import (
     all_reduce_sum,
@@ -30,44 +31,11 @@ from textcnn.engine.distributed import (
     init_distributed,
     rank_world,
 )
+from textcnn.engine.forward import forward_logits
 from textcnn.models.blocks import Classifier
 
 log = logging.getLogger(__name__)
-OPTIMIZERS = ("adadelta", "adam", "adamw", "sgd")
 DEFAULT_LR = {"adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3, "sgd": 0.1}
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 25
-    batch_size: int = 50
-    optimizer: str = "adadelta"
-    lr: float | None = None
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    schedule: str = "constant"
-    label_smoothing: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True
-    threads: int | None = None
-    compile: bool = False
-    progress: bool = True
-    eval_batch_size: int = 1000
-    channels_last: bool = False
-    drop_last: bool = False
-    tta: bool = False
-    patience: int | None = None  # stop after this many epochs without a better dev accuracy
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; one of {OPTIMIZERS}")
-        if self.schedule not in ("constant", "onecycle"):
-            raise ValueError(f"unknown schedule {self.schedule!r}; constant or onecycle")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch size must be at least 1")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError("patience must be at least 1 epoch")
 
 
 @dataclass
@@ -164,14 +132,6 @@ def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
     return torch.autocast(
         device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda"
     )
-
-
-def forward_logits(model: nn.Module, x: torch.Tensor, flip_tta: bool = False) -> torch.Tensor:
-    """Float32 logits; with ``flip_tta``, the mean of those for ``x`` and its mirror image."""
-    logits = model(x).float()
-    if flip_tta:
-        logits = (logits + model(x.flip(-1)).float()) / 2
-    return logits
 
 
 @torch.no_grad()

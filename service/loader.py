@@ -1,4 +1,5 @@
-"""The model manager: loads each served model, follows new versions, swaps without downtime.
+"""Model loading: the manager loads each served model (found by ``service.sources``), follows
+new versions and swaps them in without downtime (``service.routing`` picks the one to answer).
 
 Every ``reload_interval`` seconds the manager reads each model's current version (a small JSON
 pointer in the registry, or the ``config.json`` of a plain bundle directory). A new version is
@@ -13,28 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
-import io
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
-from PIL import Image
 
 from service.batching import Batcher
-from service.errors import ModelNotFound, ModelUnavailable, UnsupportedMedia
-from service.images import MEDIA_TYPES
+from service.errors import UnsupportedMedia
 from service.metrics import Metrics
 from service.settings import Settings
-from textcnn.engine.bundle import CONFIG_FILE, Bundle, load_bundle
+from service.sources import ModelSource, configured_sources
 from textcnn.engine.predictor import Prediction, Predictor
-from textcnn.registry import Registry
-from textcnn.text.explain import Explanation, explain, supports_explanations
+from textcnn.errors import InputError
+from textcnn.modalities import Modality, get_modality
 
 log = logging.getLogger(__name__)
 
@@ -43,61 +39,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class ModelSource(Protocol):
-    label: str
-
-    def current(self) -> str | None: ...
-
-    def load(self, version: str, device: str) -> Bundle: ...
-
-
-@dataclass
-class RegistrySource:
-    """A model in the registry: its pointer names the version; loading verifies checksums."""
-
-    root: Path
-    name: str
-    label: str = "registry"
-
-    def current(self) -> str | None:
-        return Registry(self.root).current(self.name)
-
-    def load(self, version: str, device: str) -> Bundle:
-        return Registry(self.root).load_bundle(self.name, version, device)
-
-
-@dataclass
-class BundleSource:
-    """A plain bundle directory; its version is a digest of its config and its files' stats."""
-
-    path: Path
-
-    @property
-    def label(self) -> str:
-        return str(self.path)
-
-    def current(self) -> str:
-        digest = hashlib.sha256((self.path / CONFIG_FILE).read_bytes())
-        for file in sorted(self.path.iterdir()):
-            stat = file.stat()
-            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-        return f"bundle-{digest.hexdigest()[:12]}"
-
-    def load(self, version: str, device: str) -> Bundle:
-        return load_bundle(self.path, device)
-
-
-def _warmup_input(modality: str) -> Any:
-    if modality == "image":
-        buffer = io.BytesIO()
-        Image.new("RGB", (32, 32)).save(buffer, format="PNG")
-        return buffer.getvalue()
-    return "warm up"
-
-
 def check_predictor(predictor: Predictor) -> None:
     """One forward pass on a sample input; raises if the model and its labels disagree."""
-    logits = predictor.logits_from_tensor(predictor.encode([_warmup_input(predictor.modality)]))
+    example = get_modality(predictor.modality).example_input()
+    logits = predictor.logits_from_tensor(predictor.encode([example]))
     if logits.shape != (1, len(predictor.labels)):
         raise ValueError(
             f"the model outputs {tuple(logits.shape[1:])} scores for {len(predictor.labels)} labels"
@@ -126,19 +71,21 @@ class LoadedModel:
     loaded_at: str = field(default_factory=_now)
 
     @property
-    def modality(self) -> str:
-        return self.predictor.modality
+    def modality(self) -> Modality:
+        """The registered modality (``predictor.modality`` is its name)."""
+        return get_modality(self.predictor.modality)
 
     async def predict(self, items: Sequence[Any]) -> list[Prediction]:
         return await self.batcher.submit(items)
 
     @property
     def explainable(self) -> bool:
-        return supports_explanations(self.predictor)
+        return self.modality.explainable(self.predictor)
 
-    async def explain(self, texts: Sequence[str], top: int) -> list[Explanation]:
+    async def explain(self, items: Sequence[Any], top: int) -> list[Any]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, explain, self.predictor, texts, top)
+        explain = self.modality.explain
+        return await loop.run_in_executor(self.executor, explain, self.predictor, items, top)
 
 
 @dataclass
@@ -151,6 +98,8 @@ class ModelState:
 
 
 class ModelManager:
+    """The state of every served model, kept up to date with its source (see above)."""
+
     def __init__(self, settings: Settings, metrics: Metrics, executor: Executor) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -182,27 +131,10 @@ class ModelManager:
                 log.exception("checking for new model versions failed")
 
     # -- finding and loading versions ----------------------------------------------------
-    def _sources(self) -> dict[str, ModelSource | None]:
-        s = self.settings
-        names = list(s.models or [])
-        if not s.models:
-            if s.registry is not None:
-                names += Registry(s.registry).names()
-            names += [n for n in s.bundles if n not in names]
-        sources: dict[str, ModelSource | None] = {}
-        for name in names:
-            if name in s.bundles:
-                sources[name] = BundleSource(Path(s.bundles[name]))
-            elif s.registry is not None:
-                sources[name] = RegistrySource(Path(s.registry), name)
-            else:
-                sources[name] = None
-        return sources
-
     def _scan(self) -> tuple[dict[str, tuple[ModelSource | None, str | None, str | None]], str]:
         """Each model's source and current version, or why it has none (runs in a thread)."""
         try:
-            sources = self._sources()
+            sources = configured_sources(self.settings)
         except Exception as exc:
             return {}, str(exc)
         found = {}
@@ -271,7 +203,7 @@ class ModelManager:
         state.error = None
         self.metrics.reloads.labels(state.name, "loaded").inc()
         if old is not None:
-            self.metrics.model_version.remove(old.name, old.version, old.modality)
+            self.metrics.model_version.remove(old.name, old.version, old.predictor.modality)
         self.metrics.model_version.labels(state.name, version, predictor.modality).set(1)
         log.info(
             "model %s: serving version %s (was %s)",
@@ -282,19 +214,13 @@ class ModelManager:
         return True
 
     def _wrap(self, name: str, version: str, predictor: Predictor) -> LoadedModel:
-        encode, forward = predictor.encode, predictor.predict_encoded
-        if predictor.modality == "image":
-            processor = predictor.processor
+        modality_encode, forward = get_modality(predictor.modality).serving(predictor)
 
-            def encode(items: Sequence[Any]) -> torch.Tensor:
-                """Decoded, resized ``uint8`` pixels; normalised once per batch in ``forward``."""
-                try:
-                    return processor.pixels(items)
-                except Exception as exc:  # whatever a hostile file makes the decoder raise
-                    raise UnsupportedMedia(f"the image could not be decoded ({exc})") from exc
-
-            def forward(pixels: torch.Tensor) -> list[Prediction]:
-                return predictor.predict_encoded(processor.normalize(pixels))
+        def encode(items: Sequence[Any]) -> torch.Tensor:
+            try:
+                return modality_encode(items)
+            except InputError as exc:
+                raise UnsupportedMedia(str(exc)) from exc
 
         s = self.settings
         batcher = Batcher(
@@ -312,87 +238,3 @@ class ModelManager:
     def _observe_batch(self, name: str, size: int, seconds: float) -> None:
         self.metrics.batch_size.labels(name).observe(size)
         self.metrics.inference_seconds.labels(name).observe(seconds)
-
-    # -- serving -------------------------------------------------------------------------
-    def get(self, name: str | None, modality: str) -> LoadedModel:
-        """The loaded model to answer with: ``name``, or the default for ``modality``."""
-        default = self.settings.text_model if modality == "text" else self.settings.image_model
-        state = self.states.get(name or default)
-        if state is None:
-            if name is None or name == default:
-                raise ModelUnavailable(f"no {modality} model is loaded (expected {default!r})")
-            known = ", ".join(sorted(self.states)) or "none"
-            raise ModelNotFound(f"unknown model {name!r} (models: {known})")
-        loaded = state.loaded
-        if loaded is None:
-            raise ModelUnavailable(f"model {state.name!r} is not loaded: {state.error}")
-        if loaded.modality != modality:
-            raise ModelNotFound(
-                f"no {modality} model named {state.name!r}: it is a {loaded.modality} model"
-            )
-        return loaded
-
-    def ready(self) -> tuple[bool, dict[str, str | None]]:
-        """Ready when every model in ``TEXTCNN_MODELS`` is loaded or, without that setting,
-        when some model is and no discovered model lacks one because its versions were refused.
-        A model without a current version yet (a first publish in progress) is not waited for.
-        """
-        versions = {
-            name: state.loaded.version if state.loaded else None
-            for name, state in sorted(self.states.items())
-        }
-        if self.settings.models:
-            expected = self.settings.models
-        else:  # discovered: those with a current version that has been tried at least once
-            expected = [
-                name
-                for name, state in self.states.items()
-                if state.loaded is not None or state.refused
-            ]
-        ready = bool(expected) and all(versions.get(n) for n in expected)
-        return ready, versions
-
-    def describe(self) -> list[dict[str, Any]]:
-        """What /models reports for every model."""
-        return [self._describe(state) for _, state in sorted(self.states.items())]
-
-    def _describe(self, state: ModelState) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "name": state.name,
-            "source": state.source.label if state.source else "none",
-            "state": "serving" if state.loaded else "unavailable",
-            "version": None,
-            "error": state.error,
-            "refused": [
-                {"version": v, "error": e, "at": at} for v, (e, at) in state.refused.items()
-            ],
-        }
-        if state.loaded is None:
-            return info
-        predictor = state.loaded.predictor
-        bundle = predictor.bundle
-        info.update(
-            version=state.loaded.version,
-            modality=predictor.modality,
-            arch=bundle.arch,
-            labels=predictor.labels,
-            metrics={k: v for k, v in bundle.metrics.items() if not isinstance(v, dict | list)},
-            loaded_at=state.loaded.loaded_at,
-            limits=self._limits(predictor),
-        )
-        return info
-
-    def _limits(self, predictor: Predictor) -> dict[str, Any]:
-        s = self.settings
-        if predictor.modality == "image":
-            return {
-                "max_image_bytes": s.max_image_bytes,
-                "max_image_pixels": s.max_image_pixels,
-                "media_types": sorted(MEDIA_TYPES),
-            }
-        return {
-            "max_texts": s.max_batch_texts,
-            "max_text_chars": s.max_text_chars,
-            "max_tokens": getattr(predictor.processor, "max_length", None),
-            "max_body_bytes": s.max_body_bytes,
-        }

@@ -1,4 +1,6 @@
-"""A local, versioned model registry: the way a trained model reaches the service.
+"""The model store: versions of each named model in a registry directory, the way a trained
+model reaches the service (``textcnn models`` operates it; not to be confused with the
+registries of architectures and modalities, which are lookup tables in code).
 
 Layout of a registry directory::
 
@@ -46,14 +48,12 @@ POINTER = "current.json"
 FORMAT = "textcnn-registry"
 TMP_PREFIX = ".tmp-"
 HISTORY_LIMIT = 100
+KEEP = 10  # versions kept per model after publishing, by default
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 VERSION_RE = re.compile(r"v[1-9][0-9]*")
-# Tests only: seconds to sleep between writing a version's temporary folder and renaming it
-# into place, so that a test can kill a publishing process inside that window.
-PUBLISH_DELAY_ENV = "TEXTCNN_TEST_PUBLISH_DELAY"
 
 
-class RegistryError(TextCNNError):
+class StoreError(TextCNNError):
     """A registry, model or version that is missing, busy or fails verification."""
 
 
@@ -110,13 +110,13 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 def version_number(version: str) -> int:
     if not VERSION_RE.fullmatch(version):
-        raise RegistryError(f"not a version id: {version!r} (versions look like v1, v2, ...)")
+        raise StoreError(f"not a version id: {version!r} (versions look like v1, v2, ...)")
     return int(version[1:])
 
 
 def check_name(name: str) -> str:
     if not NAME_RE.fullmatch(name) or name == MARKER:
-        raise RegistryError(
+        raise StoreError(
             f"invalid model name {name!r}: letters, digits, '.', '_' or '-' (at most 64), "
             "starting with a letter or digit"
         )
@@ -131,20 +131,20 @@ def check_path(root: str | Path, create: bool = False) -> Path:
     if create and not root.exists():
         return root
     if not root.exists():
-        raise RegistryError(f"{root}: no such registry directory")
+        raise StoreError(f"{root}: no such registry directory")
     if not root.is_dir():
-        raise RegistryError(f"{root}: not a directory")
+        raise StoreError(f"{root}: not a directory")
     if create and not any(p for p in root.iterdir() if not p.name.startswith(".")):
         return root
     hint = "; use a new or empty directory" if create else ""
-    raise RegistryError(f"{root}: not a model registry (no {MARKER}){hint}")
+    raise StoreError(f"{root}: not a model registry (no {MARKER}){hint}")
 
 
 def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"{path}: corrupt {what} ({exc})") from exc
+        raise StoreError(f"{path}: corrupt {what} ({exc})") from exc
 
 
 @contextlib.contextmanager
@@ -156,7 +156,7 @@ def _flock(path: Path, wait: bool, busy: str) -> Iterator[None]:
         except BlockingIOError:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
-            raise RegistryError(f"{busy} (held by {holder})") from None
+            raise StoreError(f"{busy} (held by {holder})") from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
@@ -169,7 +169,9 @@ def _flock(path: Path, wait: bool, busy: str) -> Iterator[None]:
             fh.flush()
 
 
-class Registry:
+class ModelStore:
+    """A registry directory of model versions: publish, verify, load, promote, roll back."""
+
     def __init__(self, root: str | Path, create: bool = False) -> None:
         self.root = check_path(root, create)
         marker = self.root / MARKER
@@ -177,7 +179,7 @@ class Registry:
             self.root.mkdir(parents=True, exist_ok=True)
             write_json_atomic(marker, {"format": FORMAT, "format_version": 1})
         elif _read_json(marker, "registry marker").get("format") != FORMAT:
-            raise RegistryError(f"{marker}: not a {FORMAT} marker")
+            raise StoreError(f"{marker}: not a {FORMAT} marker")
 
     # -- reading -----------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -192,7 +194,7 @@ class Registry:
         directory = self.model_dir(name)
         if not (directory / "versions").is_dir():
             known = ", ".join(self.names()) or "none"
-            raise RegistryError(f"unknown model {name!r} in {self.root} (models: {known})")
+            raise StoreError(f"unknown model {name!r} in {self.root} (models: {known})")
         return directory
 
     def version_ids(self, name: str) -> list[str]:
@@ -218,7 +220,7 @@ class Registry:
         version_number(version)
         path = self.require_model(name) / "versions" / version
         if not (path / MANIFEST).is_file():
-            raise RegistryError(
+            raise StoreError(
                 f"unknown version {version!r} of {name!r} "
                 f"(versions: {', '.join(self.version_ids(name)) or 'none'})"
             )
@@ -248,18 +250,16 @@ class Registry:
         for filename, expected in sorted(listed.items()):
             file = path / filename
             if filename not in present:
-                raise RegistryError(f"{file}: missing from {name} {version}; version refused")
+                raise StoreError(f"{file}: missing from {name} {version}; version refused")
             if sha256_file(file) != expected:
-                raise RegistryError(
+                raise StoreError(
                     f"{file}: checksum mismatch (tampered or truncated); {name} {version} refused"
                 )
         unlisted = sorted(present - set(listed))
         if unlisted:
-            raise RegistryError(
-                f"{path / unlisted[0]}: not in the manifest; {name} {version} refused"
-            )
+            raise StoreError(f"{path / unlisted[0]}: not in the manifest; {name} {version} refused")
         if not listed:
-            raise RegistryError(f"{path / MANIFEST}: lists no files; {name} {version} refused")
+            raise StoreError(f"{path / MANIFEST}: lists no files; {name} {version} refused")
         return path
 
     def resolve(self, name: str, version: str | None = None) -> str:
@@ -270,7 +270,7 @@ class Registry:
             return version
         current = self.current(name)
         if current is None:
-            raise RegistryError(f"model {name!r} has no current version")
+            raise StoreError(f"model {name!r} has no current version")
         return current
 
     def load_bundle(self, name: str, version: str | None = None, device: str = "cpu") -> Bundle:
@@ -330,9 +330,9 @@ class Registry:
         if ids:
             modality = self.manifest(name, ids[-1]).get("modality")
             if modality != bundle.modality:
-                raise RegistryError(
+                raise StoreError(
                     f"model {name!r} holds {modality} models: a {bundle.modality} model cannot "
-                    "be its next version (choose another --name)"
+                    "be its next version (choose another name)"
                 )
         versions.mkdir(parents=True, exist_ok=True)
         taken = [version_number(p.name) for p in versions.iterdir() if VERSION_RE.fullmatch(p.name)]
@@ -360,7 +360,6 @@ class Registry:
             "files": files,
         }
         write_json_atomic(tmp / MANIFEST, manifest)
-        time.sleep(float(os.environ.get(PUBLISH_DELAY_ENV) or 0))
         os.rename(tmp, versions / version)
         _fsync_dir(versions)
         if make_current:
@@ -396,7 +395,7 @@ class Registry:
             ids = set(self.version_ids(name))
             history = [v for v in self.pointer(name).get("history", []) if v in ids]
             if len(history) < 2:
-                raise RegistryError(f"model {name!r} has no previous version to roll back to")
+                raise StoreError(f"model {name!r} has no previous version to roll back to")
             previous = history[-2]
             self.verify(name, previous)
             self._write_pointer(name, previous, history[:-1])
@@ -406,7 +405,7 @@ class Registry:
         """Delete the oldest versions beyond ``keep``; never the current one, the one it
         replaced, or the one a rollback would restore."""
         if keep < 1:
-            raise RegistryError(f"keep must be at least 1, got {keep}")
+            raise StoreError(f"keep must be at least 1, got {keep}")
         if not locked:
             self.require_model(name)
             with self.lock(name):

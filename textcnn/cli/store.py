@@ -1,20 +1,27 @@
-"""``textcnn retrain`` and ``textcnn models list|show|promote|rollback|prune``."""
+"""``textcnn retrain`` and ``textcnn models list|show|promote|rollback|prune``: the commands
+that operate the model store (``textcnn.store``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from textcnn.cli.common import keep_type, name_type, print_json, registry_type
-from textcnn.cli.image import training_images
-from textcnn.cli.text import add_data_options, read
+from textcnn.cli.common import (
+    add_reader_options,
+    keep_type,
+    name_type,
+    print_json,
+    reader_options,
+    registry_type,
+)
+from textcnn.cli.options import add_field
 from textcnn.engine.bundle import read_config
-from textcnn.engine.trainer import OPTIMIZERS
-from textcnn.image.data import read_image_dataset
-from textcnn.registry import Registry, RegistryError, VersionInfo
-from textcnn.retrain import EXIT_REFUSED, check_retrainable, retrain
+from textcnn.engine.config import TrainConfig
+from textcnn.retrain import EXIT_REFUSED, HOLDOUT, check_retrainable, retrain
+from textcnn.store import KEEP, ModelStore, StoreError, VersionInfo
 
 RETRAIN_HELP = """\
 Train a candidate for a registered model; make it current if it is at least as good.
@@ -36,17 +43,13 @@ Exit status: 0 promoted; 3 not promoted (refused by the gate, or the current ver
 during the retrain); 2 an error, the registry unchanged.
 """
 
-# Options overriding the current version's stored training options: dest -> argparse kwargs.
-OVERRIDES: dict[str, dict[str, Any]] = {
-    "epochs": {"type": int},
-    "batch_size": {"type": int},
-    "optimizer": {"choices": OPTIMIZERS},
-    "lr": {"type": float, "help": "learning rate"},
-    "weight_decay": {"type": float},
-    "seed": {"type": int, "help": "also seeds the --holdout split"},
-    "device": {"help": "auto, cpu, cuda or cuda:N"},
-    "threads": {"type": int, "help": "CPU threads"},
-}
+# The training options that may override the current version's stored ones, and help texts
+# that differ from ``TrainConfig``'s.
+OVERRIDES = (
+    *("epochs", "batch_size", "optimizer", "lr", "weight_decay", "seed", "device", "threads"),
+    "progress",
+)
+OVERRIDE_HELP = {"seed": "also seeds the --holdout split", "threads": "CPU threads"}
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +64,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True, help="training file, or image folder/tar")
     p.add_argument("--dev", type=Path, help="gate data (default: a --holdout of --data)")
     p.add_argument(
-        "--holdout", type=float, default=0.2, help="gate fraction of --data without --dev (0.2)"
+        "--holdout",
+        type=float,
+        default=HOLDOUT,
+        help=f"gate fraction of --data without --dev ({HOLDOUT})",
     )
     p.add_argument("--from-version", help="warm-start from this version's weights")
     p.add_argument(
@@ -70,12 +76,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="make the candidate current whatever the gate says; with labels that differ "
         "from the current model's, train a fresh model on the data's labels",
     )
-    p.add_argument("--keep", type=keep_type, default=10, help="versions kept per model (10)")
-    add_data_options(p)
+    p.add_argument("--keep", type=keep_type, default=KEEP, help=f"versions kept per model ({KEEP})")
+    add_reader_options(p)
     g = p.add_argument_group("training (default: the current version's)")
-    for dest, kwargs in OVERRIDES.items():
-        g.add_argument("--" + dest.replace("_", "-"), **kwargs)
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    for f in fields(TrainConfig):
+        if f.name in OVERRIDES:
+            add_field(g, f, None, help=OVERRIDE_HELP.get(f.name, f.metadata["help"]))
     p.set_defaults(func=cmd_retrain)
 
     models = sub.add_parser("models", help="list, show, promote, roll back registry versions")
@@ -104,16 +110,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    registry = Registry(args.registry)
-    if check_retrainable(registry, args.name, args.from_version) == "image":
-        data = training_images(args.data)[0]
-        dev = read_image_dataset(args.dev) if args.dev else None
-    else:
-        data = read(args.data, args)
-        dev = read(args.dev, args) if args.dev else None
+    registry = ModelStore(args.registry)
+    modality = check_retrainable(registry, args.name, args.from_version)
+    read = reader_options(modality, args)
+    data = modality.read_training(args.data, read)[0]
+    dev = modality.read(args.dev, read) if args.dev else None
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
-    if args.no_progress:
-        overrides["progress"] = False
     result = retrain(
         registry,
         args.name,
@@ -149,7 +151,7 @@ def _row(info: VersionInfo) -> list[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    infos = Registry(args.registry).list_versions(args.name)
+    infos = ModelStore(args.registry).list_versions(args.name)
     if args.json:
         for info in infos:
             print(json.dumps(info.summary()))
@@ -167,13 +169,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    registry = Registry(args.registry)
+    registry = ModelStore(args.registry)
     version = registry.resolve(args.name, args.version)
     info = registry.info(args.name, version)
     try:
         registry.verify(args.name, version)
         verified: bool | str = True
-    except RegistryError as exc:
+    except StoreError as exc:
         verified = str(exc)
     training = read_config(info.path).get("training", {}) if verified is True else {}
     print_json(
@@ -193,13 +195,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    previous = Registry(args.registry).promote(args.name, args.version)
+    previous = ModelStore(args.registry).promote(args.name, args.version)
     print(json.dumps({"name": args.name, "current": args.version, "was": previous}))
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    registry = Registry(args.registry)
+    registry = ModelStore(args.registry)
     was = registry.current(args.name)
     current = registry.rollback(args.name)
     print(json.dumps({"name": args.name, "current": current, "was": was}))
@@ -207,6 +209,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    pruned = Registry(args.registry).prune(args.name, args.keep)
+    pruned = ModelStore(args.registry).prune(args.name, args.keep)
     print(json.dumps({"name": args.name, "pruned": pruned}))
     return 0

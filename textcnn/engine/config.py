@@ -1,0 +1,69 @@
+"""Training settings as dataclasses whose fields carry their command-line help.
+
+``option(default, help)`` declares a field the CLI offers as a flag: its default and help are
+written once, here, and ``textcnn.cli.options`` builds the argparse arguments from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+OPTIMIZERS = ("adadelta", "adam", "adamw", "sgd")
+SCHEDULES = ("constant", "onecycle")
+
+
+def option(
+    default: Any,
+    help: str = "",
+    *,
+    flag: str | None = None,
+    group: str | None = None,
+    **argparse: Any,
+) -> Any:
+    """A dataclass field offered on the command line.
+
+    ``flag`` names it when ``--field-name`` does not fit (``--no-amp`` for ``amp=True``: a
+    boolean flag sets the opposite of its default); ``group`` is its help section;
+    ``argparse`` passes ``choices`` or ``metavar``, or ``type`` as a name the CLI knows
+    (``"fraction"``).
+    """
+    metadata = {"help": help, "flag": flag, "group": group, "argparse": argparse}
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class TrainConfig:
+    """How ``fit`` trains a model (optimiser, schedule, devices), whatever the modality."""
+
+    epochs: int = option(25, "passes over the data")
+    batch_size: int = option(50, "examples per step")
+    optimizer: str = option("adadelta", "optimiser", choices=OPTIMIZERS)
+    lr: float | None = option(None, "learning rate (default: the optimizer's usual)")
+    weight_decay: float = option(0.0, "L2 penalty")
+    momentum: float = 0.9
+    schedule: str = option("constant", "learning-rate schedule", choices=SCHEDULES)
+    label_smoothing: float = option(0.0, "cross-entropy label smoothing")
+    seed: int = option(0, "makes CPU runs repeatable")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N")
+    amp: bool = option(True, "no bf16 autocast on CUDA", flag="--no-amp")
+    threads: int | None = option(None, "CPU threads (default: torch's choice)")
+    compile: bool = option(False, "torch.compile the model")
+    progress: bool = option(True, "no progress bars", flag="--no-progress")
+    eval_batch_size: int = 1000
+    channels_last: bool = False
+    drop_last: bool = False
+    tta: bool = False
+    patience: int | None = option(
+        None, "stop after N epochs without a better dev accuracy (default: run every epoch)"
+    )
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; one of {OPTIMIZERS}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; constant or onecycle")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch size must be at least 1")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError("patience must be at least 1 epoch")

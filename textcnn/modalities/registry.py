@@ -1,0 +1,125 @@
+"""A registry of modalities: everything that differs between kinds of input, behind one name.
+
+Retrain, the CLI and the service know a modality only through its ``Modality`` object,
+looked up by the name a bundle records in its ``config.json``; the engine knows only the
+processor class each modality registers for its bundles. A new kind of input is one module
+that subclasses ``Modality`` and applies ``@register_modality``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
+
+import torch
+
+from textcnn.engine.bundle import Bundle, register_processor
+
+if TYPE_CHECKING:
+    from textcnn.engine.predictor import Prediction, Predictor
+
+
+class Processor(Protocol):
+    """What a bundle carries to turn raw inputs into model inputs."""
+
+    modality: ClassVar[str]
+
+    def encode(self, items: Sequence[Any]) -> torch.Tensor: ...
+
+    def to_config(self) -> dict[str, Any]: ...
+
+    def save(self, directory: Path) -> list[str]: ...
+
+    @classmethod
+    def load(cls, directory: Path, config: dict[str, Any]) -> Self: ...
+
+
+@dataclass(frozen=True)
+class NoReadOptions:
+    """For data readers that take no options."""
+
+
+class Modality(ABC):
+    """One kind of input: how it is read, encoded, trained, warm-started and served.
+
+    Subclasses set the class attributes and implement ``read``, ``train`` and
+    ``example_input``; the other methods have defaults that suit inputs encoded to one tensor
+    per batch.
+    """
+
+    name: ClassVar[str]
+    processor: ClassVar[type[Processor]]  # saved and loaded with every bundle
+    options: ClassVar[type]  # the training options dataclass (fields made with ``option``)
+    reader: ClassVar[type] = NoReadOptions  # the data reader's options dataclass
+    input_type: ClassVar[str]  # what the service receives: "text" (/classify) or "image"
+    command: ClassVar[str]  # the CLI command that trains it
+    summary: ClassVar[str]  # that command's one-line help
+    data_help: ClassVar[str] = "labelled data"
+
+    @abstractmethod
+    def read(self, path: Path, options: Any) -> Any:
+        """A labelled data set (see ``engine.splits.LabelledData``) read from ``path``."""
+
+    def read_training(self, path: Path, options: Any) -> tuple[Any, Path | None]:
+        """The training data at ``path`` and a test set it names, if any."""
+        return self.read(path, options), None
+
+    @abstractmethod
+    def train(
+        self,
+        data: Any,
+        opts: Any,
+        *,
+        labels: list[str] | None = None,
+        dev: Any = None,
+        test: Any = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        warm_start: Bundle | None = None,
+    ) -> Bundle:
+        """Train a bundle; ``labels`` are ``training_labels(data, dev, test)`` when the caller
+        has checked the data already, ``warm_start`` a bundle to continue from."""
+
+    @abstractmethod
+    def example_input(self) -> Any:
+        """A raw input that any model of this modality can encode (warms a served model up)."""
+
+    def limits(self, settings: Any, processor: Any) -> dict[str, Any]:
+        """The input limits the service applies, from its ``settings``, as /models shows them."""
+        return {}
+
+    def serving(
+        self, predictor: Predictor
+    ) -> tuple[Callable[[Sequence[Any]], torch.Tensor], Callable[[torch.Tensor], list[Prediction]]]:
+        """How the service batches requests: ``encode`` runs per request, ``forward`` once per
+        batch of collated encodings. An undecodable input raises ``errors.InputError``."""
+        return predictor.encode, predictor.predict_encoded
+
+    def explainable(self, predictor: Predictor) -> bool:
+        """Whether ``explain`` can say why ``predictor`` chose its labels."""
+        return False
+
+    def explain(self, predictor: Predictor, items: Sequence[Any], top: int) -> list[Any]:
+        raise NotImplementedError(f"{self.name} models have no explanations")
+
+
+_MODALITIES: dict[str, Modality] = {}
+
+
+def register_modality(cls: type[Modality]) -> type[Modality]:
+    """Class decorator: make an instance of ``cls`` available as ``cls.name``."""
+    _MODALITIES[cls.name] = cls()
+    register_processor(cls.name, cls.processor)
+    return cls
+
+
+def get_modality(name: str) -> Modality:
+    if name not in _MODALITIES:
+        raise KeyError(f"unknown modality {name!r}; available: {', '.join(list_modalities())}")
+    return _MODALITIES[name]
+
+
+def list_modalities() -> list[str]:
+    return sorted(_MODALITIES)

@@ -1,0 +1,65 @@
+"""The options of a TextCNN training run: the one place their defaults and help are written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from textcnn.engine.config import TrainConfig, option
+from textcnn.errors import TextCNNError
+from textcnn.models.textcnn import MODES, TextCNNConfig
+from textcnn.text.encoder_vectors import DEFAULT_DIM as DEFAULT_ENCODER_DIM
+from textcnn.text.tokenize import TOKENIZERS
+
+
+def default_training() -> TrainConfig:
+    """The default recipe's schedule (``TrainConfig``'s own defaults are Kim's)."""
+    return TrainConfig(optimizer="adam", epochs=10, patience=3)
+
+
+@dataclass
+class TextTrainOptions:
+    """Vectors, architecture (defaults: ``TextCNNConfig``'s), tokenisation, vocabulary.
+
+    The defaults are the default recipe, chosen on dev data (README, Benchmarks);
+    ``textcnn.text.recipes`` holds the others (``kim2014``).
+    """
+
+    mode: str = option("non-static", "embedding channels (see the README)", choices=MODES)
+    embeddings: str | None = option(
+        "glove-6b-50d+minilm",
+        "word2vec/GloVe file, glove-6b-50d, minilm (distilled from the packaged sentence "
+        "encoder) or word2vec-train (learnt from the training text); A+B concatenates sources",
+    )
+    embeddings_limit: int | None = option(
+        None, "read only the first N vectors (of each source; 100000 when combining)"
+    )
+    pretrained_vocab: int = option(
+        50_000, "also keep the N most frequent pretrained words unseen in training"
+    )
+    encoder_dim: int = option(DEFAULT_ENCODER_DIM, "size of minilm vectors (0: all 384)")
+    dim: int = option(TextCNNConfig.dim, "embedding size in rand mode")
+    filter_widths: tuple[int, ...] = option(TextCNNConfig.filter_widths, "convolution widths")
+    feature_maps: int = option(TextCNNConfig.feature_maps, "maps per filter width")
+    dropout: float = option(TextCNNConfig.dropout, "dropout before the head")
+    word_dropout: float = option(0.0, "share of training words replaced by <unk>")
+    max_norm: float | None = option(TextCNNConfig.max_norm, "head weight norm cap, <= 0: none")
+    tokenizer: str = option("kim", "tokenisation", choices=sorted(TOKENIZERS))
+    lowercase: bool = option(True, "do not lowercase", flag="--keep-case")
+    max_length: int = option(400, "tokens kept per text")
+    min_count: int = option(1, "vocabulary minimum count")
+    max_vocab: int | None = option(None, "vocabulary size limit (training words)")
+    dev_fraction: float = 0.1
+    train: TrainConfig = field(default_factory=default_training)
+
+    def __post_init__(self) -> None:
+        if not self.needs_vectors:
+            self.embeddings = None  # learnt from scratch: no vectors are read
+        elif not self.embeddings:
+            raise TextCNNError(f"`mode` {self.mode} needs `embeddings` (a file or glove-6b-50d)")
+        if self.max_norm is not None and self.max_norm <= 0:
+            self.max_norm = None
+
+    @property
+    def needs_vectors(self) -> bool:
+        """Every mode but ``rand`` starts from pretrained word vectors."""
+        return self.mode != "rand"
