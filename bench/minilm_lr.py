@@ -51,7 +51,9 @@ class MiniLMLogReg:
     """``fit`` on texts and labels, ``accuracy`` on others; C by inner CV on the training split."""
 
     def __init__(self, seed: int = 0) -> None:
-        self.clf = LogisticRegressionCV(Cs=10, cv=5, max_iter=2000, random_state=seed)
+        self.clf = LogisticRegressionCV(
+            Cs=10, cv=5, max_iter=2000, scoring="accuracy", random_state=seed
+        )
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> MiniLMLogReg:
         self.clf.fit(embed(texts), list(labels))
