@@ -11,16 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegressionCV
 
-
-def _cache() -> Path:
-    base = os.environ.get("TEXTCNN_CACHE") or Path.home() / ".cache" / "textcnn"
-    return Path(base) / "bench-minilm"
-
+from textcnn.cache import cache_root
 
 _SEEN: dict[str, np.ndarray] = {}  # text -> embedding, for this process
 
@@ -31,7 +26,7 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     new = list(dict.fromkeys(t for t in texts if t not in _SEEN))
     if new:
         key = hashlib.sha256("\n".join(new).encode()).hexdigest()[:20]
-        path = _cache() / f"{key}.npy"
+        path = cache_root() / "bench-minilm" / f"{key}.npy"
         if path.is_file():
             out = np.load(path, allow_pickle=False)
         else:

@@ -27,7 +27,7 @@ import logging
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                         "best_epochs": [r["best_epoch"] for r in runs],
                         "seconds_per_epoch": statistics.fmean(r["seconds_per_epoch"] for r in runs),
                         "seconds_per_seed": sum(r["seconds"] for r in runs) / len(seeds),
-                        "options": opts.to_dict(),
+                        "options": asdict(opts),
                         **summary([r["test"] for r in runs]),
                     }
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,16 @@ def text_bundle(keyword_files: dict[str, Path]) -> Bundle:
 @pytest.fixture(scope="session")
 def text_bundle_dir(text_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return text_bundle.save(tmp_path_factory.mktemp("bundle") / "text")
+
+
+@pytest.fixture(scope="session")
+def encoder_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``$TEXTCNN_CACHE`` for the tests that distil encoder vectors: the reference words are
+    encoded once per session, and never into the user's own cache."""
+    root = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEXTCNN_CACHE", str(root))
+        yield root / "encoder-vectors"
 
 
 @pytest.fixture

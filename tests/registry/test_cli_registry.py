@@ -214,5 +214,7 @@ def test_retrain_reads_data_with_the_bad_lines_policy(capsys, registry, kw_files
     code, _, err = cli(capsys, *retrain_args(registry, messy))
     assert code == 2 and "messy.txt:91: missing text" in err and "--on-bad-lines" in err
     code, out, _ = cli(capsys, *retrain_args(registry, messy, "--on-bad-lines", "skip"))
-    assert code in (0, EXIT_REFUSED) and "promoted" in out.splitlines()[-1]
+    assert code in (0, EXIT_REFUSED) and "promoted" in json.loads(out.splitlines()[-1])
     assert registry.version_ids(NAME) == ["v1", "v2"]
+    training = registry.load_bundle(NAME, "v2").training
+    assert training["dropped_lines"] == 2

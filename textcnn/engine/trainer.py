@@ -163,6 +163,14 @@ def accuracy(model: nn.Module, split: Split, transform: BatchTransform, cfg: Tra
     return (logits.argmax(1) == split.y).float().mean().item()
 
 
+def _stop(epochs_without_gain: int, cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether patience ran out, agreed by every rank (near-tie dev scores may differ between
+    GPUs; one rank leaving the loop alone would hang the others' next all-reduce)."""
+    votes = torch.tensor(float(epochs_without_gain >= (cfg.patience or 0)), device=device)
+    all_reduce_sum(votes)
+    return votes.item() > 0
+
+
 def fit(
     model: Classifier,
     train: Split,
@@ -270,7 +278,7 @@ def fit(
             log.info(json.dumps(record))
             if on_epoch is not None:
                 on_epoch(record)
-        if dev is not None and cfg.patience is not None and epoch - best_epoch >= cfg.patience:
+        if dev is not None and cfg.patience is not None and _stop(epoch - best_epoch, cfg, device):
             log.info("early stop after epoch %d: best dev accuracy at epoch %d", epoch, best_epoch)
             break
     if best_state is not None:

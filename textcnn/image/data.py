@@ -26,6 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from textcnn.cache import cache_root
 from textcnn.errors import DataError
 from textcnn.image.processor import IMAGE_EXTENSIONS, decode
 
@@ -144,7 +145,7 @@ def split_names(path: str | Path) -> list[str]:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("TEXTCNN_CACHE") or Path.home() / ".cache" / "textcnn") / "images"
+    return cache_root() / "images"
 
 
 def _content_hash(source: Source) -> tuple[str, list[tuple[str, bytes]] | None]:

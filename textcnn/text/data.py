@@ -173,18 +173,21 @@ def _table_rows(
     text_at = header.index(text_column)
     label_at = header.index(label_column) if label_column else None
     rows = []
-    for record in reader:
-        number = reader.line_num
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(record) != len(header):
-            bad(f"expected {len(header)} fields like the header, found {len(record)}", number)
-            continue
-        label = record[label_at].strip() if label_at is not None else ""
-        if label_at is not None and not label:
-            bad(f"missing label in column {label_column!r}", number)
-            continue
-        rows.append((number, label, record[text_at]))
+    try:
+        for record in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) != len(header):
+                bad(f"expected {len(header)} fields like the header, found {len(record)}", number)
+                continue
+            label = record[label_at].strip() if label_at is not None else ""
+            if label_at is not None and not label:
+                bad(f"missing label in column {label_column!r}", number)
+                continue
+            rows.append((number, label, record[text_at]))
+    except csv.Error as exc:  # an unclosed quote runs on to the end of the file, say
+        raise DataError(path, f"unreadable CSV from here on: {exc}", reader.line_num) from None
     return rows
 
 

@@ -18,6 +18,7 @@ reference words kept in the vocabulary (``pretrained_vocab``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from textcnn.cache import cache_root
 from textcnn.errors import TextCNNError
 
 if TYPE_CHECKING:
@@ -42,11 +44,6 @@ DEFAULT_DIM = 64  # principal axes kept; 0 keeps the encoder's 384
 _WORD = re.compile(r"^[a-z][a-z'-]*$")
 _BATCH_TOKENS = 4096
 PROJECTION_WORDS = 5000  # reference words the principal axes are fitted on
-
-
-def cache_root() -> Path:
-    base = os.environ.get("TEXTCNN_CACHE") or Path.home() / ".cache" / "textcnn"
-    return Path(base) / "encoder-vectors"
 
 
 class WordEncoder:
@@ -83,28 +80,36 @@ class WordEncoder:
             tensors = words_file.with_suffix(".safetensors")
             try:
                 words = json.loads(words_file.read_text())
-                vectors = load_file(tensors)["vectors"]
-            except (OSError, ValueError, KeyError) as exc:
+                shard = dict(zip(words, load_file(tensors)["vectors"], strict=True))
+            except Exception as exc:  # any damaged shard: its words are encoded again
                 log.warning("ignoring unreadable cache shard %s (%s)", words_file, exc)
                 continue
-            known.update(zip(words, vectors, strict=True))
+            known.update(shard)
         return known
 
     def _save_shard(self, words: list[str], vectors: np.ndarray) -> None:
+        """Vectors first, then the word list that makes them visible, each file synced and
+        renamed into place: a killed run leaves no shard that a later one would read."""
         from safetensors.numpy import save_file
 
-        self.cache.mkdir(parents=True, exist_ok=True)
         name = uuid.uuid4().hex
         tmp = self.cache / f".{name}.tmp"
-        save_file({"vectors": vectors}, str(tmp))
-        os.replace(tmp, self.cache / f"{name}.safetensors")  # data first, then its word list
-        tmp.write_text(json.dumps(words))
-        os.replace(tmp, self.cache / f"{name}.json")
+        try:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            save_file({"vectors": vectors}, str(tmp))
+            _sync_rename(tmp, self.cache / f"{name}.safetensors")
+            tmp.write_text(json.dumps(words))
+            _sync_rename(tmp, self.cache / f"{name}.json")
+        except OSError as exc:
+            log.warning("cannot cache encoder vectors in %s (%s): not cached", self.cache, exc)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def _encode(self, words: list[str]) -> np.ndarray:
         import torch
 
-        ids = self.tokenizer(words, add_special_tokens=True)["input_ids"]
+        longest = self.model.config.max_position_embeddings
+        ids = self.tokenizer(words, truncation=True, max_length=longest)["input_ids"]
         order = sorted(range(len(words)), key=lambda i: len(ids[i]))
         out = np.zeros((len(words), self.model.config.hidden_size), dtype=np.float32)
         start = 0
@@ -135,6 +140,12 @@ class WordEncoder:
         return {w: self._known[w] for w in wanted}
 
 
+def _sync_rename(tmp: Path, path: Path) -> None:
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 @lru_cache(maxsize=4)
 def _encoder(source: str, cache: Path) -> WordEncoder:
     """One loaded encoder per process (cross-validation folds share it)."""
@@ -161,7 +172,8 @@ def encoder_vectors(
     """
     from gensim.models import KeyedVectors
 
-    encoder = _encoder(source, cache_root())
+    cache = cache_root() / "encoder-vectors"
+    encoder = _encoder(source, cache)
     reference = encoder.reference_words[:limit] if limit else encoder.reference_words
     raw = encoder.vectors([*reference, *words])
     keys = list(raw)
@@ -169,7 +181,7 @@ def encoder_vectors(
     if dim:
         if not 0 < dim <= matrix.shape[1]:
             raise TextCNNError(f"encoder vector size {dim} must be in 1..{matrix.shape[1]}")
-        mean, axes = _principal_axes(source, cache_root())
+        mean, axes = _principal_axes(source, cache)
         matrix = ((matrix - mean) @ axes[:dim].T).astype(np.float32)
     kv = KeyedVectors(matrix.shape[1])
     kv.add_vectors(keys, matrix)

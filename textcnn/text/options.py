@@ -41,7 +41,9 @@ class TextTrainOptions:
     filter_widths: tuple[int, ...] = option(TextCNNConfig.filter_widths, "convolution widths")
     feature_maps: int = option(TextCNNConfig.feature_maps, "maps per filter width")
     dropout: float = option(TextCNNConfig.dropout, "dropout before the head")
-    word_dropout: float = option(0.0, "share of training words replaced by <unk>")
+    word_dropout: float = option(
+        0.0, "share of training words replaced by <unk>", type="fraction"
+    )
     max_norm: float | None = option(TextCNNConfig.max_norm, "head weight norm cap, <= 0: none")
     tokenizer: str = option("kim", "tokenisation", choices=sorted(TOKENIZERS))
     lowercase: bool = option(True, "do not lowercase", flag="--keep-case")
@@ -55,7 +57,10 @@ class TextTrainOptions:
         if not self.needs_vectors:
             self.embeddings = None  # learnt from scratch: no vectors are read
         elif not self.embeddings:
-            raise TextCNNError(f"`mode` {self.mode} needs `embeddings` (a file or glove-6b-50d)")
+            raise TextCNNError(
+                f"`mode` {self.mode} needs `embeddings` "
+                "(a file, glove-6b-50d, minilm or word2vec-train)"
+            )
         if self.max_norm is not None and self.max_norm <= 0:
             self.max_norm = None
 

@@ -29,6 +29,7 @@ KIM2014: dict[str, Any] = {
     "patience": None,
 }
 RECIPES: dict[str, dict[str, Any]] = {"default": {}, "kim2014": KIM2014}
+RECIPE_KEYS = frozenset().union(*RECIPES.values())  # options whose default depends on the recipe
 TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
 
 

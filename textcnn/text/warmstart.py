@@ -17,6 +17,8 @@ from torch import nn
 
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.warmstart import check_warm_start
+from textcnn.errors import TextCNNError
+from textcnn.text.embeddings import COMBINE, WORD2VEC_TRAIN
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.vocab import Vocab
 
@@ -39,6 +41,15 @@ def _settings(old: Bundle, opts: TextTrainOptions) -> dict[str, tuple[Any, Any]]
     }
     if opts.mode == "rand":
         wanted["dim"] = (cfg.dim, opts.dim)
+    else:  # the same vectors, so that new words land in the space the convolutions learnt
+        stored = old.training.get("options") or {}
+        for key in ("embeddings", "encoder_dim"):
+            wanted[key] = (stored.get(key, getattr(opts, key)), getattr(opts, key))
+        if WORD2VEC_TRAIN in (opts.embeddings or "").split(COMBINE):
+            raise TextCNNError(
+                f"warm start cannot use `embeddings` {WORD2VEC_TRAIN}: a Word2Vec learnt on new "
+                "data lies in another space than the old model's; retrain from scratch"
+            )
     return wanted
 
 
