@@ -381,7 +381,7 @@ def main() -> None:
     p.add_argument("--precision", choices=["fp32", "bf16"], help="server setting (default fp32)")
     p.add_argument(
         "--encoder-dims",
-        default="128",
+        default="64",
         help="also serve the default recipe on MR at these minilm sizes (comma list; '' none)",
     )
     args = p.parse_args()
