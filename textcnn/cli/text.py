@@ -18,6 +18,7 @@ from textcnn.cli.options import (
     help_section,
 )
 from textcnn.engine.config import TrainConfig
+from textcnn.engine.finish import headline_metric
 from textcnn.engine.splits import training_labels
 from textcnn.errors import DataError, TextCNNError
 from textcnn.modalities import get_modality
@@ -117,7 +118,10 @@ def options_from_args(args: argparse.Namespace) -> TextTrainOptions:
 
 def cmd_train(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
-    modality, read = get_modality(TextModality.name), from_args(TextReadOptions, args)
+    read = from_args(TextReadOptions, args, multi_label=opts.multi_label)
+    if read.label_separator is not None and not opts.multi_label:
+        raise TextCNNError("--label-separator reads multi-label data: add --multi-label")
+    modality = get_modality(TextModality.name)
     train = modality.read(args.data, read)
     dev = modality.read(args.dev, read) if args.dev else None
     test = modality.read(args.test, read) if args.test else None
@@ -128,10 +132,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     cv = None
     if args.cv:
         cv = cross_validate(train, opts, args.cv, vectors, labels)
-        log.info("cv: mean accuracy %.4f (std %.4f)", cv["mean_accuracy"], cv["std_accuracy"])
     bundle = train_text(train, opts, dev=dev, test=test, vectors=vectors, labels=labels)
     if cv is not None:
-        bundle.metrics["cv"] = {k: cv[k] for k in ("mean_accuracy", "std_accuracy")}
+        headline = headline_metric(bundle)
+        mean, std = cv[f"mean_{headline}"], cv[f"std_{headline}"]
+        log.info("cv: mean %s %.4f (std %.4f)", headline, mean, std)
+        bundle.metrics["cv"] = {k: v for k, v in cv.items() if k.startswith(("mean_", "std_"))}
     out = write_output(bundle, args, {"cv.json": json.dumps(cv, indent=2) + "\n"} if cv else None)
     print_summary(out, bundle)
     return 0

@@ -77,6 +77,23 @@ class Bundle:
     def modality(self) -> str:
         return self.processor.modality
 
+    @property
+    def multi_label(self) -> bool:
+        """Whether the model scores each label with its own sigmoid (``config.json``'s
+        top-level ``multi_label``; absent in single-label bundles)."""
+        return bool(self.extra.get("multi_label", False))
+
+    @property
+    def thresholds(self) -> list[float] | None:
+        """A multi-label model's decision threshold per label (``config.json``)."""
+        return self.extra.get("thresholds") if self.multi_label else None
+
+    def set_multi_label(self, thresholds: list[float]) -> None:
+        """Mark the bundle multi-label, with one decision threshold per label."""
+        if len(thresholds) != len(self.labels):
+            raise ValueError(f"{len(thresholds)} thresholds for {len(self.labels)} labels")
+        self.extra.update(multi_label=True, thresholds=[float(t) for t in thresholds])
+
     def config_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -186,6 +203,13 @@ def load_bundle(directory: str | Path, device: str | torch.device = "cpu") -> Bu
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as exc:
         raise BundleError(f"{weights}: unreadable safetensors file ({exc})") from exc
+    thresholds = config.get("thresholds")
+    if config.get("multi_label") and (
+        not isinstance(thresholds, list)
+        or len(thresholds) != len(labels)
+        or not all(isinstance(t, int | float) and 0 <= t <= 1 for t in thresholds)
+    ):
+        raise BundleError(f"{directory / CONFIG_FILE}: multi_label needs a threshold per label")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

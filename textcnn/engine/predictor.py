@@ -11,21 +11,26 @@ import torch
 
 from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.engine.forward import forward_logits
+from textcnn.engine.multilabel import decide
 
 
 @dataclass
 class Prediction:
+    """The most likely label and every label's probability, highest first; for multi-label
+    models also ``labels``, every label at or over its threshold (maybe none)."""
+
     label: str
     score: float
     scores: list[tuple[str, float]]
+    labels: list[str] | None = None
 
     def to_dict(self, top_k: int | None = None) -> dict[str, Any]:
         scores = self.scores if top_k is None else self.scores[:top_k]
-        return {
-            "label": self.label,
-            "score": self.score,
-            "scores": [{"label": label, "score": score} for label, score in scores],
-        }
+        out: dict[str, Any] = {"label": self.label, "score": self.score}
+        if self.labels is not None:
+            out["labels"] = self.labels
+        out["scores"] = [{"label": label, "score": score} for label, score in scores]
+        return out
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -37,11 +42,27 @@ class Predictor:
     ``precision="bf16"`` runs convolutions and linear layers under bfloat16 autocast: on CPUs
     with AVX512-BF16 or AMX about 3x faster convolutions, at the cost of probabilities that
     differ from float32 in the third digit. Float32 is the default and the reference.
+
+    A multi-label bundle's probabilities are a sigmoid per label (they need not sum to 1) and
+    its predicted labels those over the bundle's thresholds, or over ``threshold`` if given.
     """
 
-    def __init__(self, bundle: Bundle, batch_size: int = 256, precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        batch_size: int = 256,
+        precision: str = "fp32",
+        threshold: float | None = None,
+    ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        if threshold is not None and not 0 <= threshold <= 1:
+            raise ValueError(f"threshold must be between 0 and 1, not {threshold}")
+        self.multi_label = bundle.multi_label
+        self.thresholds: list[float] | None = None
+        if self.multi_label:
+            tuned = bundle.thresholds or []
+            self.thresholds = tuned if threshold is None else [threshold] * len(tuned)
         self.precision = precision
         self.bundle = bundle
         self.model = bundle.model.eval()
@@ -53,9 +74,14 @@ class Predictor:
 
     @classmethod
     def load(
-        cls, path: str | Path, device: str = "cpu", batch_size: int = 256, precision: str = "fp32"
+        cls,
+        path: str | Path,
+        device: str = "cpu",
+        batch_size: int = 256,
+        precision: str = "fp32",
+        threshold: float | None = None,
     ) -> Predictor:
-        return cls(load_bundle(path, device), batch_size, precision)
+        return cls(load_bundle(path, device), batch_size, precision, threshold)
 
     @property
     def modality(self) -> str:
@@ -103,19 +129,31 @@ class Predictor:
         ]
         if not chunks:
             return torch.empty(0, len(self.labels))
-        return torch.cat(chunks).softmax(dim=1)
+        return self.proba_from_logits(torch.cat(chunks))
+
+    def proba_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Softmax over the labels; a sigmoid per label for multi-label models."""
+        return logits.sigmoid() if self.multi_label else logits.softmax(dim=1)
+
+    def decide(self, proba: torch.Tensor) -> torch.Tensor:
+        """``[N, C]`` booleans: the labels a multi-label model predicts."""
+        return decide(proba, self.thresholds or [])
 
     def predictions_from_proba(self, proba: torch.Tensor) -> list[Prediction]:
         values, order = proba.sort(dim=1, descending=True)
+        chosen = self.decide(proba).tolist() if self.multi_label else None
         results = []
-        for vals, idx in zip(values.tolist(), order.tolist(), strict=True):
+        for row, (vals, idx) in enumerate(zip(values.tolist(), order.tolist(), strict=True)):
             ranked = [(self.labels[i], v) for i, v in zip(idx, vals, strict=True)]
-            results.append(Prediction(ranked[0][0], ranked[0][1], ranked))
+            labels = None
+            if chosen is not None:
+                labels = [self.labels[i] for i in idx if chosen[row][i]]  # highest first
+            results.append(Prediction(ranked[0][0], ranked[0][1], ranked, labels))
         return results
 
     def predict_encoded(self, x: torch.Tensor) -> list[Prediction]:
         """Predictions for already-encoded inputs (see ``encode`` and ``collate``)."""
-        return self.predictions_from_proba(self.logits_from_tensor(x).softmax(dim=1))
+        return self.predictions_from_proba(self.proba_from_logits(self.logits_from_tensor(x)))
 
     def predict(self, items: Sequence[Any]) -> list[Prediction]:
         return self.predictions_from_proba(self.predict_proba(items))

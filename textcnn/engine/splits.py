@@ -39,28 +39,46 @@ def sort_labels(labels: list[str]) -> list[str]:
     return sorted(distinct)
 
 
+def label_sets(data: LabelledData) -> list[tuple[str, ...]] | None:
+    """The label set of each example of multi-label data (``label_sets``), else None."""
+    return getattr(data, "label_sets", None)
+
+
+def gold(data: LabelledData) -> list[str] | list[tuple[str, ...]]:
+    """What ``evaluate`` compares predictions with: the labels, or the label sets."""
+    sets = label_sets(data)
+    return data.labels if sets is None else sets
+
+
+def distinct_labels(data: LabelledData) -> list[str]:
+    """The sorted labels of ``data``: of every set, for multi-label data."""
+    sets = label_sets(data)
+    return sort_labels(data.labels if sets is None else [x for s in sets for x in s])
+
+
 def check_labels(data: LabelledData, known: Sequence[str]) -> None:
-    """Fail on the first example whose label the model was not trained on."""
+    """Fail on the first example with a label the model was not trained on."""
     known_set = set(known)
-    for index, label in enumerate(data.labels):
-        if label not in known_set:
-            path, line = data.locate(index)
-            raise DataError(
-                path,
-                f"label {label!r} never appears in the training data "
-                f"(known labels: {', '.join(known)})",
-                line,
-            )
+    sets = label_sets(data)
+    for index, names in enumerate(sets if sets is not None else [(x,) for x in data.labels]):
+        for label in names:
+            if label not in known_set:
+                path, line = data.locate(index)
+                raise DataError(
+                    path,
+                    f"label {label!r} never appears in the training data "
+                    f"(known labels: {', '.join(known)})",
+                    line,
+                )
 
 
 def training_labels(train: LabelledData, *others: LabelledData | None) -> list[str]:
     """The sorted labels of ``train``; fails on a single class, or on a label of a dev or
     test set (``others``) that training never sees."""
-    labels = sort_labels(train.labels)
+    labels = distinct_labels(train)
     if len(labels) < 2:
-        raise DataError(
-            train.source, f"only one class ({labels[0]!r}): a classifier needs at least two"
-        )
+        found = f"only one class ({labels[0]!r})" if labels else "no labels"
+        raise DataError(train.source, f"{found}: a classifier needs at least two")
     for other in others:
         if other is not None:
             check_labels(other, labels)

@@ -40,7 +40,9 @@ DEFAULT_LR = {"adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3, "sgd": 0.1}
 
 @dataclass
 class Split:
-    """Inputs and integer labels with the same first dimension.
+    """Inputs and integer labels with the same first dimension; or, for multi-label data,
+    ``[N, C]`` 0/1 float targets (then training uses a sigmoid per class and binary
+    cross-entropy, and dev data is scored by micro-F1 at probability 0.5).
 
     ``lengths`` (optional, variable-length inputs) lets CPU training batch similar lengths
     together, so that trimmed batches carry little padding.
@@ -52,6 +54,10 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.y.dim() == 2
 
     def to(self, device: torch.device) -> Split:
         return Split(
@@ -92,9 +98,10 @@ class Identity:
 @dataclass
 class TrainResult:
     best_epoch: int
-    best_dev_accuracy: float
+    best_dev_accuracy: float  # the best dev score: ``dev_metric``
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    dev_metric: str = "accuracy"
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -159,8 +166,34 @@ def predict_logits(
 
 
 def accuracy(model: nn.Module, split: Split, transform: BatchTransform, cfg: TrainConfig) -> float:
+    """Accuracy; micro-F1 at probability 0.5 for multi-label data (see ``dev_metric``)."""
     logits = predict_logits(model, split.x, transform, cfg.eval_batch_size, cfg.amp, cfg.tta)
+    if split.multi_label:
+        predicted, truth = logits > 0, split.y > 0.5
+        found = 2 * (predicted & truth).sum().item()
+        return found / max(1, predicted.sum().item() + truth.sum().item())
     return (logits.argmax(1) == split.y).float().mean().item()
+
+
+def dev_metric(split: Split) -> str:
+    """The name of what ``accuracy`` measures on ``split``."""
+    return "micro_f1" if split.multi_label else "accuracy"
+
+
+def loss_of(logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """Cross-entropy; for multi-label targets, binary cross-entropy per class summed over
+    the classes (so a step's scale matches the single-label loss), smoothed towards 0.5."""
+    if y.dim() == 2:
+        target = y * (1 - cfg.label_smoothing) + cfg.label_smoothing / 2
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / len(y)
+    return F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+
+
+def hits(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Correct predictions in a batch: exact label sets at 0.5 for multi-label targets."""
+    if y.dim() == 2:
+        return ((logits > 0) == (y > 0.5)).all(1).sum()
+    return (logits.argmax(1) == y).sum()
 
 
 def _stop(epochs_without_gain: int, cfg: TrainConfig, device: torch.device) -> bool:
@@ -219,6 +252,7 @@ def fit(
             anneal_strategy="linear",
         )
     generator = torch.Generator().manual_seed(cfg.seed)
+    metric = f"dev_{dev_metric(dev if dev is not None else train)}"
     best_acc, best_epoch, best_state = -1.0, 0, None
     history: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -245,7 +279,7 @@ def fit(
             x, y = transform.train(train.x[idx]), train.y[idx]
             with _autocast(device, cfg.amp):
                 logits = step_model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                loss = loss_of(logits.float(), y, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -253,7 +287,7 @@ def fit(
                 scheduler.step()
             core.head.apply_max_norm()
             loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
+            correct += hits(logits, y)
             if not bar.disable and _show_progress(step, steps, device):
                 done = min((step + 1) * batch, len(order))
                 bar.set_postfix(
@@ -268,9 +302,9 @@ def fit(
             "train_accuracy": round(correct.item() / seen.item(), 5),
         }
         if dev is not None:
-            record["dev_accuracy"] = round(accuracy(model, dev, transform, cfg), 5)
-            if record["dev_accuracy"] > best_acc:
-                best_acc, best_epoch = record["dev_accuracy"], epoch
+            record[metric] = round(accuracy(model, dev, transform, cfg), 5)
+            if record[metric] > best_acc:
+                best_acc, best_epoch = record[metric], epoch
                 best_state = copy.deepcopy(model.state_dict())
         record["seconds"] = round(time.perf_counter() - epoch_start, 3)
         history.append(record)
@@ -279,11 +313,12 @@ def fit(
             if on_epoch is not None:
                 on_epoch(record)
         if dev is not None and cfg.patience is not None and _stop(epoch - best_epoch, cfg, device):
-            log.info("early stop after epoch %d: best dev accuracy at epoch %d", epoch, best_epoch)
+            log.info("early stop after epoch %d: best %s at epoch %d", epoch, metric, best_epoch)
             break
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
         best_epoch, best_acc = cfg.epochs, float("nan")
     model.eval()
-    return TrainResult(best_epoch, best_acc, history, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return TrainResult(best_epoch, best_acc, history, seconds, metric.removeprefix("dev_"))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textcnn.modalities.registry import Modality, register_modality
-from textcnn.text.data import TextDataset, TextReadOptions, read_text_dataset
+from textcnn.text.data import TextDataset, TextReadOptions, detect_format, read_text_dataset
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.processor import TextProcessor
 
@@ -30,8 +30,14 @@ class TextModality(Modality):
     data_help = "labelled text file"
 
     def read(self, path: Path, options: TextReadOptions) -> TextDataset:
+        fmt = detect_format(path) if options.format == "auto" else options.format
         return read_text_dataset(
-            path, options.format, options.text_column, options.label_column, options.on_bad_lines
+            path,
+            options.format,
+            options.text_column,
+            options.label_column,
+            options.on_bad_lines,
+            options.separator(fmt) if options.multi_label else None,
         )
 
     def train(

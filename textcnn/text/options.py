@@ -50,6 +50,18 @@ class TextTrainOptions:
     max_length: int = option(400, "tokens kept per text")
     min_count: int = option(1, "vocabulary minimum count")
     max_vocab: int | None = option(None, "vocabulary size limit (training words)")
+    multi_label: bool = option(
+        False,
+        "several labels per text, maybe none: a sigmoid per label, binary cross-entropy, "
+        "decision thresholds tuned per label on the dev data for F1",
+        group="labels",
+    )
+    threshold: float | None = option(
+        None,
+        "multi-label: this decision threshold for every label instead of tuned ones",
+        group="labels",
+        type="fraction",
+    )
     dev_fraction: float = 0.1
     train: TrainConfig = field(default_factory=default_training)
 
@@ -63,6 +75,8 @@ class TextTrainOptions:
             )
         if self.max_norm is not None and self.max_norm <= 0:
             self.max_norm = None
+        if self.threshold is not None and not self.multi_label:
+            raise TextCNNError("`threshold` applies to multi-label models: add `multi_label`")
 
     @property
     def needs_vectors(self) -> bool:

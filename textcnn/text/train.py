@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import statistics
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from gensim.models import KeyedVectors
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.config import TrainConfig
 from textcnn.engine.device import resolve_device
 from textcnn.engine.distributed import launched_distributed
-from textcnn.engine.finish import finish_bundle
+from textcnn.engine.finish import finish_bundle, headline_metric
+from textcnn.engine.multilabel import label_matrix
 from textcnn.engine.optim import supports_sparse_grads
 from textcnn.engine.splits import dev_split, training_labels
 from textcnn.engine.trainer import Split, fit
@@ -30,6 +32,10 @@ from textcnn.text.processor import TextProcessor
 from textcnn.text.vocab import UNK_ID, Vocab
 
 log = logging.getLogger(__name__)
+CV_METRICS = {  # by multi-label: what cross-validation reports per fold, and mean and std of
+    False: ("accuracy",),
+    True: ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss"),
+}
 
 
 class TextBatches:
@@ -132,6 +138,7 @@ def train_text(
     ``warm_start``: continue from that bundle's weights and vocabulary (``text.warmstart``).
     ``labels``: ``training_labels(train, dev, test)``, when the caller has checked them.
     """
+    check_multi_label(opts, train, dev, test)
     labels = labels or training_labels(train, dev, test)
     if warm_start is not None:
         warmstart.check_compatible(warm_start, opts, labels)
@@ -155,7 +162,10 @@ def train_text(
 
     def split(data: TextDataset, tokens: list[list[str]] | None = None) -> Split:
         x = processor.encode_tokens(tokens) if tokens is not None else processor.encode(data.texts)
-        y = torch.tensor([label_id[label] for label in data.labels])
+        if data.label_sets is not None:
+            y = label_matrix(data.label_sets, labels)
+        else:
+            y = torch.tensor([label_id[label] for label in data.labels])
         return Split(x, y, lengths=(x != PAD_ID).sum(dim=1))
 
     lazy_rows = _sparse_embedding_grads(opts.train)
@@ -175,7 +185,32 @@ def train_text(
         dev=dev,
         test=test,
         training={"dropped_lines": train.dropped_lines},
+        threshold=opts.threshold,
     )
+
+
+def check_multi_label(opts: TextTrainOptions, *data: TextDataset | None) -> None:
+    """Fail unless every data set was read as ``opts.multi_label`` says; log a summary of
+    multi-label training data (how many labels a text has, how many have none)."""
+    for d in data:
+        if d is not None and (d.label_sets is not None) != opts.multi_label:
+            raise DataError(
+                d.path,
+                "was read as multi-label data for a single-label model"
+                if opts.multi_label is False
+                else "was read with one label per text; `multi_label` training needs label "
+                "sets (read it with a `label_separator`)",
+            )
+    train = data[0]
+    if opts.multi_label and train is not None and train.label_sets is not None:
+        sizes = Counter(len(s) for s in train.label_sets)
+        log.info(
+            "%s: %d texts, labels per text %s; %d with no label",
+            train.path,
+            len(train),
+            ", ".join(f"{k}: {v}" for k, v in sorted(sizes.items())),
+            sizes[0],
+        )
 
 
 def cross_validate(
@@ -185,40 +220,52 @@ def cross_validate(
     vectors: KeyedVectors | None = None,
     labels: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Stratified, seeded K-fold CV: per-fold and mean/std test accuracy.
+    """Stratified, seeded K-fold CV: per-fold and mean/std test accuracy (micro-F1 for
+    multi-label data, with macro- and samples F1, subset accuracy and Hamming loss).
 
     ``labels``: ``training_labels(data)``, when the caller has checked them. The folds are
-    not checked again: the per-class minimum below gives each of them every class.
+    not checked again: the per-class minimum below gives each of them every class. Multi-label
+    folds are plain shuffled ones (label sets are too many to stratify by).
     """
     labels = labels or training_labels(data)
-    smallest = min(labels, key=data.labels.count)
-    if data.labels.count(smallest) < folds:
+    multi = data.label_sets is not None
+    counts = Counter(x for s in data.label_sets for x in s) if multi else Counter(data.labels)
+    smallest = min(labels, key=lambda label: counts[label])
+    if counts[smallest] < folds:
         raise DataError(
             data.path,
-            f"class {smallest!r} has {data.labels.count(smallest)} examples; "
+            f"class {smallest!r} has {counts[smallest]} examples; "
             f"{folds}-fold cross-validation needs at least {folds} per class",
         )
     vectors = vectors_for(opts, vectors)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=opts.train.seed)
+    kind = KFold if multi else StratifiedKFold
+    splitter = kind(n_splits=folds, shuffle=True, random_state=opts.train.seed)
     results = []
     for fold, (train_idx, test_idx) in enumerate(splitter.split(data.texts, data.labels), 1):
         train, test = data.subset(list(train_idx)), data.subset(list(test_idx))
         bundle = train_text(train, opts, test=test, vectors=vectors, labels=labels)
+        headline = headline_metric(bundle)
+        report = bundle.metrics["test"]
         fold_result = {
             "fold": fold,
-            "test_accuracy": bundle.metrics["test_accuracy"],
-            "dev_accuracy": bundle.metrics["dev_accuracy"],
+            **{f"test_{k}": report[k] for k in CV_METRICS[multi]},
+            f"dev_{bundle.training['result']['dev_metric']}": bundle.training["result"][
+                "best_dev_accuracy"
+            ],
             "best_epoch": bundle.metrics["best_epoch"],
             "seconds_per_epoch": bundle.training["result"]["seconds_per_epoch"],
         }
-        log.info("fold %d/%d: test accuracy %.4f", fold, folds, fold_result["test_accuracy"])
+        log.info("fold %d/%d: test %s %.4f", fold, folds, headline, report[headline])
         results.append(fold_result)
-    accs = [r["test_accuracy"] for r in results]
+    summary: dict[str, Any] = {"folds": results}
+    for key in CV_METRICS[multi]:
+        values = [r[f"test_{key}"] for r in results]
+        summary[f"mean_{key}"] = statistics.fmean(values)
+        summary[f"std_{key}"] = statistics.pstdev(values)
     return {
-        "folds": results,
-        "mean_accuracy": statistics.fmean(accs),
-        "std_accuracy": statistics.pstdev(accs),
+        **summary,
         "labels": labels,
         "mode": opts.mode,
         "embeddings": opts.embeddings,
+        "multi_label": multi,
     }
