@@ -14,7 +14,7 @@ from textcnn.text.data import read_text_dataset
 # Each file: two good examples around one unreadable line (line 2), per format.
 FILES = {
     "d.txt": "pos great film\nneg\npos loved it\n",
-    "d.csv": "text,label\nawful,neg\n\"only text\"\nsuperb,pos\n",
+    "d.csv": 'text,label\nawful,neg\n"only text"\nsuperb,pos\n',
     "d.jsonl": '{"text": "awful", "label": "neg"}\n{"text": "x"\n{"text": "good", "label": "p"}\n',
 }
 BAD_LINE = {"d.txt": 2, "d.csv": 3, "d.jsonl": 2}

@@ -9,8 +9,8 @@ from torch import nn
 
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.evaluate import evaluate
-from textcnn.engine.predictor import Predictor
 from textcnn.engine.multilabel import DEFAULT_THRESHOLD, HEADLINE, label_matrix, tune_thresholds
+from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import LabelledData, gold, label_sets
 from textcnn.engine.trainer import TrainResult
 

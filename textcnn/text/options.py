@@ -41,9 +41,7 @@ class TextTrainOptions:
     filter_widths: tuple[int, ...] = option(TextCNNConfig.filter_widths, "convolution widths")
     feature_maps: int = option(TextCNNConfig.feature_maps, "maps per filter width")
     dropout: float = option(TextCNNConfig.dropout, "dropout before the head")
-    word_dropout: float = option(
-        0.0, "share of training words replaced by <unk>", type="fraction"
-    )
+    word_dropout: float = option(0.0, "share of training words replaced by <unk>", type="fraction")
     max_norm: float | None = option(TextCNNConfig.max_norm, "head weight norm cap, <= 0: none")
     tokenizer: str = option("kim", "tokenisation", choices=sorted(TOKENIZERS))
     lowercase: bool = option(True, "do not lowercase", flag="--keep-case")
