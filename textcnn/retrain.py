@@ -5,8 +5,9 @@ scratch, or warm-started from a version's weights. The candidate and the current
 evaluated on the same gate data, which the candidate never trains or selects epochs on: the
 ``dev`` data if given, else a stratified, seeded ``holdout`` fraction of the data (which may
 hold examples the current version trained on: that favours keeping it). The candidate
-becomes current if its accuracy is at least the current version's (or with ``force``);
-otherwise it is kept as a non-current version, which ``ModelStore.promote`` can make current.
+becomes current if its accuracy (micro-F1 for multi-label models) is at least the current
+version's (or with ``force``); otherwise it is kept as a non-current version, which
+``ModelStore.promote`` can make current.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from textcnn.engine.bundle import Bundle
 from textcnn.engine.config import TrainConfig
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
-from textcnn.engine.splits import LabelledData, check_labels, dev_split, sort_labels
+from textcnn.engine.splits import LabelledData, check_labels, dev_split, distinct_labels, gold
 from textcnn.errors import DataError, TextCNNError
 from textcnn.modalities import Modality, get_modality
 from textcnn.store import KEEP, ModelStore, StoreError
@@ -30,7 +31,10 @@ from textcnn.store import KEEP, ModelStore, StoreError
 log = logging.getLogger(__name__)
 EXIT_REFUSED = 3
 HOLDOUT = 0.2  # the default gate fraction
-GATE_METRICS = ("accuracy", "macro_f1")
+GATE_METRICS = {  # by multi-label: the metrics compared, the first one deciding
+    False: ("accuracy", "macro_f1"),
+    True: ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy"),
+}
 
 
 @dataclass
@@ -46,11 +50,16 @@ class RetrainResult:
     warm_start: str | None
     train_seconds: float
     pruned: list[str]
+    multi_label: bool = False
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return GATE_METRICS[self.multi_label]
 
     def delta(self) -> dict[str, float] | None:
         if self.current_metrics is None:
             return None
-        return {k: self.candidate_metrics[k] - self.current_metrics[k] for k in GATE_METRICS}
+        return {k: self.candidate_metrics[k] - self.current_metrics[k] for k in self.metrics}
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "delta": self.delta()}
@@ -59,7 +68,7 @@ class RetrainResult:
         """The comparison as aligned text: metric, current, candidate, delta."""
         rows = [("metric", f"current {self.base}", f"candidate {self.candidate}", "delta")]
         delta = self.delta()
-        for key in GATE_METRICS:
+        for key in self.metrics:
             current = "n/a" if self.current_metrics is None else f"{self.current_metrics[key]:.4f}"
             change = "n/a" if delta is None else f"{delta[key]:+.4f}"
             rows.append((key, current, f"{self.candidate_metrics[key]:.4f}", change))
@@ -142,22 +151,26 @@ def _train_candidate(
 
 
 def decide(
-    candidate: dict[str, float], current: dict[str, float] | None, base: str, force: bool
+    candidate: dict[str, float],
+    current: dict[str, float] | None,
+    base: str,
+    force: bool,
+    metric: str = "accuracy",
 ) -> tuple[bool, str]:
-    """The gate: promote when the candidate's accuracy is at least the current's."""
+    """The gate: promote when the candidate's ``metric`` is at least the current's."""
     if force or current is None:
         return True, "--force"
-    promote = candidate["accuracy"] >= current["accuracy"]
+    promote = candidate[metric] >= current[metric]
     sign = ">=" if promote else "<"
     return (
         promote,
-        f"accuracy {candidate['accuracy']:.4f} {sign} {current['accuracy']:.4f} of {base}",
+        f"{metric} {candidate[metric]:.4f} {sign} {current[metric]:.4f} of {base}",
     )
 
 
 def _gate_report(bundle: Bundle, gate: LabelledData) -> dict[str, float]:
-    report = evaluate(Predictor(bundle), gate.items, gate.labels, gate.source)
-    return {k: report[k] for k in GATE_METRICS}
+    report = evaluate(Predictor(bundle), gate.items, gold(gate), gate.source)
+    return {k: report[k] for k in GATE_METRICS[bundle.multi_label]}
 
 
 def _gate_split(
@@ -208,7 +221,7 @@ def retrain(
     with registry.training(name):
         current = registry.load_bundle(name, base)
         opts = stored_options(current, overrides)
-        labels = sort_labels(data.labels)
+        labels = distinct_labels(data)
         if dev is not None:
             check_labels(dev, labels)  # names the first offending example
         mismatch = _check_labels(data, labels, current, f"model {name!r} {base}", force)
@@ -222,7 +235,10 @@ def retrain(
         candidate = _train_candidate(modality, train, opts, warm, on_epoch)
         candidate_metrics = _gate_report(candidate, gate)
         current_metrics = None if mismatch else _gate_report(current, gate)
-        promote, reason = decide(candidate_metrics, current_metrics, base, force)
+        multi = candidate.multi_label
+        promote, reason = decide(
+            candidate_metrics, current_metrics, base, force, GATE_METRICS[multi][0]
+        )
         gate_info = {"description": description, "examples": len(gate), "data": gate.source}
         warm_start = from_version if warm is not None else None
         candidate.metrics.update({f"gate_{k}": v for k, v in candidate_metrics.items()})
@@ -258,4 +274,5 @@ def retrain(
         warm_start=warm_start,
         train_seconds=round(candidate.training["result"]["seconds"], 3),
         pruned=pruned,
+        multi_label=multi,
     )

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from textcnn.engine.bundle import Bundle, check_replaceable
 from textcnn.engine.config import TrainConfig
 from textcnn.engine.distributed import is_main_process
 from textcnn.engine.predictor import Predictor
-from textcnn.errors import BundleError
+from textcnn.errors import BundleError, TextCNNError
 from textcnn.modalities import Modality, get_modality, list_modalities
 from textcnn.store import KEEP, ModelStore, StoreError, check_name, check_path
 
@@ -39,8 +40,13 @@ def add_reader_options(p: argparse.ArgumentParser) -> None:
         seen.update(f.name for f in cli_fields(modality.reader))
 
 
-def reader_options(modality: Modality, args: argparse.Namespace) -> Any:
-    return from_args(modality.reader, args)
+def reader_options(modality: Modality, args: argparse.Namespace, multi_label: bool = False) -> Any:
+    """The reader flags of ``modality``; ``multi_label`` reads a label set per example."""
+    if not multi_label:
+        return from_args(modality.reader, args)
+    if "multi_label" not in {f.name for f in fields(modality.reader)}:
+        raise TextCNNError(f"{modality.name} data has no multi-label form")
+    return from_args(modality.reader, args, multi_label=True)
 
 
 class _Linked(argparse.Action):
@@ -184,12 +190,19 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="(%(default)s)")
 
 
-def load_predictor(args: argparse.Namespace) -> Predictor:
+def load_predictor(args: argparse.Namespace, threshold: float | None = None) -> Predictor:
+    """The model ``--model`` or ``--registry/--name/--version`` names; ``threshold`` replaces
+    a multi-label model's per-label thresholds."""
     if args.model is not None:
-        return Predictor.load(args.model, device=args.device)
-    version, predictor = ModelStore(args.registry).load(args.name, args.version, args.device)
-    log.info("loaded %s %s from %s", args.name, version, args.registry)
-    return predictor
+        predictor = Predictor.load(args.model, device=args.device)
+    else:
+        version, predictor = ModelStore(args.registry).load(args.name, args.version, args.device)
+        log.info("loaded %s %s from %s", args.name, version, args.registry)
+    if threshold is None:
+        return predictor
+    if not predictor.multi_label:
+        raise TextCNNError("--threshold applies to multi-label models; this one is single-label")
+    return Predictor(predictor.bundle, predictor.batch_size, predictor.precision, threshold)
 
 
 def print_json(obj: Any, indent: int | None = 2) -> None:

@@ -14,17 +14,24 @@ from textcnn.cli.common import (
     print_json,
     reader_options,
 )
+from textcnn.cli.options import fraction
 from textcnn.engine.evaluate import evaluate
+from textcnn.engine.splits import gold
 from textcnn.errors import TextCNNError
 from textcnn.modalities import get_modality
 from textcnn.text.data import decode_bytes, split_lines
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class scores, confusion matrix")
+    p = sub.add_parser(
+        "evaluate",
+        help="accuracy, macro-F1, per-class scores, confusion matrix (multi-label: micro/"
+        "macro/samples F1, subset accuracy, Hamming loss)",
+    )
     add_model_options(p)
     p.add_argument("--data", type=Path, required=True, help="labelled file (or image folder)")
     add_reader_options(p)
+    add_threshold_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="one JSON line per input: label, score, probabilities")
@@ -32,14 +39,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="*", help="texts (or image paths); stdin lines if none")
     p.add_argument("--input", type=Path, help="a file with one input per line")
     p.add_argument("--top-k", type=int, help="only the k most likely classes")
+    add_threshold_option(p)
     p.set_defaults(func=cmd_predict)
 
 
+def add_threshold_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threshold",
+        type=fraction,
+        help="multi-label models: this decision threshold for every label instead of the "
+        "bundle's tuned ones",
+    )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    predictor = load_predictor(args)
+    predictor = load_predictor(args, args.threshold)
     modality = get_modality(predictor.modality)
-    data = modality.read(args.data, reader_options(modality, args))
-    print_json(evaluate(predictor, data.items, data.labels, data.source))
+    data = modality.read(args.data, reader_options(modality, args, predictor.multi_label))
+    print_json(evaluate(predictor, data.items, gold(data), data.source))
     return 0
 
 
@@ -56,7 +73,7 @@ def read_inputs(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    predictor = load_predictor(args)
+    predictor = load_predictor(args, args.threshold)
     items = read_inputs(args)
     for item, prediction in zip(items, predictor.predict(items), strict=True):
         print(json.dumps({"input": item, **prediction.to_dict(args.top_k)}, ensure_ascii=False))

@@ -35,8 +35,8 @@ candidate never trains or selects epochs on: the --dev file if given, else a str
 seeded --holdout fraction of --data. A holdout may hold examples the current version trained
 on, which favours it (the gate errs towards keeping what is served): for an even comparison
 pass --dev with data neither model trained on. The candidate becomes current if its accuracy
-is >= the current version's (or with --force); otherwise it is kept as a non-current version
-that `textcnn models promote` can make current.
+(micro-F1 for a multi-label model) is >= the current version's (or with --force); otherwise
+it is kept as a non-current version that `textcnn models promote` can make current.
 Prints the comparison as a table, then as one JSON line.
 
 Exit status: 0 promoted; 3 not promoted (refused by the gate, or the current version changed
@@ -112,7 +112,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def cmd_retrain(args: argparse.Namespace) -> int:
     registry = ModelStore(args.registry)
     modality = check_retrainable(registry, args.name, args.from_version)
-    read = reader_options(modality, args)
+    config = read_config(registry.version_dir(args.name, registry.resolve(args.name)))
+    read = reader_options(modality, args, bool(config.get("multi_label")))
     data = modality.read_training(args.data, read)[0]
     dev = modality.read(args.dev, read) if args.dev else None
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}

@@ -38,6 +38,7 @@ def _settings(old: Bundle, opts: TextTrainOptions) -> dict[str, tuple[Any, Any]]
         "feature_maps": (cfg.feature_maps, opts.feature_maps),
         "tokenizer": (processor.tokenizer, opts.tokenizer),
         "lowercase": (processor.lowercase, opts.lowercase),
+        "multi_label": (old.multi_label, opts.multi_label),
     }
     if opts.mode == "rand":
         wanted["dim"] = (cfg.dim, opts.dim)
