@@ -82,10 +82,16 @@ class LoadedModel:
     def explainable(self) -> bool:
         return self.modality.explainable(self.predictor)
 
-    async def explain(self, items: Sequence[Any], top: int) -> list[Any]:
+    async def explain(
+        self, items: Sequence[Any], top: int, threshold: float | None = None
+    ) -> list[Any]:
+        """Explained predictions; ``threshold`` replaces a multi-label model's thresholds."""
         loop = asyncio.get_running_loop()
         explain = self.modality.explain
-        return await loop.run_in_executor(self.executor, explain, self.predictor, items, top)
+        predictor = (
+            self.predictor if threshold is None else self.predictor.with_threshold(threshold)
+        )
+        return await loop.run_in_executor(self.executor, explain, predictor, items, top)
 
 
 @dataclass

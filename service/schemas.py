@@ -54,6 +54,13 @@ class ClassifyRequest(BaseModel):
     explain: bool = Field(
         False, description="Add, per input, the n-grams that pushed the predicted label most."
     )
+    threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Multi-label models only: one decision threshold for every label instead "
+        "of the model's tuned ones.",
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> ClassifyRequest:
@@ -88,7 +95,10 @@ class ClassifyRequest(BaseModel):
 
 class LabelScore(BaseModel):
     label: str
-    score: float = Field(description="Probability, 0 to 1.")
+    score: float = Field(
+        description="Probability, 0 to 1 (multi-label models: each label's own sigmoid, "
+        "not normalised to sum to 1)."
+    )
 
 
 class NgramContribution(BaseModel):
@@ -96,6 +106,15 @@ class NgramContribution(BaseModel):
     start: int = Field(description="Index of its first token in `tokens`.")
     end: int = Field(description="Index after its last token (exclusive).")
     contribution: float = Field(description="What the span adds to the predicted label's logit.")
+
+
+class LabelExplanation(BaseModel):
+    """One predicted label's logit as its bias plus the contributions of winning spans."""
+
+    label: str
+    logit: float
+    bias: float
+    ngrams: list[NgramContribution]
 
 
 class Explanation(BaseModel):
@@ -108,11 +127,19 @@ class Explanation(BaseModel):
         "(only the largest are listed)."
     )
     ngrams: list[NgramContribution] = Field(description="Top spans, largest contribution first.")
+    labels: list[LabelExplanation] | None = Field(
+        None, description="Multi-label models: the same for each label in `labels`."
+    )
 
 
 class ClassifyResult(BaseModel):
     label: str = Field(description="The most likely label.")
     score: float = Field(description="Its probability.")
+    labels: list[str] | None = Field(
+        None,
+        description="Multi-label models: every label at or over its threshold, highest score "
+        "first (maybe none).",
+    )
     scores: list[LabelScore] = Field(description="Labels and probabilities, highest first.")
     explanation: Explanation | None = Field(None, description="With `explain: true` only.")
 
@@ -181,6 +208,10 @@ class ModelInfo(BaseModel):
     modality: str | None = None
     arch: str | None = None
     labels: list[str] = Field(default_factory=list)
+    multi_label: bool = Field(False, description="Whether each input may get several labels.")
+    thresholds: list[float] | None = Field(
+        None, description="Multi-label models: the decision threshold of each label, in order."
+    )
     metrics: dict[str, Any] = Field(default_factory=dict, description="From training.")
     loaded_at: str | None = Field(None, description="When this version was loaded (UTC).")
     limits: dict[str, int | list[str] | None] | None = Field(
@@ -214,6 +245,8 @@ def model_info(state: ModelState, settings: Settings) -> ModelInfo:
             "modality": modality.name,
             "arch": bundle.arch,
             "labels": predictor.labels,
+            "multi_label": predictor.multi_label,
+            "thresholds": predictor.thresholds,
             "metrics": {k: v for k, v in bundle.metrics.items() if not isinstance(v, dict | list)},
             "loaded_at": state.loaded.loaded_at,
             "limits": modality.limits(settings, predictor.processor),

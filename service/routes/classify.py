@@ -41,18 +41,27 @@ async def classify(
 ) -> Any:
     """Labels and probabilities per text (highest first); concurrent requests share batches.
 
+    A multi-label model also returns `labels`: every label over its threshold (maybe none);
+    its `scores` are each label's own probability.
+
     With `explain: true`, each result also names the n-grams that won max-over-time pooling
     and pushed the predicted label most, with their exact contribution to its logit.
     """
     texts = body.checked_texts(settings.max_batch_texts, settings.max_text_chars)
     model = route(manager, body.model, "text")
+    threshold = body.threshold
+    if threshold is not None and not model.predictor.multi_label:
+        raise invalid(("body", "threshold"), f"model {model.name!r} is not multi-label")
     if body.explain:
         if not model.explainable:
             raise invalid(("body", "explain"), f"model {model.name!r} has no explanations")
-        explanations = await model.explain(texts, settings.explain_top)
+        explanations = await model.explain(texts, settings.explain_top, threshold)
         results = [
             {**e.prediction.to_dict(body.top_k), "explanation": e.to_dict()} for e in explanations
         ]
     else:
-        results = [p.to_dict(body.top_k) for p in await model.predict(texts)]
+        predictions = await model.predict(texts)
+        if threshold is not None:
+            predictions = [p.with_threshold(threshold) for p in predictions]
+        results = [p.to_dict(body.top_k) for p in predictions]
     return {"model": model.name, "version": model.version, "results": results}

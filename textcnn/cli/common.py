@@ -202,7 +202,7 @@ def load_predictor(args: argparse.Namespace, threshold: float | None = None) -> 
         return predictor
     if not predictor.multi_label:
         raise TextCNNError("--threshold applies to multi-label models; this one is single-label")
-    return Predictor(predictor.bundle, predictor.batch_size, predictor.precision, threshold)
+    return predictor.with_threshold(threshold)
 
 
 def print_json(obj: Any, indent: int | None = 2) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,10 @@ class Prediction:
             out["labels"] = self.labels
         out["scores"] = [{"label": label, "score": score} for label, score in scores]
         return out
+
+    def with_threshold(self, threshold: float) -> Prediction:
+        """A multi-label prediction's labels under one threshold for every label."""
+        return replace(self, labels=[label for label, s in self.scores if s >= threshold])
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -86,6 +90,10 @@ class Predictor:
     @property
     def modality(self) -> str:
         return self.bundle.modality
+
+    def with_threshold(self, threshold: float) -> Predictor:
+        """The same model with one decision threshold for every label (multi-label models)."""
+        return Predictor(self.bundle, self.batch_size, self.precision, threshold)
 
     def encode(self, items: Sequence[Any]) -> torch.Tensor:
         """Raw inputs to the model's input tensor (the processor's encoding)."""

@@ -39,20 +39,42 @@ class NgramContribution:
 
 
 @dataclass
+class LabelExplanation:
+    """One label's logit, split into its bias and the contributions of the winning spans."""
+
+    label: str
+    logit: float
+    bias: float  # logit = bias + the contributions of every span
+    ngrams: list[NgramContribution]  # the spans that pushed the label most, largest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "logit": self.logit,
+            "bias": self.bias,
+            "ngrams": [n.to_dict() for n in self.ngrams],
+        }
+
+
+@dataclass
 class Explanation:
     prediction: Prediction
     logit: float  # the predicted class's logit
     bias: float  # its bias: logit = bias + the contributions of every span
     tokens: list[str]
     ngrams: list[NgramContribution]  # the spans that pushed the prediction most, largest first
+    labels: list[LabelExplanation] | None = None  # multi-label: each predicted label's
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "logit": self.logit,
             "bias": self.bias,
             "tokens": self.tokens,
             "ngrams": [n.to_dict() for n in self.ngrams],
         }
+        if self.labels is not None:
+            out["labels"] = [e.to_dict() for e in self.labels]
+        return out
 
 
 def supports_explanations(predictor: Predictor) -> bool:
@@ -64,7 +86,8 @@ def supports_explanations(predictor: Predictor) -> bool:
 
 @torch.inference_mode()
 def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> list[Explanation]:
-    """Predict ``texts`` and name, for each, the ``top`` spans that raised its predicted class.
+    """Predict ``texts`` and name, for each, the ``top`` spans that raised its predicted class
+    (and for a multi-label model, each predicted label's, in ``labels``).
 
     ``top=None`` lists every span, negative contributions included: then ``bias`` plus the
     contributions add up to ``logit``. A text with no tokens has one empty span ``(0, 0)``,
@@ -81,7 +104,7 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
     pooled, positions = zip(*(h.max(dim=-1) for h in encoder.feature_maps(ids)), strict=True)
     features = torch.cat(pooled, dim=1)  # [B, maps * widths], as in forward()
     logits = linear(features).float().cpu()
-    predictions = predictor.predictions_from_proba(logits.softmax(dim=1))
+    predictions = predictor.predictions_from_proba(predictor.proba_from_logits(logits))
     maps = pooled[0].shape[1]
     feature_width = torch.tensor(widths).repeat_interleave(maps)
     ends = torch.cat(positions, dim=1).cpu() + 1  # exclusive end of each winning window
@@ -89,9 +112,9 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
     weight, bias = linear.weight.float().cpu(), linear.bias.float().cpu()
     features = features.float().cpu()
     joiner = "" if getattr(processor, "tokenizer", None) == "char" else " "
-    results = []
-    for row, (tokens, prediction) in enumerate(zip(token_lists, predictions, strict=True)):
-        c = predictor.labels.index(prediction.label)
+
+    def label_explanation(row: int, label: str, tokens: list[str]) -> LabelExplanation:
+        c = predictor.labels.index(label)
         contributions = (weight[c] * features[row]).tolist()
         spans: dict[tuple[int, int], float] = defaultdict(float)
         for start, end, value in zip(
@@ -106,7 +129,15 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
         if top is not None:
             ranked = [kv for kv in ranked if kv[1] > 0][:top]
         ngrams = [NgramContribution(joiner.join(tokens[s:e]), s, e, v) for (s, e), v in ranked]
+        return LabelExplanation(label, float(logits[row, c]), float(bias[c]), ngrams)
+
+    results = []
+    for row, (tokens, prediction) in enumerate(zip(token_lists, predictions, strict=True)):
+        main = label_explanation(row, prediction.label, tokens)
+        each = None
+        if prediction.labels is not None:
+            each = [label_explanation(row, label, tokens) for label in prediction.labels]
         results.append(
-            Explanation(prediction, float(logits[row, c]), float(bias[c]), tokens, ngrams)
+            Explanation(prediction, main.logit, main.bias, tokens, main.ngrams, labels=each)
         )
     return results
