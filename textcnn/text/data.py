@@ -264,8 +264,8 @@ def _jsonl_record(
             return f"missing labels {label_column!r} (or {MULTI_FIELD!r}; [] for none)"
         labels = _jsonl_label_set(value, separator)
         return labels if isinstance(labels, str) else (labels, text)
-    if isinstance(value, list):
-        return f"label {label_column!r} is a list: multi-label data needs `multi_label`"
+    if isinstance(value, list) or (value is None and isinstance(record.get(MULTI_FIELD), list)):
+        return "a list of labels: multi-label data needs `multi_label`"
     if value is None or (isinstance(value, str) and not value.strip()):
         return f"missing label {label_column!r}"
     if not _is_label(value):
