@@ -84,6 +84,54 @@ def text_bundle(keyword_files: dict[str, Path]) -> Bundle:
     return train_text(train, opts, test=test)
 
 
+def make_multilabel_examples(n: int, seed: int = 0) -> list[tuple[list[str], str]]:
+    """Sentences holding the cue words of none, one, two or all three classes: the label set."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        labels = sorted(rng.sample(list(_CUES), (0, 1, 1, 2, 2, 3)[i % 6]))
+        words = rng.choices(_FILLER, k=rng.randint(3, 10))
+        for label in labels:
+            words.insert(rng.randint(0, len(words)), rng.choice(_CUES[label]))
+        rows.append((labels, " ".join(words)))
+    return rows
+
+
+def write_multilabel_jsonl(path: Path, rows: list[tuple[list[str], str]]) -> Path:
+    path.write_text(
+        "".join(json.dumps({"text": text, "labels": labels}) + "\n" for labels, text in rows),
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def multilabel_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Train/test JSONL files of the multi-label keyword task."""
+    root = tmp_path_factory.mktemp("multilabel")
+    return {
+        "train": write_multilabel_jsonl(root / "train.jsonl", make_multilabel_examples(300, 1)),
+        "test": write_multilabel_jsonl(root / "test.jsonl", make_multilabel_examples(90, 2)),
+    }
+
+
+def multilabel_options(**overrides: object) -> TextTrainOptions:
+    """A small multi-label rand-mode TextCNN (a second or two on one thread)."""
+    train = TrainConfig(
+        epochs=8, batch_size=20, optimizer="adam", lr=0.01, progress=False, seed=0, threads=1
+    )
+    values: dict[str, object] = {"mode": "rand", "dim": 24, "feature_maps": 12, "train": train}
+    values.update({"multi_label": True, **overrides})
+    return TextTrainOptions(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def multilabel_bundle(multilabel_files: dict[str, Path]) -> Bundle:
+    train = read_text_dataset(multilabel_files["train"], separator="|")
+    test = read_text_dataset(multilabel_files["test"], separator="|")
+    return train_text(train, multilabel_options(), test=test)
+
+
 @pytest.fixture(scope="session")
 def text_bundle_dir(text_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return text_bundle.save(tmp_path_factory.mktemp("bundle") / "text")
