@@ -134,8 +134,11 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def _metrics_text(metrics: dict[str, Any]) -> str:
-    accuracies = {k.removesuffix("_accuracy"): v for k, v in metrics.items() if "accuracy" in k}
-    return " ".join(f"{k}={v:.4f}" for k, v in accuracies.items() if isinstance(v, float)) or "-"
+    """The accuracies (micro-F1s for a multi-label model), as ``test=0.9120 dev=...``."""
+    multi = any(k.endswith("_micro_f1") for k in metrics)
+    suffix = "_micro_f1" if multi else "_accuracy"
+    shown = {k.removesuffix(suffix): v for k, v in metrics.items() if k.endswith(suffix)}
+    return " ".join(f"{k}={v:.4f}" for k, v in shown.items() if isinstance(v, float)) or "-"
 
 
 def _row(info: VersionInfo) -> list[str]:
