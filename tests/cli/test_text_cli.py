@@ -86,6 +86,14 @@ def test_cross_validation_writes_cv_json(tmp_path: Path, capsys: pytest.CaptureF
     assert [f["fold"] for f in cv["folds"]] == [1, 2, 3]
     assert 0 <= cv["std_accuracy"] <= cv["mean_accuracy"] <= 1
     assert json.loads(out)["cv"]["mean_accuracy"] == cv["mean_accuracy"]
+    assert cv["fold_parallel"] is False  # the CPU default: one by one
+    code, _, _ = run(capsys, "train", "--data", str(data), "--cv", "3", "--epochs", "2",
+                     "--cv-parallel", "--out", str(tmp_path / "p"), *SMALL, *QUIET)  # fmt: skip
+    together = json.loads((tmp_path / "p" / "cv.json").read_text())
+    assert code == 0 and together["fold_parallel"] is True
+    assert [f["test_accuracy"] for f in together["folds"]] == [
+        f["test_accuracy"] for f in cv["folds"]
+    ]
 
 
 def test_embeddings_train_then_static_training(

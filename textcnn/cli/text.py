@@ -44,6 +44,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     evaluation = p.add_mutually_exclusive_group()
     evaluation.add_argument("--test", type=Path, help="test file, evaluated with the best epoch")
     evaluation.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation")
+    p.add_argument(
+        "--cv-parallel",
+        action=argparse.BooleanOptionalAction,
+        help="train the --cv folds side by side in one batched model (default: on a GPU when "
+        "they fit in its memory; on the CPU one by one)",
+    )
     add_fields(p, TextReadOptions, group="data")
     p.add_argument(
         "--recipe",
@@ -131,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     vectors = vectors_for(opts)
     cv = None
     if args.cv:
-        cv = cross_validate(train, opts, args.cv, vectors, labels)
+        cv = cross_validate(train, opts, args.cv, vectors, labels, args.cv_parallel)
     bundle = train_text(train, opts, dev=dev, test=test, vectors=vectors, labels=labels)
     if cv is not None:
         headline = headline_metric(bundle)

@@ -81,6 +81,24 @@ def bucketed(order: torch.Tensor, lengths: torch.Tensor, batch_size: int) -> tor
     return torch.cat([batches[i] for i in shuffle.tolist()])
 
 
+def epoch_order(
+    train: Split, generator: torch.Generator, batch_size: int, device: torch.device
+) -> torch.Tensor:
+    """One epoch's example order: a permutation, length-bucketed on the CPU."""
+    order = torch.randperm(len(train), generator=generator)
+    if train.lengths is not None and device.type == "cpu":
+        order = bucketed(order, train.lengths, batch_size)
+    return order
+
+
+def steps_per_epoch(examples: int, batch: int, drop_last: bool) -> int:
+    """Optimizer steps over ``examples`` in batches of ``batch`` (the last one short unless
+    ``drop_last`` and there is at least one full batch)."""
+    if drop_last and examples >= batch:
+        return examples // batch
+    return math.ceil(examples / batch)
+
+
 class BatchTransform(Protocol):
     def train(self, x: torch.Tensor) -> torch.Tensor: ...
 
@@ -240,8 +258,7 @@ def fit(
     optimizer = make_optimizer(params, cfg)
     per_rank = math.ceil(len(train) / world)
     batch = math.ceil(cfg.batch_size / world)
-    full = cfg.drop_last and per_rank >= batch
-    steps = per_rank // batch if full else math.ceil(per_rank / batch)
+    steps = steps_per_epoch(per_rank, batch, cfg.drop_last)
     scheduler = None
     if cfg.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -258,9 +275,7 @@ def fit(
     started = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         epoch_start = time.perf_counter()
-        order = torch.randperm(len(train), generator=generator)
-        if train.lengths is not None and device.type == "cpu":
-            order = bucketed(order, train.lengths, cfg.batch_size)
+        order = epoch_order(train, generator, cfg.batch_size, device)
         if world > 1:
             order = torch.cat([order, order[: per_rank * world - len(order)]])[rank::world]
         order = order.to(device)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import statistics
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,11 +22,12 @@ from textcnn.engine.finish import finish_bundle, headline_metric
 from textcnn.engine.multilabel import label_matrix
 from textcnn.engine.optim import supports_sparse_grads
 from textcnn.engine.splits import dev_split, training_labels
-from textcnn.engine.trainer import Split, fit
+from textcnn.engine.trainer import Split, TrainResult, fit
 from textcnn.errors import DataError
 from textcnn.models import create_model
+from textcnn.models.blocks import Classifier
 from textcnn.models.textcnn import PAD_ID, TextCNNConfig
-from textcnn.text import warmstart
+from textcnn.text import fold_parallel, warmstart
 from textcnn.text.data import TextDataset
 from textcnn.text.embeddings import embedding_table, load_vectors, needs_vocabulary
 from textcnn.text.options import TextTrainOptions
@@ -123,21 +126,33 @@ def _sparse_embedding_grads(cfg: TrainConfig) -> bool:
     )
 
 
-def train_text(
+@dataclass
+class PreparedText:
+    """One text model ready to fit: its network, vocabulary, encoded splits and data."""
+
+    model: Classifier
+    model_config: TextCNNConfig
+    processor: TextProcessor
+    labels: list[str]
+    train: TextDataset
+    dev: TextDataset
+    test: TextDataset | None
+    train_split: Split
+    dev_split: Split
+    batches: TextBatches
+    lazy_rows: bool
+
+
+def prepare_text(
     train: TextDataset,
     opts: TextTrainOptions,
     dev: TextDataset | None = None,
     test: TextDataset | None = None,
     vectors: KeyedVectors | None = None,
-    on_epoch: Callable[[dict[str, Any]], None] | None = None,
     warm_start: Bundle | None = None,
     labels: list[str] | None = None,
-) -> Bundle:
-    """Train one model; ``dev`` defaults to a stratified holdout of ``train``.
-
-    ``warm_start``: continue from that bundle's weights and vocabulary (``text.warmstart``).
-    ``labels``: ``training_labels(train, dev, test)``, when the caller has checked them.
-    """
+) -> PreparedText:
+    """Everything ``train_text`` does before the fit (see there for the arguments)."""
     check_multi_label(opts, train, dev, test)
     labels = labels or training_labels(train, dev, test)
     if warm_start is not None:
@@ -168,25 +183,79 @@ def train_text(
             y = torch.tensor([label_id[label] for label in data.labels])
         return Split(x, y, lengths=(x != PAD_ID).sum(dim=1))
 
-    lazy_rows = _sparse_embedding_grads(opts.train)
-    model.encoder.sparse_grads(lazy_rows)
-    batches = TextBatches(opts.word_dropout)
-    result = fit(model, split(train, train_tokens), split(dev), opts.train, batches, on_epoch)
-    model.encoder.sparse_grads(False)
-    return finish_bundle(
-        model.cpu(),
-        arch="textcnn",
+    return PreparedText(
+        model=model,
         model_config=cfg,
         processor=processor,
         labels=labels,
-        options=opts,
-        result=result,
         train=train,
         dev=dev,
         test=test,
-        training={"dropped_lines": train.dropped_lines},
+        train_split=split(train, train_tokens),
+        dev_split=split(dev),
+        batches=TextBatches(opts.word_dropout),
+        lazy_rows=_sparse_embedding_grads(opts.train),
+    )
+
+
+def finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainResult) -> Bundle:
+    """The fitted model of ``prepared`` as a bundle, evaluated on its test data if any."""
+    return finish_bundle(
+        prepared.model.cpu(),
+        arch="textcnn",
+        model_config=prepared.model_config,
+        processor=prepared.processor,
+        labels=prepared.labels,
+        options=opts,
+        result=result,
+        train=prepared.train,
+        dev=prepared.dev,
+        test=prepared.test,
+        training={"dropped_lines": prepared.train.dropped_lines},
         threshold=opts.threshold,
     )
+
+
+def train_text(
+    train: TextDataset,
+    opts: TextTrainOptions,
+    dev: TextDataset | None = None,
+    test: TextDataset | None = None,
+    vectors: KeyedVectors | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    warm_start: Bundle | None = None,
+    labels: list[str] | None = None,
+) -> Bundle:
+    """Train one model; ``dev`` defaults to a stratified holdout of ``train``.
+
+    ``warm_start``: continue from that bundle's weights and vocabulary (``text.warmstart``).
+    ``labels``: ``training_labels(train, dev, test)``, when the caller has checked them.
+    """
+    prepared = prepare_text(train, opts, dev, test, vectors, warm_start, labels)
+    return finish_text(prepared, opts, fit_prepared([prepared], opts.train, on_epoch)[0])
+
+
+def fit_prepared(
+    prepared: list[PreparedText],
+    cfg: TrainConfig,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    parallel: bool = False,
+) -> list[TrainResult]:
+    """Fit each prepared model, one after the other or (``parallel``) all together."""
+    for p in prepared:
+        p.model.encoder.sparse_grads(p.lazy_rows)
+    if parallel:
+        models = [p.model for p in prepared]
+        trains = [p.train_split for p in prepared]
+        devs = [p.dev_split for p in prepared]
+        results = fold_parallel.fit_folds(models, trains, devs, cfg, prepared[0].batches)
+    else:
+        results = [
+            fit(p.model, p.train_split, p.dev_split, cfg, p.batches, on_epoch) for p in prepared
+        ]
+    for p in prepared:
+        p.model.encoder.sparse_grads(False)
+    return results
 
 
 def check_multi_label(opts: TextTrainOptions, *data: TextDataset | None) -> None:
@@ -219,6 +288,7 @@ def cross_validate(
     folds: int,
     vectors: KeyedVectors | None = None,
     labels: list[str] | None = None,
+    parallel: bool | None = None,
 ) -> dict[str, Any]:
     """Stratified, seeded K-fold CV: per-fold and mean/std test accuracy (micro-F1 for
     multi-label data, with macro- and samples F1, subset accuracy and Hamming loss).
@@ -226,6 +296,8 @@ def cross_validate(
     ``labels``: ``training_labels(data)``, when the caller has checked them. The folds are
     not checked again: the per-class minimum below gives each of them every class. Multi-label
     folds are plain shuffled ones (label sets are too many to stratify by).
+    ``parallel``: train the folds side by side (``text.fold_parallel``); ``None`` does so on
+    an accelerator when they fit in memory, ``True`` wherever the setting allows it.
     """
     labels = labels or training_labels(data)
     multi = data.label_sets is not None
@@ -240,10 +312,19 @@ def cross_validate(
     vectors = vectors_for(opts, vectors)
     kind = KFold if multi else StratifiedKFold
     splitter = kind(n_splits=folds, shuffle=True, random_state=opts.train.seed)
+    prepared = [
+        prepare_text(
+            data.subset(list(tr)), opts, test=data.subset(list(te)), vectors=vectors, labels=labels
+        )
+        for tr, te in splitter.split(data.texts, data.labels)
+    ]
+    together = _fold_parallel(parallel, prepared, opts.train)
+    started = time.perf_counter()
+    fitted = fit_prepared(prepared, opts.train, parallel=together)
+    seconds = time.perf_counter() - started
     results = []
-    for fold, (train_idx, test_idx) in enumerate(splitter.split(data.texts, data.labels), 1):
-        train, test = data.subset(list(train_idx)), data.subset(list(test_idx))
-        bundle = train_text(train, opts, test=test, vectors=vectors, labels=labels)
+    for fold, (p, result) in enumerate(zip(prepared, fitted, strict=True), 1):
+        bundle = finish_text(p, opts, result)
         headline = headline_metric(bundle)
         report = bundle.metrics["test"]
         fold_result = {
@@ -253,7 +334,7 @@ def cross_validate(
                 "best_dev_accuracy"
             ],
             "best_epoch": bundle.metrics["best_epoch"],
-            "seconds_per_epoch": bundle.training["result"]["seconds_per_epoch"],
+            "epochs": len(result.history),
         }
         log.info("fold %d/%d: test %s %.4f", fold, folds, headline, report[headline])
         results.append(fold_result)
@@ -268,4 +349,27 @@ def cross_validate(
         "mode": opts.mode,
         "embeddings": opts.embeddings,
         "multi_label": multi,
+        "fold_parallel": together,
+        "train_seconds": round(seconds, 3),
     }
+
+
+def _fold_parallel(parallel: bool | None, prepared: list[PreparedText], cfg: TrainConfig) -> bool:
+    """Whether to train the folds side by side (see ``cross_validate``), saying why not when
+    it was asked for."""
+    if parallel is False:
+        return False
+    device = resolve_device(cfg.device)
+    reason = fold_parallel.unsupported(cfg)
+    if reason is None:
+        models = [p.model for p in prepared]
+        need = fold_parallel.planned_bytes(
+            models, [p.train_split for p in prepared], cfg.batch_size
+        )
+        if not fold_parallel.fits_in_memory(need, device):
+            reason = f"its estimated {need / 2**30:.1f} GiB not fitting in memory"
+    if reason is not None:
+        if parallel:
+            log.warning("folds trained one by one: fold-parallel CV does not run with %s", reason)
+        return False
+    return bool(parallel) or device.type != "cpu"
