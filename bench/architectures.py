@@ -9,8 +9,8 @@ with the same data, epochs, seeds and threads. Per architecture it reports:
   ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products; half its
   FLOPs);
 - training images/s (``fit``'s wall time), the median over the seeds;
-- inference images/s at batch 1 and 64 (eval mode, no test-time augmentation), the median
-  of ``--repeats`` runs interleaved across the architectures;
+- inference images/s on the CPU at batch 1 and 64 (eval mode, no test-time augmentation),
+  the median of ``--repeats`` runs interleaved across the architectures;
 - test accuracy (flip test-time augmentation), the median over the seeds (runs interleaved:
   every architecture's seed 0, then seed 1...).
 
@@ -170,10 +170,7 @@ def main() -> None:
     print_table(rows, args, len(train), len(test))
     if args.json:
         args.json.write_text(
-            json.dumps(
-                {"args": vars(args) | {"data": str(args.data)}, "rows": list(rows.values())},
-                indent=2,
-            )
+            json.dumps({"args": vars(args), "rows": list(rows.values())}, indent=2, default=str)
             + "\n"
         )
 
