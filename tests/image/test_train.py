@@ -60,9 +60,9 @@ def test_text_and_image_models_are_trained_by_the_same_engine(
     assert text_train.fit is trainer.fit and image_train.fit is trainer.fit
     calls = []
 
-    def recording_fit(model, train, dev, cfg, transform=None, on_epoch=None):
+    def recording_fit(model, train, dev, cfg, transform=None, on_epoch=None, factory=None):
         calls.append((model, transform))
-        return trainer.fit(model, train, dev, cfg, transform, on_epoch)
+        return trainer.fit(model, train, dev, cfg, transform, on_epoch, factory)
 
     monkeypatch.setattr(text_train, "fit", recording_fit)
     monkeypatch.setattr(image_train, "fit", recording_fit)

@@ -105,6 +105,13 @@ class BatchTransform(Protocol):
     def eval(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
+# A recipe's own optimiser and schedule: (model, config, total steps) -> (optimizer, scheduler).
+OptimizerFactory = Callable[
+    [nn.Module, TrainConfig, int],
+    tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None],
+]
+
+
 class Identity:
     def train(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -229,11 +236,13 @@ def fit(
     cfg: TrainConfig,
     transform: BatchTransform | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    optimizer_factory: OptimizerFactory | None = None,
 ) -> TrainResult:
     """Train ``model`` in place and leave it at the epoch with the best dev accuracy.
 
     Without ``dev`` the last epoch is kept. With ``cfg.patience`` training stops once that
     many epochs in a row have not improved dev accuracy. Returns the per-epoch history.
+    ``optimizer_factory`` replaces ``cfg``'s optimiser and schedule (stepped once a step).
     """
     transform = transform or Identity()
     device = init_distributed(resolve_device(cfg.device))
@@ -268,6 +277,8 @@ def fit(
             pct_start=0.25,
             anneal_strategy="linear",
         )
+    if optimizer_factory is not None:
+        optimizer, scheduler = optimizer_factory(model, cfg, cfg.epochs * steps)
     generator = torch.Generator().manual_seed(cfg.seed)
     metric = f"dev_{dev_metric(dev if dev is not None else train)}"
     best_acc, best_epoch, best_state = -1.0, 0, None

@@ -12,7 +12,7 @@ import torch
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.finish import finish_bundle
 from textcnn.engine.splits import dev_split, training_labels
-from textcnn.engine.trainer import Split, fit
+from textcnn.engine.trainer import OptimizerFactory, Split, fit
 from textcnn.engine.warmstart import check_warm_start
 from textcnn.errors import TextCNNError
 from textcnn.image.augment import ImageTransform
@@ -20,6 +20,7 @@ from textcnn.image.data import ImageDataset
 from textcnn.image.options import ImageTrainOptions
 from textcnn.image.processor import ImageProcessor, channel_stats
 from textcnn.models import create_model
+from textcnn.models.blocks import whitening_layers
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,22 @@ def _load_warm_weights(
     model.load_state_dict(old.model.state_dict())
 
 
+WHITEN_SAMPLE = 5000  # airbench's: enough for a stable 12 x 12 patch covariance
+
+
+def whiten_sample(
+    model: torch.nn.Module, processor: ImageProcessor, pixels: torch.Tensor, seed: int
+) -> None:
+    """Fit ``model``'s whitening layers, if any, to a seeded sample of the training
+    ``pixels`` (``uint8``, in any order: class-sorted folders included), normalised."""
+    layers = whitening_layers(model)
+    if layers:
+        order = torch.randperm(len(pixels), generator=torch.Generator().manual_seed(seed))
+        sample = processor.normalize(pixels[order[:WHITEN_SAMPLE]])
+        for layer in layers:
+            layer.fit(sample)
+
+
 def train_image(
     train: ImageDataset,
     opts: ImageTrainOptions,
@@ -45,11 +62,14 @@ def train_image(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     warm_start: Bundle | None = None,
     labels: list[str] | None = None,
+    optimizer_factory: OptimizerFactory | None = None,
 ) -> Bundle:
     """Train one model; with neither ``dev`` nor ``dev_fraction`` the last epoch is kept.
 
     ``warm_start``: begin from that bundle's weights (same architecture, sizes and labels).
     ``labels``: ``training_labels(train, dev, test)``, when the caller has checked them.
+    ``optimizer_factory``: a recipe's optimiser and schedule (see ``fit``).
+    A whitening first layer is fitted to (up to ``WHITEN_SAMPLE``) training images.
     """
     labels = labels or training_labels(train, dev, test)
     if dev is None and opts.dev_fraction > 0:
@@ -67,6 +87,8 @@ def train_image(
     pixels = ImageProcessor(size).pixels(train.items)
     mean, std = channel_stats(pixels)
     processor = ImageProcessor(size, mean, std, flip_tta=opts.tta)
+    if warm_start is None:
+        whiten_sample(model, processor, pixels, cfg.seed)
     label_id = {label: i for i, label in enumerate(labels)}
 
     def to_split(data: ImageDataset, x: torch.Tensor | None = None) -> Split:
@@ -77,7 +99,9 @@ def train_image(
         processor, opts.crop_padding, opts.flip, opts.cutout, channels_last=True
     )
     dev_data = to_split(dev) if dev is not None else None
-    result = fit(model, to_split(train, pixels), dev_data, cfg, transform, on_epoch)
+    result = fit(
+        model, to_split(train, pixels), dev_data, cfg, transform, on_epoch, optimizer_factory
+    )
     return finish_bundle(
         model.to(memory_format=torch.contiguous_format),
         arch=opts.arch,

@@ -81,6 +81,98 @@ class ConvBNAct(nn.Sequential):
         super().__init__(*layers)
 
 
+class ConvAct(nn.Sequential):
+    """2-d convolution (with bias) and ReLU, then optionally local response normalisation:
+    the unit of the networks before batch norm (Krizhevsky et al. 2012 normalise after the
+    ReLU, across ``lrn_size`` neighbouring maps, with k=2, alpha=1e-4, beta=0.75)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        lrn: bool = False,
+        lrn_size: int = 5,
+    ) -> None:
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2),
+            nn.ReLU(inplace=True),
+        ]
+        if lrn:
+            # torch divides alpha by the window; the paper's alpha multiplies the plain sum.
+            layers.append(nn.LocalResponseNorm(lrn_size, alpha=1e-4 * lrn_size, beta=0.75, k=2.0))
+        super().__init__(*layers)
+
+
+class PatchWhitening(nn.Conv2d):
+    """Airbench's first layer: a frozen ``k x k`` convolution whose filters are the principal
+    axes of the training images' ``k x k`` patches scaled to unit variance, and their
+    negatives (``2 * C * k * k`` maps, so that a following GELU keeps both signs). The next
+    layers then see decorrelated input from the first step. Only the bias trains.
+
+    ``fit`` sets the filters from (normalised) training images; until then they are random.
+    """
+
+    def __init__(self, in_channels: int = 3, kernel_size: int = 2, eps: float = 5e-4) -> None:
+        super().__init__(in_channels, 2 * in_channels * kernel_size**2, kernel_size, bias=True)
+        self.weight.requires_grad_(False)
+        nn.init.zeros_(self.bias)
+        self.eps = eps
+
+    @torch.no_grad()
+    def fit(self, images: torch.Tensor, chunk: int = 512) -> None:
+        """Whiten ``images`` ``[N, C, H, W]``: eigendecompose their patches' (uncentred)
+        covariance, accumulated in float64 a chunk of images at a time."""
+        k = self.kernel_size[0]
+        dim = self.in_channels * k * k
+        covariance = torch.zeros(dim, dim, dtype=torch.float64, device=images.device)
+        count = 0
+        for start in range(0, len(images), chunk):
+            patches = F.unfold(images[start : start + chunk].double(), k)  # [n, C*k*k, L]
+            patches = patches.transpose(1, 2).reshape(-1, dim)
+            covariance += patches.T @ patches
+            count += len(patches)
+        eigenvalues, eigenvectors = torch.linalg.eigh(covariance / max(count, 1))
+        # Largest variance first; each row of ``filters`` is one scaled principal axis.
+        filters = eigenvectors.T.flip(0) / (eigenvalues.flip(0)[:, None] + self.eps).sqrt()
+        weight = torch.cat([filters, -filters]).view_as(self.weight)
+        self.weight.copy_(weight.to(self.weight.dtype))
+
+
+def whitening_layers(model: nn.Module) -> list[PatchWhitening]:
+    """The ``PatchWhitening`` layers of ``model``: the ones to ``fit`` before training."""
+    return [m for m in model.modules() if isinstance(m, PatchWhitening)]
+
+
+def shift_batch_norm(channels: int, momentum: float = 0.4, eps: float = 1e-12) -> nn.BatchNorm2d:
+    """Batch norm that learns only its shift (the scale stays 1), as airbench uses it; torch's
+    ``momentum`` is the weight of each new batch in the running statistics."""
+    norm = nn.BatchNorm2d(channels, eps=eps, momentum=momentum)
+    norm.weight.requires_grad_(False)
+    return norm
+
+
+class ConvPoolGroup(nn.Sequential):
+    """Airbench's group: a 3x3 convolution, a 2x2 max pool, shift-only batch norm and GELU,
+    then a second 3x3 convolution, batch norm and GELU. The first ``in`` filters of each
+    convolution start as the identity (Dirac) and the rest at random."""
+
+    def __init__(self, in_channels: int, out_channels: int, bn_momentum: float = 0.4) -> None:
+        first = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        second = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        for conv in (first, second):
+            nn.init.dirac_(conv.weight[: min(conv.in_channels, conv.out_channels)])
+        super().__init__(
+            first,
+            nn.MaxPool2d(2),
+            shift_batch_norm(out_channels, bn_momentum),
+            nn.GELU(),
+            second,
+            shift_batch_norm(out_channels, bn_momentum),
+            nn.GELU(),
+        )
+
+
 class BasicBlock(nn.Module):
     """He et al.'s residual block: two 3x3 ``ConvBNAct`` plus a shortcut, then ReLU.
 
