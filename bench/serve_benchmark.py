@@ -11,7 +11,8 @@ In one run, against real ``textcnn serve`` processes (uvloop + httptools, 1 and 
 - ``/classify-image`` with 32x32 PNGs (a LeNet-5 trained for seconds on generated images,
   unless ``--image-bundle`` names a real one).
 
-Models missing from ``--work`` are trained first (the MR model only where ../shared exists).
+Models missing from ``--work`` are trained first (the MR models only where
+../shared/datasets, or ``$TEXTCNN_DATASETS``, holds MR).
 Every cell runs ``--repeats`` times (3), interleaved, and the table shows medians; with
 ``--before DIR`` the code of another checkout (e.g. the main branch's) is served and measured
 beside this one, each against its own ceiling.
@@ -44,7 +45,7 @@ from typing import Any
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "datasets"
+SHARED = Path(os.environ.get("TEXTCNN_DATASETS", REPO.parent / "shared" / "datasets"))
 DEMO_TRAIN = REPO / "data" / "demo" / "support_train.jsonl"
 DEMO_TEST = REPO / "data" / "demo" / "support_test.jsonl"
 MR = SHARED / "text" / "rt-polarity.all"
