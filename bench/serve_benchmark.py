@@ -11,9 +11,13 @@ In one run, against real ``textcnn serve`` processes (uvloop + httptools, 1 and 
 - ``/classify-image`` with 32x32 PNGs (a LeNet-5 trained for seconds on generated images,
   unless ``--image-bundle`` names a real one).
 
-Models missing from ``--work`` are trained first (the MR model only where ../shared exists).
+Models missing from ``--work`` are trained first (the MR models only where
+../shared/datasets, or ``$TEXTCNN_DATASETS``, holds MR).
+Every cell runs ``--repeats`` times (3), interleaved, and the table shows medians; with
+``--before DIR`` the code of another checkout (e.g. the main branch's) is served and measured
+beside this one, each against its own ceiling.
 Usage: ``python bench/serve_benchmark.py [--duration 5] [--workers 1,2] [--concurrency 1,16,64]
-[--precision bf16]``
+[--precision bf16] [--repeats 3] [--before ../main]``
 (needs ``wrk``: ``apt-get install -y wrk``). It keeps the machine's cores busy for minutes.
 """
 
@@ -33,13 +37,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from statistics import median
+from typing import Any
 
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "datasets"
+SHARED = Path(os.environ.get("TEXTCNN_DATASETS", REPO.parent / "shared" / "datasets"))
 DEMO_TRAIN = REPO / "data" / "demo" / "support_train.jsonl"
 DEMO_TEST = REPO / "data" / "demo" / "support_test.jsonl"
 MR = SHARED / "text" / "rt-polarity.all"
@@ -59,6 +65,8 @@ class Cell:
     cpu_ms: float  # server CPU (all its processes) per request
     mean_batch: float | None = None  # inputs per forward pass (1 worker only)
     items_per_request: int = 1
+    code: str = "this"  # which source tree served it (--before: "before")
+    repeat: int = 0
 
 
 def run(command: list[str], **kw: object) -> None:
@@ -217,14 +225,18 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(registry: Path, workers: int, env: dict[str, str], log: Path) -> Iterator[Server]:
+def server(
+    registry: Path, workers: int, env: dict[str, str], log: Path, src: Path = REPO
+) -> Iterator[Server]:
+    """A ``textcnn serve`` of the code in ``src`` (this checkout, or another's ``--before``)."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TEXTCNN_")}
     environ.update({"TEXTCNN_BENCHMARK_ROUTE": "true", "TEXTCNN_LOG_LEVEL": "warning", **env})
+    environ["PYTHONPATH"] = str(src)
     command = [sys.executable, "-m", "textcnn", "serve", "--registry", str(registry)]
     command += ["--port", str(port), "--workers", str(workers)]
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=environ, stdout=out, stderr=out)
+        process = subprocess.Popen(command, cwd=src, env=environ, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -311,7 +323,9 @@ class Target:
         return None if self.name == "ceiling" else self.name
 
 
-def measure(srv: Server, target: Target, mode: str, concurrency: int, duration: float) -> Cell:
+def measure(
+    srv: Server, target: Target, mode: str, concurrency: int, duration: float, **extra: Any
+) -> Cell:
     model = target.model if srv.workers == 1 else None  # /metrics shows one worker
     before = batch_stats(srv.url, model) if model else (0.0, 0.0)
     cpu = srv.cpu_seconds()
@@ -337,9 +351,11 @@ def measure(srv: Server, target: Target, mode: str, concurrency: int, duration: 
         cpu_ms,
         mean_batch,
         target.items,
+        **extra,
     )
     print(
-        f"  {target.endpoint} {cell.model} {mode} w={srv.workers} c={concurrency}: {rps:.0f} "
+        f"  [{cell.code} #{cell.repeat}] {target.endpoint} {cell.model} {mode} w={srv.workers} "
+        f"c={concurrency}: {rps:.0f} "
         f"req/s p50 {p50:.1f} ms p99 {p99:.1f} ms cpu {cpu_ms:.2f} ms/req errors {errors}",
         file=sys.stderr,
         flush=True,
@@ -348,21 +364,43 @@ def measure(srv: Server, target: Target, mode: str, concurrency: int, duration: 
 
 
 def table(cells: list[Cell]) -> str:
-    ceilings = {(c.workers, c.concurrency): c.rps for c in cells if c.mode == "ceiling"}
-    rows = [
-        "| endpoint | model | mode | workers | conc | req/s | p50 ms | p99 ms | vs ceiling "
-        "| texts/s | server CPU ms/req | mean batch | errors |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
+    """One row per cell: the median over repeats of each figure; "vs ceiling" is the median of
+    each repeat's requests/s over the ceiling's in that repeat (same code, workers, load)."""
+    ceilings = {
+        (c.code, c.repeat, c.workers, c.concurrency): c.rps for c in cells if c.mode == "ceiling"
+    }
+    groups: dict[tuple, list[Cell]] = {}
     for c in cells:
-        ceiling = ceilings.get((c.workers, c.concurrency))
-        ratio = f"{c.rps / ceiling:.2f}" if ceiling and c.items_per_request == 1 else ""
+        key = (c.workers, c.concurrency, c.endpoint, c.model, c.mode, c.code)
+        groups.setdefault(key, []).append(c)
+    rows = [
+        "| code | endpoint | model | mode | workers | conc | req/s | p50 ms | p99 ms | vs ceiling "
+        "| texts/s | server CPU ms/req | mean batch | errors | repeats |",
+        "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for key in sorted(groups):
+        group = groups[key]
+        c = replace(
+            group[0],
+            **{
+                f: median(getattr(g, f) for g in group)
+                for f in ("rps", "p50_ms", "p99_ms", "cpu_ms")
+            },
+        )
+        ratios = [
+            g.rps / ceilings[k]
+            for g in group
+            if (k := (g.code, g.repeat, g.workers, g.concurrency)) in ceilings
+        ]
+        ratio = f"{median(ratios):.2f}" if ratios and c.items_per_request == 1 else ""
         texts = f"{c.rps * c.items_per_request:.0f}" if c.items_per_request > 1 else ""
-        batch = f"{c.mean_batch:.1f}" if c.mean_batch is not None else ""
+        batches = [g.mean_batch for g in group if g.mean_batch is not None]
+        batch = f"{median(batches):.1f}" if batches else ""
+        errors = sum(g.errors for g in group)
         rows.append(
-            f"| {c.endpoint} | {c.model} | {c.mode} | {c.workers} | {c.concurrency} "
+            f"| {c.code} | {c.endpoint} | {c.model} | {c.mode} | {c.workers} | {c.concurrency} "
             f"| {c.rps:.0f} | {c.p50_ms:.1f} | {c.p99_ms:.1f} | {ratio} | {texts} "
-            f"| {c.cpu_ms:.2f} | {batch} | {c.errors} |"
+            f"| {c.cpu_ms:.2f} | {batch} | {errors} | {len(group)} |"
         )
     return "\n".join(rows)
 
@@ -378,6 +416,12 @@ def main() -> None:
     p.add_argument("--max-batch-size", type=int, help="server setting (default: the service's)")
     p.add_argument("--max-wait-ms", type=float, help="server setting (default: the service's)")
     p.add_argument("--no-baseline", action="store_true", help="skip one-forward-per-request")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds of every cell (3)")
+    p.add_argument(
+        "--before",
+        type=Path,
+        help="also serve the code of this checkout (e.g. the main branch's), cells interleaved",
+    )
     p.add_argument("--precision", choices=["fp32", "bf16"], help="server setting (default fp32)")
     p.add_argument(
         "--encoder-dims",
@@ -430,8 +474,8 @@ def main() -> None:
     cells: list[Cell] = []
     baseline = {**tuned, "TEXTCNN_MAX_BATCH_SIZE": "1"}
     for workers in [int(w) for w in args.workers.split(",")]:
-        # Both servers run side by side (an idle one costs nothing) and their cells alternate,
-        # so a change in the machine's load hits the two modes alike.
+        # All servers run side by side (an idle one costs nothing) and their cells alternate,
+        # repeat after repeat, so a change in the machine's load hits them alike.
         with contextlib.ExitStack() as stack:
             log = args.work / f"server-{workers}.log"
             fast = stack.enter_context(server(registry, workers, tuned, log))
@@ -439,25 +483,39 @@ def main() -> None:
             if not args.no_baseline:
                 log = args.work / f"server-{workers}-unbatched.log"
                 slow = stack.enter_context(server(registry, workers, baseline, log))
-            runs = [(fast, "ceiling", "ceiling")]
-            for model in texts:
-                runs.append((fast, model, "batching"))
-                if slow is not None:
-                    runs.append((slow, model, "1 forward/request"))
-            runs.append((fast, "image", "batching"))
-            for srv, name, _ in runs:  # warm every worker's models and code paths
+            codes = [("this", fast)]
+            if args.before:
+                log = args.work / f"server-{workers}-before.log"
+                before = server(registry, workers, tuned, log, args.before.resolve())
+                codes.append(("before", stack.enter_context(before)))
+            runs = []
+            for code, srv in codes:
+                runs.append((code, srv, "ceiling", "ceiling"))
+                for model in texts:
+                    runs.append((code, srv, model, "batching"))
+                    if slow is not None and code == "this":
+                        runs.append((code, slow, model, "1 forward/request"))
+                runs.append((code, srv, "image", "batching"))
+            for _, srv, name, _ in runs:  # warm every worker's models and code paths
                 wrk(srv.url + targets[name].endpoint, targets[name].script, 8, 2)
-            for c in concurrencies:
-                for srv, name, mode in runs:
-                    cells.append(measure(srv, targets[name], mode, c, args.duration))
-            for model in ("text", "rand300"):
-                batch, c = targets[f"batch-{model}"], args.batch_concurrency
-                cells.append(measure(fast, batch, "256 texts/request", c, args.duration))
-    cells.sort(key=lambda c: (c.workers, c.concurrency, c.endpoint, c.model, c.mode))
+            for repeat in range(args.repeats):
+                for c in concurrencies:
+                    for code, srv, name, mode in runs:
+                        target = targets[name]
+                        kw = {"code": code, "repeat": repeat}
+                        cells.append(measure(srv, target, mode, c, args.duration, **kw))
+                for code, srv in codes:
+                    for model in ("text", "rand300"):
+                        batch, c = targets[f"batch-{model}"], args.batch_concurrency
+                        kw = {"code": code, "repeat": repeat}
+                        cells.append(
+                            measure(srv, batch, "256 texts/request", c, args.duration, **kw)
+                        )
     print(table(cells))
     print(
         f"\n{os.cpu_count()} cores; 1-minute load average at the start: {load:.2f}; "
-        f"{args.duration:g} s per cell; wrk -t1 on the same machine. Models: text = the demo "
+        f"{args.duration:g} s per cell, median of {args.repeats} interleaved repeats; wrk -t1 "
+        "on the same machine. Models: text = the demo "
         "model (scripts/demo.sh: GloVe-50d non-static), rand300 = Kim's CNN-rand "
         "(--recipe kim2014, 300-d) on the demo data, mr = MR GloVe-50d non-static, mr-eD = "
         "the default recipe on MR with D-d minilm vectors (50 + D dimensions), image = "

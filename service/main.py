@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from service.limits import BodySizeLimitMiddleware
 from service.loader import ModelManager
 from service.metrics import Metrics, RequestMetricsMiddleware
-from service.routes import classify, images, system
+from service.routes import classify, images, system, v2
 from service.settings import Settings
 from textcnn import __version__
 from textcnn.engine.device import configure_cpu
@@ -92,15 +92,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
-    routers = [classify.router, images.router, system.router]
+    routers = [classify.router, images.router, system.router, v2.router]
     if settings.benchmark_route:
         routers.append(system.bench_router)
     for router in routers:
         app.include_router(router)
+    image_body = settings.max_image_bytes + 64 * 1024  # + form or protocol overhead
     app.add_middleware(
         BodySizeLimitMiddleware,
         default=settings.max_body_bytes,
-        by_path={"/classify-image": settings.max_image_bytes + 64 * 1024},  # + form overhead
+        by_path={"/classify-image": image_body},
+        by_prefix={"/v2/models/": max(image_body, settings.max_body_bytes)},
     )
     paths = {route.path for router in routers for route in router.routes}
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, paths=paths)

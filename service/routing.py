@@ -11,20 +11,26 @@ def route(manager: ModelManager, name: str | None, input_type: str) -> LoadedMod
     """The loaded model to answer with: ``name``, or the route's default for ``input_type``
     (what the route receives: ``text`` or ``image``)."""
     default = manager.settings.default_models().get(input_type)
-    state = manager.states.get(name or default)
-    if state is None:
-        if name is None or name == default:
-            raise ModelUnavailable(f"no {input_type} model is loaded (expected {default!r})")
-        known = ", ".join(sorted(manager.states)) or "none"
-        raise ModelNotFound(f"unknown model {name!r} (models: {known})")
-    loaded = state.loaded
-    if loaded is None:
-        raise ModelUnavailable(f"model {state.name!r} is not loaded: {state.error}")
+    if manager.states.get(name or default) is None and (name is None or name == default):
+        raise ModelUnavailable(f"no {input_type} model is loaded (expected {default!r})")
+    loaded = served(manager, name or default)
     if loaded.modality.input_type != input_type:
         raise ModelNotFound(
-            f"no {input_type} model named {state.name!r}: it is a {loaded.modality.name} model"
+            f"no {input_type} model named {loaded.name!r}: it is a {loaded.modality.name} model"
         )
     return loaded
+
+
+def served(manager: ModelManager, name: str) -> LoadedModel:
+    """The version of model ``name`` being served: 404 for an unknown model, 503 if it has
+    no version loaded."""
+    state = manager.states.get(name)
+    if state is None:
+        known = ", ".join(sorted(manager.states)) or "none"
+        raise ModelNotFound(f"unknown model {name!r} (models: {known})")
+    if state.loaded is None:
+        raise ModelUnavailable(f"model {state.name!r} is not loaded: {state.error}")
+    return state.loaded
 
 
 def readiness(manager: ModelManager) -> tuple[bool, dict[str, str | None]]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from service.deps import ManagerDep, SettingsDep, json_body
 from service.errors import invalid
+from service.responses import FastJSONResponse
 from service.routing import route
 from service.schemas import ClassifyRequest, ClassifyResponse, error_responses, json_request_body
 
@@ -64,4 +65,5 @@ async def classify(
         if threshold is not None:
             predictions = [p.with_threshold(threshold) for p in predictions]
         results = [p.to_dict(body.top_k) for p in predictions]
-    return {"model": model.name, "version": model.version, "results": results}
+    content = {"model": model.name, "version": model.version, "results": results}
+    return FastJSONResponse(content)  # checked already: no second pass through the schema

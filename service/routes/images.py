@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from service.deps import ManagerDep, SettingsDep
 from service.images import MEDIA_TYPES, MULTIPART, check_image, read_image
+from service.responses import FastJSONResponse
 from service.routing import route
 from service.schemas import ClassifyResponse, error_responses
 
@@ -59,8 +60,5 @@ async def classify_image(
     check_image(data, settings.max_image_pixels, settings.max_image_bytes)
     loaded = route(manager, model, "image")
     (prediction,) = await loaded.predict([data])
-    return {
-        "model": loaded.name,
-        "version": loaded.version,
-        "results": [prediction.to_dict(top_k)],
-    }
+    body = {"model": loaded.name, "version": loaded.version, "results": [prediction.to_dict(top_k)]}
+    return FastJSONResponse(body)

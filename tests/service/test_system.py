@@ -104,6 +104,12 @@ def test_openapi_documents_every_route_with_examples(client: TestClient) -> None
         "/ready",
         "/models",
         "/metrics",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/{name}",
+        "/v2/models/{name}/ready",
+        "/v2/models/{name}/infer",
     }
     assert paths["/classify"]["post"]["requestBody"]["content"]["application/json"]["examples"]
     image_body = paths["/classify-image"]["post"]["requestBody"]["content"]

@@ -28,13 +28,13 @@ class TextProcessor:
         return get_tokenizer(self.tokenizer)(text, self.lowercase)[: self.max_length]
 
     def encode_tokens(self, token_lists: Sequence[Sequence[str]]) -> torch.Tensor:
-        """Right-padded ``[N, T]`` ids, ``T`` the longest list (at least 1)."""
+        """Right-padded ``[N, T]`` ids, ``T`` the longest list (at least 1).
+
+        Built as one list and one tensor: a tensor write per row cost more than tokenising."""
         width = max([1, *(len(t) for t in token_lists)])
-        ids = torch.zeros(len(token_lists), width, dtype=torch.long)
-        for row, tokens in enumerate(token_lists):
-            if tokens:
-                ids[row, : len(tokens)] = torch.tensor(self.vocab.ids(tokens))
-        return ids
+        ids = self.vocab.ids
+        rows = [ids(tokens) + [0] * (width - len(tokens)) for tokens in token_lists]
+        return torch.tensor(rows, dtype=torch.long).view(len(token_lists), width)
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         return self.encode_tokens([self.tokenize(t) for t in texts])
