@@ -379,6 +379,7 @@ def main() -> None:
     p.add_argument("--max-wait-ms", type=float, help="server setting (default: the service's)")
     p.add_argument("--no-baseline", action="store_true", help="skip one-forward-per-request")
     p.add_argument("--precision", choices=["fp32", "bf16"], help="server setting (default fp32)")
+    p.add_argument("--device", help="server setting: cpu, cuda or cuda:N (default cpu)")
     p.add_argument(
         "--encoder-dims",
         default="64",
@@ -425,6 +426,8 @@ def main() -> None:
         tuned["TEXTCNN_MAX_WAIT_MS"] = str(args.max_wait_ms)
     if args.precision:
         tuned["TEXTCNN_PRECISION"] = args.precision
+    if args.device:
+        tuned["TEXTCNN_DEVICE"] = args.device
     load = os.getloadavg()[0]
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     cells: list[Cell] = []
