@@ -195,3 +195,21 @@ def test_compiled_image_epoch_has_no_graph_break() -> None:
     x = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
     transform = ImageTransform(ImageProcessor(8), crop_padding=1, channels_last=True)
     assert compiled_fit(model, Split(x, torch.arange(16) % 2), transform) == {}
+
+
+def test_train_honours_precision_bf16_on_the_cpu(keyword_files: dict, tmp_path) -> None:
+    """``textcnn train --precision bf16`` on the CPU: the GPU's autocast path, end to end."""
+    import json
+
+    from textcnn.cli import main
+
+    out = tmp_path / "model"
+    assert main([
+        "train", "--data", str(keyword_files["train"]), "--test", str(keyword_files["test"]),
+        "--mode", "rand", "--dim", "16", "--feature-maps", "8", "--epochs", "6",
+        "--batch-size", "20", "--optimizer", "adam", "--lr", "0.01", "--precision", "bf16",
+        "--device", "cpu", "--threads", "1", "--no-progress", "--out", str(out),
+    ]) == 0  # fmt: skip
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["options"]["train"]["precision"] == "bf16"
+    assert config["metrics"]["test_accuracy"] > 0.8
