@@ -16,6 +16,8 @@
 # from wheels in GPU_CHECK_WHEELS (a folder: pip --no-index --find-links).
 # Data: GPU_CHECK_DATA (default ../shared/datasets, else ./shared/datasets) with
 # text/rt-polarity.all and images/cifar10-jpg.tar.gz; a step without its data says so.
+# The load generator is wrk: on a machine without it and without internet, GPU_CHECK_DEBS is
+# a folder of .deb files (wrk, libluajit-5.1-2) to unpack.
 # MR_EMBEDDINGS (default glove-6b-50d, packaged) are the non-static vectors: Kim's 300-d
 # GoogleNews word2vec is not in the repository; pass its path to use it.
 #
@@ -159,6 +161,12 @@ EOF
 fi
 
 # --- /classify throughput on the GPU, dynamic batching -----------------------------------
+if ! command -v wrk >/dev/null && [ -n "${GPU_CHECK_DEBS:-}" ]; then
+  # wrk and libluajit-5.1-2 as .deb files (apt-get download), unpacked beside the work files
+  for deb in "$GPU_CHECK_DEBS"/*.deb; do dpkg -x "$deb" "$WORK/root"; done
+  export PATH="$WORK/root/usr/bin:$PATH"
+  export LD_LIBRARY_PATH="$WORK/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 if ! command -v wrk >/dev/null; then
   row "/classify" "n/a" "n/a" "wrk is not installed (apt-get install -y wrk)"
 else
@@ -169,11 +177,14 @@ else
     --device "$DEVICE" --duration "$DURATION" --workers 1 --concurrency 64 --no-baseline \
     --encoder-dims ""
   if [ "$STATUS" = 0 ]; then
-    # the table's /classify rows: | endpoint | model | mode | workers | concurrency | rps | ...
-    grep -E '^\| /classify \|' "$WORK/serve.log" | while IFS='|' read -r _ _ model _ _ c rps p50 p99 _; do
-      row "/classify $(echo $model), c=$(echo $c)" "n/a" "$(echo $rps) req/s" \
-        "p50 $(echo $p50) ms, p99 $(echo $p99) ms, batched, $DEVICE"
-    done
+    # | endpoint | model | mode | workers | conc | req/s | p50 | p99 | vs ceiling | texts/s | ...
+    grep -E '^\| /classify \|' "$WORK/serve.log" |
+      while IFS='|' read -r _ _ model _ _ c rps p50 p99 _ texts _; do
+        value="$(echo $rps) req/s"
+        [ -n "$(echo $texts)" ] && value="$(echo $texts) texts/s (256 a request)"
+        row "/classify $(echo $model), c=$(echo $c)" "n/a" "$value" \
+          "p50 $(echo $p50) ms, p99 $(echo $p99) ms, batched, $DEVICE"
+      done
   else
     row "/classify" "$SECONDS_TAKEN" "n/a" "$(failed "$WORK/serve.log")"
   fi
