@@ -423,6 +423,7 @@ def main() -> None:
         help="also serve the code of this checkout (e.g. the main branch's), cells interleaved",
     )
     p.add_argument("--precision", choices=["fp32", "bf16"], help="server setting (default fp32)")
+    p.add_argument("--device", help="server setting: cpu, cuda or cuda:N (default cpu)")
     p.add_argument(
         "--encoder-dims",
         default="64",
@@ -469,6 +470,8 @@ def main() -> None:
         tuned["TEXTCNN_MAX_WAIT_MS"] = str(args.max_wait_ms)
     if args.precision:
         tuned["TEXTCNN_PRECISION"] = args.precision
+    if args.device:
+        tuned["TEXTCNN_DEVICE"] = args.device
     load = os.getloadavg()[0]
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     cells: list[Cell] = []

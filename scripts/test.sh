@@ -8,6 +8,10 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PYTHON" -m venv .venv
 fi
+if ! command -v g++ >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "==> installing g++ (torch.compile on the CPU builds C++ kernels: tests/engine/test_gpu_path.py)"
+  apt-get update -qq && apt-get install -y -qq g++ >/dev/null
+fi
 echo "==> installing torch (CPU) and textcnn[dev]"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q torch==2.13.0

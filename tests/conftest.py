@@ -20,6 +20,17 @@ SHARED = REPO.parent / "shared" / "datasets"
 
 torch.set_num_threads(1)
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip the ``cuda``-marked tests on a machine without a CUDA GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (bench/gpu_check.sh runs these on one)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 _FILLER = [
     *("the", "a", "this", "that", "my", "our", "it", "was", "is", "very", "really"),
     *("quite", "so", "just", "some", "movie", "film", "book", "service", "day", "time"),

@@ -21,6 +21,7 @@ import torch
 
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.config import TrainConfig
+from textcnn.engine.distributed import broadcast_from_main, is_main_process
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import LabelledData, check_labels, dev_split, distinct_labels, gold
@@ -199,6 +200,46 @@ def _check_labels(
     return mismatch
 
 
+@dataclass
+class _Plan:
+    """What a retrain trains and gates, read from the registry and the data."""
+
+    base: str
+    current: Bundle
+    opts: Any
+    mismatch: str | None
+    warm: Bundle | None
+    train: LabelledData
+    gate: LabelledData
+    description: str
+
+
+def _plan(
+    registry: ModelStore,
+    name: str,
+    data: LabelledData,
+    dev: LabelledData | None,
+    from_version: str | None,
+    force: bool,
+    overrides: dict[str, Any] | None,
+    holdout: float,
+) -> _Plan:
+    """Read-only: the current version, the options, the warm start and the gate split."""
+    base = registry.resolve(name)
+    current = registry.load_bundle(name, base)
+    opts = stored_options(current, overrides)
+    labels = distinct_labels(data)
+    if dev is not None:
+        check_labels(dev, labels)  # names the first offending example
+    mismatch = _check_labels(data, labels, current, f"model {name!r} {base}", force)
+    warm = registry.load_bundle(name, from_version) if from_version else None
+    if warm is not None and _check_labels(data, labels, warm, f"{name!r} {from_version}", force):
+        log.warning("labels differ from %s: --force trains a fresh model", from_version)
+        warm = None
+    train, gate, description = _gate_split(data, dev, holdout, opts.train.seed)
+    return _Plan(base, current, opts, mismatch, warm, train, gate, description)
+
+
 def retrain(
     registry: ModelStore,
     name: str,
@@ -211,35 +252,33 @@ def retrain(
     keep: int = KEEP,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> RetrainResult:
-    """Train, gate and publish a candidate for ``name``; see the module docstring."""
+    """Train, gate and publish a candidate for ``name``; see the module docstring.
+
+    Under ``torchrun`` rank 0 alone takes the train lock, gates and publishes; the other
+    ranks only read the registry, train the same candidate with it (their steps are its
+    collectives) and return rank 0's result.
+    """
     if not 0 < holdout < 1:
         raise TextCNNError(f"`holdout` must be between 0 and 1, got {holdout}")
     if keep < 1:
         raise TextCNNError(f"`keep` must be at least 1, got {keep}")
     modality = check_retrainable(registry, name, from_version)
-    base = registry.resolve(name)
+    args = (registry, name, data, dev, from_version, force, overrides, holdout)
+    if not is_main_process():
+        plan = _plan(*args)
+        _train_candidate(modality, plan.train, plan.opts, plan.warm, on_epoch)
+        return broadcast_from_main(None)
     with registry.training(name):
-        current = registry.load_bundle(name, base)
-        opts = stored_options(current, overrides)
-        labels = distinct_labels(data)
-        if dev is not None:
-            check_labels(dev, labels)  # names the first offending example
-        mismatch = _check_labels(data, labels, current, f"model {name!r} {base}", force)
-        warm = registry.load_bundle(name, from_version) if from_version else None
-        if warm is not None and _check_labels(
-            data, labels, warm, f"{name!r} {from_version}", force
-        ):
-            log.warning("labels differ from %s: --force trains a fresh model", from_version)
-            warm = None
-        train, gate, description = _gate_split(data, dev, holdout, opts.train.seed)
-        candidate = _train_candidate(modality, train, opts, warm, on_epoch)
+        plan = _plan(*args)
+        base, warm, gate = plan.base, plan.warm, plan.gate
+        candidate = _train_candidate(modality, plan.train, plan.opts, warm, on_epoch)
         candidate_metrics = _gate_report(candidate, gate)
-        current_metrics = None if mismatch else _gate_report(current, gate)
+        current_metrics = None if plan.mismatch else _gate_report(plan.current, gate)
         multi = candidate.multi_label
         promote, reason = decide(
             candidate_metrics, current_metrics, base, force, GATE_METRICS[multi][0]
         )
-        gate_info = {"description": description, "examples": len(gate), "data": gate.source}
+        gate_info = {"description": plan.description, "examples": len(gate), "data": gate.source}
         warm_start = from_version if warm is not None else None
         candidate.metrics.update({f"gate_{k}": v for k, v in candidate_metrics.items()})
         candidate.training["retrain"] = {
@@ -262,7 +301,7 @@ def retrain(
             f"; kept as a non-current version (textcnn models promote --registry "
             f"{registry.root} --name {name} --version {version} makes it current)"
         )
-    return RetrainResult(
+    result = RetrainResult(
         name=name,
         base=base,
         candidate=version,
@@ -276,3 +315,4 @@ def retrain(
         pruned=pruned,
         multi_label=multi,
     )
+    return broadcast_from_main(result)

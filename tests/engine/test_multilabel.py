@@ -67,5 +67,5 @@ def test_the_objective_follows_the_targets() -> None:
     assert loss_of(logits, y, TrainConfig()) == pytest.approx(bce.item())
     assert hits(logits, y).item() == 1  # the second misses its third label
     model = torch.nn.Identity()
-    f1 = accuracy(model, Split(logits, y), Identity(), TrainConfig(amp=False))
+    f1 = accuracy(model, Split(logits, y), Identity(), TrainConfig())
     assert f1 == pytest.approx(2 * 3 / (3 + 4))

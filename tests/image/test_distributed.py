@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -16,6 +17,7 @@ from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.image.augment import ImageTransform
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model
+from textcnn.store import ModelStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -116,3 +118,27 @@ def test_train_text_under_torchrun(keyword_files: dict[str, Path], tmp_path: Pat
     [summary] = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert summary["test_accuracy"] > 0.9
     assert Predictor.load(tmp_path / "model").predict(["what a wonderful day"])[0].label
+
+
+@pytest.mark.parametrize("modality", ["text", "image"])
+def test_retrain_under_torchrun(
+    modality: str,
+    request: pytest.FixtureRequest,
+    keyword_files: dict[str, Path],
+    shapes: Path,
+    tmp_path: Path,
+) -> None:
+    """Rank 0 alone takes the train lock and publishes; rank 1 trains alongside it (were it
+    to take the lock too, one rank would fail and the other hang at its first all-reduce)."""
+    store = ModelStore(tmp_path / "reg", create=True)
+    store.publish("m", request.getfixturevalue(f"{modality}_bundle"))
+    data = keyword_files["train"] if modality == "text" else shapes / "train"
+    done = torchrun(
+        "retrain", "--registry", str(store.root), "--name", "m", "--data", str(data),
+        "--epochs", "2", "--device", "cpu", "--threads", "1", "--no-progress", "--force",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [result] = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert result["promoted"] and result["candidate"] == "v2"
+    assert store.version_ids("m") == ["v1", "v2"] and store.current("m") == "v2"
+    assert store.load_bundle("m").training["result"]["history"][-1]["epoch"] == 2

@@ -47,7 +47,7 @@ during the retrain); 2 an error, the registry unchanged.
 # that differ from ``TrainConfig``'s.
 OVERRIDES = (
     *("epochs", "batch_size", "optimizer", "lr", "weight_decay", "seed", "device", "threads"),
-    "progress",
+    *("precision", "progress"),
 )
 OVERRIDE_HELP = {"seed": "also seeds the --holdout split", "threads": "CPU threads"}
 

@@ -11,6 +11,7 @@ from typing import Any
 
 OPTIMIZERS = ("adadelta", "adam", "adamw", "sgd")
 SCHEDULES = ("constant", "onecycle")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
 def option(
@@ -23,7 +24,7 @@ def option(
 ) -> Any:
     """A dataclass field offered on the command line.
 
-    ``flag`` names it when ``--field-name`` does not fit (``--no-amp`` for ``amp=True``: a
+    ``flag`` names it when ``--field-name`` does not fit (``--no-tf32`` for ``tf32=True``: a
     boolean flag sets the opposite of its default); ``group`` is its help section;
     ``argparse`` passes ``choices`` or ``metavar``, or ``type`` as a name the CLI knows
     (``"fraction"``).
@@ -46,7 +47,13 @@ class TrainConfig:
     label_smoothing: float = option(0.0, "cross-entropy label smoothing")
     seed: int = option(0, "makes CPU runs repeatable")
     device: str = option("auto", "auto, cpu, cuda or cuda:N")
-    amp: bool = option(True, "no bf16 autocast on CUDA", flag="--no-amp")
+    precision: str = option(
+        "auto",
+        "training steps' autocast: auto (bf16 on a CUDA GPU that has it, else fp16 with loss "
+        "scaling; fp32 on the CPU), or bf16, fp16 or fp32 on any device; evaluation is fp32",
+        choices=PRECISIONS,
+    )
+    tf32: bool = option(True, "no TF32 matrix products and convolutions on CUDA", flag="--no-tf32")
     threads: int | None = option(None, "CPU threads (default: torch's choice)")
     compile: bool = option(False, "torch.compile the model")
     progress: bool = option(True, "no progress bars", flag="--no-progress")
@@ -61,6 +68,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; one of {OPTIMIZERS}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; one of {PRECISIONS}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; constant or onecycle")
         if self.epochs < 1 or self.batch_size < 1:

@@ -9,6 +9,7 @@ no-op and training runs in one process.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -32,15 +33,19 @@ def is_main_process() -> bool:
     return rank_world()[0] == 0
 
 
-def init_distributed(device: torch.device) -> torch.device:
-    """Join the ``torchrun`` process group if there is one; return this rank's device.
+def rank_device(device: torch.device, local_rank: int) -> torch.device:
+    """This rank's device: every CUDA device (``cuda`` or ``cuda:N``) becomes
+    ``cuda:LOCAL_RANK``, one GPU per process as NCCL requires (a launcher that restricts the
+    GPUs a node's ranks see does so with ``CUDA_VISIBLE_DEVICES``); the CPU stays the CPU."""
+    return torch.device("cuda", local_rank) if device.type == "cuda" else device
 
-    A CUDA device without an index becomes ``cuda:LOCAL_RANK``.
-    """
+
+def init_distributed(device: torch.device) -> torch.device:
+    """Join the ``torchrun`` process group if there is one; return this rank's device
+    (``rank_device``)."""
     if not launched_distributed():
         return device
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    device = rank_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
@@ -72,3 +77,13 @@ def average_buffers(model: nn.Module) -> None:
         if buffer.is_floating_point():
             dist.all_reduce(buffer)
             buffer.div_(world)
+
+
+def broadcast_from_main(obj: Any) -> Any:
+    """Rank 0's ``obj`` (picklable, made by this program) on every rank; ``obj`` itself in
+    one process. The other ranks wait here until rank 0 arrives."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

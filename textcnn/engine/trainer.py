@@ -24,7 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from textcnn.engine.config import TrainConfig
-from textcnn.engine.device import configure_cpu, resolve_device
+from textcnn.engine.device import autocast_dtype, configure_cpu, resolve_device, tf32
 from textcnn.engine.distributed import (
     all_reduce_sum,
     average_buffers,
@@ -44,8 +44,10 @@ class Split:
     ``[N, C]`` 0/1 float targets (then training uses a sigmoid per class and binary
     cross-entropy, and dev data is scored by micro-F1 at probability 0.5).
 
-    ``lengths`` (optional, variable-length inputs) lets CPU training batch similar lengths
-    together, so that trimmed batches carry little padding.
+    ``lengths`` (optional, on the CPU) are the rows' real lengths along dimension 1, the rest
+    being trailing padding that never changes a model's output (text): training then batches
+    similar lengths together, and every batch, in training and evaluation, is cut to its
+    longest row, on every device, without reading anything back from it.
     """
 
     x: torch.Tensor
@@ -60,9 +62,22 @@ class Split:
         return self.y.dim() == 2
 
     def to(self, device: torch.device) -> Split:
-        return Split(
-            self.x.to(device, non_blocking=True), self.y.to(device, non_blocking=True), self.lengths
-        )
+        return Split(to_device(self.x, device), to_device(self.y, device), self.lengths)
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` on ``device``; to a GPU through pinned memory, so the copy is asynchronous."""
+    if device.type == "cuda" and x.device.type == "cpu":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
+
+
+def batch_width(lengths: torch.Tensor, device: torch.device) -> int:
+    """Columns a batch of rows of ``lengths`` needs: its longest row (at least 1), rounded
+    up to a multiple of 8 on accelerators, where each new input shape costs a cuDNN or
+    ``torch.compile`` search."""
+    width = max(1, int(lengths.max())) if len(lengths) else 1
+    return width if device.type == "cpu" else -(-width // 8) * 8
 
 
 def bucketed(order: torch.Tensor, lengths: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -81,12 +96,10 @@ def bucketed(order: torch.Tensor, lengths: torch.Tensor, batch_size: int) -> tor
     return torch.cat([batches[i] for i in shuffle.tolist()])
 
 
-def epoch_order(
-    train: Split, generator: torch.Generator, batch_size: int, device: torch.device
-) -> torch.Tensor:
-    """One epoch's example order: a permutation, length-bucketed on the CPU."""
+def epoch_order(train: Split, generator: torch.Generator, batch_size: int) -> torch.Tensor:
+    """One epoch's example order: a permutation, length-bucketed for variable-length inputs."""
     order = torch.randperm(len(train), generator=generator)
-    if train.lengths is not None and device.type == "cpu":
+    if train.lengths is not None:
         order = bucketed(order, train.lengths, batch_size)
     return order
 
@@ -127,6 +140,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     dev_metric: str = "accuracy"
+    compile_seconds: float = 0.0  # with ``compile``: the first step's, which compiles it
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -160,10 +174,8 @@ def _show_progress(step: int, steps: int, device: torch.device) -> bool:
     return step == steps - 1 or (device.type == "cpu" and step % 20 == 0)
 
 
-def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
-    return torch.autocast(
-        device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda"
-    )
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
 @torch.no_grad()
@@ -172,27 +184,42 @@ def predict_logits(
     x: torch.Tensor,
     transform: BatchTransform | None = None,
     batch_size: int = 1000,
-    amp: bool = True,
     tta: bool = False,
+    lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Logits for all of ``x`` in eval mode, batch by batch, as float32 on ``x``'s device."""
+    """Float32 logits for all of ``x`` in eval mode, batch by batch, on ``x``'s device.
+
+    No autocast: dev accuracy, and so the best epoch, is measured in the precision of the
+    test and gate evaluations (the float32 ``Predictor``). With ``lengths`` (``Split``) the
+    rows go in length order, each batch cut to its longest row.
+    """
     transform = transform or Identity()
     was_training = model.training
     model.eval()
     device = x.device
+    order = torch.argsort(lengths, stable=True) if lengths is not None else None
     out = []
-    with _autocast(device, amp):
-        for start in range(0, len(x), batch_size):
-            out.append(forward_logits(model, transform.eval(x[start : start + batch_size]), tta))
+    for start in range(0, len(x), batch_size):
+        if order is None:
+            batch = x[start : start + batch_size]
+        else:
+            rows = order[start : start + batch_size]
+            batch = x[rows.to(device), : batch_width(lengths[rows], device)]
+        out.append(forward_logits(model, transform.eval(batch), tta))
     model.train(was_training)
     if not out:
         return torch.empty(0, 0, device=device)
-    return torch.cat(out)
+    logits = torch.cat(out)
+    if order is not None:
+        logits = logits[torch.argsort(order).to(device)]
+    return logits
 
 
 def accuracy(model: nn.Module, split: Split, transform: BatchTransform, cfg: TrainConfig) -> float:
     """Accuracy; micro-F1 at probability 0.5 for multi-label data (see ``dev_metric``)."""
-    logits = predict_logits(model, split.x, transform, cfg.eval_batch_size, cfg.amp, cfg.tta)
+    logits = predict_logits(
+        model, split.x, transform, cfg.eval_batch_size, cfg.tta, lengths=split.lengths
+    )
     if split.multi_label:
         predicted, truth = logits > 0, split.y > 0.5
         found = 2 * (predicted & truth).sum().item()
@@ -241,7 +268,9 @@ def fit(
     """Train ``model`` in place and leave it at the epoch with the best dev accuracy.
 
     Without ``dev`` the last epoch is kept. With ``cfg.patience`` training stops once that
-    many epochs in a row have not improved dev accuracy. Returns the per-epoch history.
+    many epochs in a row have not improved dev accuracy. Steps run under ``cfg.precision``'s
+    autocast (fp16 with a gradient scaler), evaluation in float32. Returns the per-epoch
+    history.
     ``optimizer_factory`` replaces ``cfg``'s optimiser and schedule (stepped once a step).
     """
     transform = transform or Identity()
@@ -258,13 +287,19 @@ def fit(
     core = model
     step_model: nn.Module = model
     if world > 1:
+        # Gradients live in DDP's buckets, laid out like their (maybe channels-last)
+        # parameters: no copy, and no stride mismatch between a gradient and its bucket.
         step_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            gradient_as_bucket_view=True,
         )
     if cfg.compile:
         step_model = torch.compile(step_model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, cfg)
+    dtype = autocast_dtype(cfg.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     per_rank = math.ceil(len(train) / world)
     batch = math.ceil(cfg.batch_size / world)
     steps = steps_per_epoch(per_rank, batch, cfg.drop_last)
@@ -283,13 +318,14 @@ def fit(
     metric = f"dev_{dev_metric(dev if dev is not None else train)}"
     best_acc, best_epoch, best_state = -1.0, 0, None
     history: list[dict[str, Any]] = []
+    compile_seconds = 0.0
     started = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         epoch_start = time.perf_counter()
-        order = epoch_order(train, generator, cfg.batch_size, device)
+        order = epoch_order(train, generator, cfg.batch_size)
         if world > 1:
             order = torch.cat([order, order[: per_rank * world - len(order)]])[rank::world]
-        order = order.to(device)
+        device_order = order.to(device)
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
@@ -301,17 +337,27 @@ def fit(
             unit="batch",
         )
         for step in bar:
-            idx = order[step * batch : (step + 1) * batch]
-            x, y = transform.train(train.x[idx]), train.y[idx]
-            with _autocast(device, cfg.amp):
-                logits = step_model(x)
-                loss = loss_of(logits.float(), y, cfg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            step_start = time.perf_counter()
+            rows = slice(step * batch, (step + 1) * batch)
+            x, y = train.x[device_order[rows]], train.y[device_order[rows]]
+            if train.lengths is not None:
+                x = x[:, : batch_width(train.lengths[order[rows]], device)]
+            x = transform.train(x)
+            with tf32(cfg.tf32):
+                with _autocast(device, dtype):
+                    logits = step_model(x)
+                    loss = loss_of(logits.float(), y, cfg)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
             if scheduler is not None:
                 scheduler.step()
             core.head.apply_max_norm()
+            if cfg.compile and epoch == 1 and step == 0:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                compile_seconds = time.perf_counter() - step_start
             loss_sum += loss.detach() * len(y)
             correct += hits(logits, y)
             if not bar.disable and _show_progress(step, steps, device):
@@ -347,4 +393,5 @@ def fit(
         best_epoch, best_acc = cfg.epochs, float("nan")
     model.eval()
     seconds = time.perf_counter() - started
-    return TrainResult(best_epoch, best_acc, history, seconds, metric.removeprefix("dev_"))
+    dev_name = metric.removeprefix("dev_")
+    return TrainResult(best_epoch, best_acc, history, seconds, dev_name, round(compile_seconds, 3))

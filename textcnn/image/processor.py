@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,9 @@ class ImageProcessor:
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.25, 0.25, 0.25)
     flip_tta: bool = False
+    _scales: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     modality = "image"
 
@@ -134,9 +137,15 @@ class ImageProcessor:
         return out
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
-        """``uint8 [N, 3, H, W]`` to float32 ``(x / 255 - mean) / std``, on ``pixels``' device."""
-        mean = torch.tensor(self.mean, device=pixels.device).view(1, 3, 1, 1) * 255
-        std = torch.tensor(self.std, device=pixels.device).view(1, 3, 1, 1) * 255
+        """``uint8 [N, 3, H, W]`` to float32 ``(x / 255 - mean) / std``, on ``pixels``' device.
+
+        The constants are made once per device: a training step sends nothing to the GPU.
+        """
+        if pixels.device not in self._scales:
+            mean = torch.tensor(self.mean).view(1, 3, 1, 1) * 255
+            std = torch.tensor(self.std).view(1, 3, 1, 1) * 255
+            self._scales[pixels.device] = (mean.to(pixels.device), std.to(pixels.device))
+        mean, std = self._scales[pixels.device]
         return (pixels.float() - mean) / std
 
     def encode(self, items: Sequence[ImageInput] | torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def eager_cpu(x: torch.Tensor) -> bool:
+    """Whether ``x`` is on the CPU outside ``torch.compile``: there a value-dependent shortcut
+    (``int(x.max())``) costs nothing, while on a GPU it waits for the device and in a compiled
+    graph it breaks the graph, so there the shortcut's general path runs instead."""
+    return x.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
 class ConvBank1d(nn.Module):
     """Kim's bank of 1-d convolutions of several widths, ReLU, then 1-max pooling over time.
 
@@ -34,10 +41,11 @@ class ConvBank1d(nn.Module):
         """Pooled features ``[B, maps*widths]``; the same values as pooling ``feature_maps``.
 
         ReLU commutes with max pooling, so it runs on the pooled features; masking adds a
-        ``0``/``-inf`` bias to the pre-activation maps, only when some row is shorter than ``T``.
+        ``0``/``-inf`` bias to the pre-activation maps (skipped, on the eager CPU path, when no
+        row is shorter than ``T``: the bias would be all zeros).
         """
         x = x.contiguous()
-        masked = x.device.type != "cpu" or bool((lengths < x.shape[-1]).any())
+        masked = not eager_cpu(x) or bool((lengths < x.shape[-1]).any())
         pooled = []
         for width, conv in zip(self.widths, self.convs, strict=True):
             h = conv(x)

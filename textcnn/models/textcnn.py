@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from textcnn.models.blocks import Classifier, ClassifierHead, ConvBank1d
+from textcnn.models.blocks import Classifier, ClassifierHead, ConvBank1d, eager_cpu
 from textcnn.models.registry import register_model
 
 MODES = ("rand", "static", "non-static", "multichannel")
@@ -84,8 +84,9 @@ class TextEncoder(nn.Module):
         if self.mode == "static":
             return self.static(ids)
         rows = self.tuned.num_embeddings
-        if ids.device.type == "cpu" and ids.numel() and int(ids.max()) < rows:
+        if eager_cpu(ids) and ids.numel() and int(ids.max()) < rows:
             # Only trained words (as in every training batch): nothing frozen to blend in.
+            # A shortcut with the same result, taken where reading a value back is cheap.
             tuned = self.tuned(ids)
             if self.mode == "multichannel":
                 return torch.cat([self.static(ids), tuned], dim=-1)

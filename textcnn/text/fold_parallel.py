@@ -26,13 +26,14 @@ import torch
 import torch.nn.functional as F
 
 from textcnn.engine.config import TrainConfig
-from textcnn.engine.device import configure_cpu, resolve_device
+from textcnn.engine.device import autocast_dtype, configure_cpu, resolve_device, tf32
 from textcnn.engine.trainer import (
     BatchTransform,
     Split,
     TrainResult,
     _autocast,
     accuracy,
+    batch_width,
     dev_metric,
     epoch_order,
     hits,
@@ -161,6 +162,8 @@ def fit_folds(
     trains = [t.to(device) for t in trains]
     devs = [d.to(device) for d in devs]
     optimizer = make_optimizer([p for m in models for p in m.parameters() if p.requires_grad], cfg)
+    dtype = autocast_dtype(cfg.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     streams = _Streams(folds, cfg.seed, device)
     generators = [torch.Generator().manual_seed(cfg.seed) for _ in range(folds)]
     steps = [steps_per_epoch(len(t), cfg.batch_size, cfg.drop_last) for t in trains]
@@ -172,7 +175,8 @@ def fit_folds(
     started = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         epoch_start = time.perf_counter()
-        orders = {k: epoch_order(trains[k], generators[k], cfg.batch_size, device) for k in active}
+        orders = {k: epoch_order(trains[k], generators[k], cfg.batch_size) for k in active}
+        on_device = {k: order.to(device) for k, order in orders.items()}
         for k in active:
             models[k].train()
         loss_sum = {k: torch.zeros((), device=device) for k in active}
@@ -181,9 +185,13 @@ def fit_folds(
             live = [k for k in active if step < steps[k]]
             rows, ys, masks = [], [], []
             for k in live:
-                idx = orders[k][step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                span = slice(step * cfg.batch_size, (step + 1) * cfg.batch_size)
+                idx, width = (
+                    on_device[k][span],
+                    batch_width(trains[k].lengths[orders[k][span]], device),
+                )
                 streams.enter(k)
-                rows.append(batches.train(trains[k].x[idx]))
+                rows.append(batches.train(trains[k].x[idx, :width]))
                 if p_drop:  # nn.Dropout's draw: a Bernoulli mask scaled by 1 / (1 - p)
                     mask = torch.empty(len(idx), models[k].encoder.out_features, device=device)
                     masks.append(mask.bernoulli_(1 - p_drop).div_(1 - p_drop))
@@ -196,12 +204,14 @@ def fit_folds(
                 for i, mask in enumerate(masks):
                     keep[: len(mask), i] = mask
             group = [models[k] for k in live]
-            with _autocast(device, cfg.amp):
-                logits = batched_logits(group, batched_features(group, ids), keep)
-            losses = [loss_of(logits[i, : len(y)].float(), y, cfg) for i, y in enumerate(ys)]
-            optimizer.zero_grad(set_to_none=True)
-            torch.stack(losses).sum().backward()
-            optimizer.step()
+            with tf32(cfg.tf32):
+                with _autocast(device, dtype):
+                    logits = batched_logits(group, batched_features(group, ids), keep)
+                losses = [loss_of(logits[i, : len(y)].float(), y, cfg) for i, y in enumerate(ys)]
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(torch.stack(losses).sum()).backward()
+                scaler.step(optimizer)
+                scaler.update()
             for i, (k, y) in enumerate(zip(live, ys, strict=True)):
                 models[k].head.apply_max_norm()
                 loss_sum[k] += losses[i].detach() * len(y)

@@ -42,27 +42,20 @@ CV_METRICS = {  # by multi-label: what cross-validation reports per fold, and me
 
 
 class TextBatches:
-    """Drop all-padding columns of a CPU batch (results are identical, steps are faster);
-    in training, replace each word by the unknown word with probability ``word_dropout``."""
+    """In training, replace each word by the unknown word with probability ``word_dropout``
+    (``fit`` has already cut each batch's padding, from the split's lengths)."""
 
     def __init__(self, word_dropout: float = 0.0) -> None:
         self.word_dropout = word_dropout
 
-    def _trim(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or x.numel() == 0:
-            return x
-        width = int((x != PAD_ID).sum(dim=1).max())
-        return x[:, : max(1, width)]
-
     def train(self, x: torch.Tensor) -> torch.Tensor:
-        x = self._trim(x)
         if self.word_dropout > 0:
             drop = (torch.rand(x.shape, device=x.device) < self.word_dropout) & (x != PAD_ID)
             x = x.masked_fill(drop, UNK_ID)
         return x
 
     def eval(self, x: torch.Tensor) -> torch.Tensor:
-        return self._trim(x)
+        return x
 
 
 def build_model(

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# One GPU check, one command, on a fresh GPU machine holding only this repository:
+#
+#   bash bench/gpu_check.sh [RESULTS.json]          # default gpu_check.json
+#
+# Prints one table and writes its rows as JSON: the CUDA-marked tests; MR 10-fold CV with
+# Kim's protocol (non-static, 25 epochs) sequential and fold-parallel (n/a while `textcnn
+# train` has no --cv-parallel); CIFAR-10 with the airbench recipe; /classify throughput on
+# the GPU with dynamic batching; the GPU name, torch and CUDA versions. Each step has a time
+# limit (60 + 2 x 100 + 90 + 120 s) so the whole run stays within 8 minutes; a step that
+# fails or times out is a row that says so, and the others still run.
+#
+# Environment: a venv (.venv-gpu) that sees the system's packages, so a preinstalled CUDA
+# torch is used; torch is installed from PyPI only when none imports. The project is
+# installed into it with its dependencies from PyPI, or, on a machine without internet,
+# from wheels in GPU_CHECK_WHEELS (a folder: pip --no-index --find-links).
+# Data: GPU_CHECK_DATA (default ../shared/datasets, else ./shared/datasets) with
+# text/rt-polarity.all and images/cifar10-jpg.tar.gz; a step without its data says so.
+# The load generator is wrk: on a machine without it and without internet, GPU_CHECK_DEBS is
+# a folder of .deb files (wrk, libluajit-5.1-2) to unpack.
+# MR_EMBEDDINGS (default glove-6b-50d, packaged) are the non-static vectors: Kim's 300-d
+# GoogleNews word2vec is not in the repository; pass its path to use it.
+#
+# GPU_CHECK_SMOKE=1 shrinks every step (2 folds of 1 epoch on 400 sentences, 1 CIFAR epoch
+# on 500 images, 2 s of load) and lets it run on the CPU: it checks this script's logic on
+# a machine without a GPU.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+RESULTS=$(realpath -m "${1:-gpu_check.json}")
+SMOKE=${GPU_CHECK_SMOKE:-0}
+WORK=${GPU_CHECK_WORK:-/tmp/textcnn-gpu-check}
+DATA=${GPU_CHECK_DATA:-../shared/datasets}
+[ -d "$DATA" ] || DATA=shared/datasets
+MR_EMBEDDINGS=${MR_EMBEDDINGS:-glove-6b-50d}
+mkdir -p "$WORK"
+ROWS="$WORK/rows.jsonl"
+: >"$ROWS"
+
+say() { echo "==> $*" >&2; }
+
+# --- environment -------------------------------------------------------------------------
+if [ -n "${GPU_CHECK_PYTHON:-}" ]; then
+  PY=$GPU_CHECK_PYTHON  # an environment that already has everything
+else
+  [ -x .venv-gpu/bin/python ] || python3 -m venv --system-site-packages .venv-gpu
+  PY=.venv-gpu/bin/python
+  PIP=("$PY" -m pip install -q)
+  [ -n "${GPU_CHECK_WHEELS:-}" ] && PIP+=(--no-index --find-links "$GPU_CHECK_WHEELS")
+  if ! "$PY" -c "import torch" 2>/dev/null; then
+    say "installing torch (CUDA) from PyPI"
+    "${PIP[@]}" torch
+  fi
+  say "installing textcnn[dev]"
+  "${PIP[@]}" -e '.[dev]' >"$WORK/pip.log" 2>&1 || say "pip failed: see $WORK/pip.log"
+fi
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+DEVICE=$("$PY" -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
+if [ "$DEVICE" = cpu ] && [ "$SMOKE" != 1 ]; then
+  echo "no CUDA GPU visible to torch; GPU_CHECK_SMOKE=1 runs the shrunk check on the CPU" >&2
+  exit 1
+fi
+
+# row NAME SECONDS VALUE NOTE: one result line (VALUE and SECONDS may be "n/a")
+row() {
+  "$PY" -c 'import json, sys; print(json.dumps(dict(zip(("step", "seconds", "value", "note"), sys.argv[1:]))))' \
+    "$@" >>"$ROWS"
+}
+
+# timed LIMIT LOG CMD...: runs CMD with a time limit, sets $SECONDS_TAKEN and $STATUS
+timed() {
+  local limit=$1 log=$2
+  shift 2
+  local start
+  start=$(date +%s%N)
+  timeout "$limit" "$@" >"$log" 2>&1
+  STATUS=$?
+  local tenths=$((($(date +%s%N) - start) / 100000000))
+  SECONDS_TAKEN="$((tenths / 10)).$((tenths % 10))"
+  [ "$STATUS" = 124 ] && say "timed out after ${limit}s: $*"
+}
+
+failed() { echo "failed (exit $STATUS, $(basename "$1"))"; }
+
+# --- versions ----------------------------------------------------------------------------
+"$PY" - >>"$ROWS" <<'EOF'
+import json, torch
+gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU)"
+print(json.dumps({"step": "machine", "seconds": "n/a", "value": gpu,
+                  "note": f"torch {torch.__version__}, CUDA {torch.version.cuda}"}))
+EOF
+
+# --- CUDA-marked tests -------------------------------------------------------------------
+say "CUDA-marked tests"
+timed 60 "$WORK/tests.log" "$PY" -m pytest -q -m cuda -p no:cacheprovider tests
+summary=$(tail -n 1 "$WORK/tests.log" | sed 's/=//g; s/^ *//; s/ *$//')
+row "pytest -m cuda" "$SECONDS_TAKEN" "$summary" "exit $STATUS, log tests.log"
+
+# --- MR 10-fold CV, Kim's protocol, non-static -------------------------------------------
+MR="$DATA/text/rt-polarity.all"
+FOLDS=10
+EXTRA=()
+if [ "$SMOKE" = 1 ] && [ -f "$MR" ]; then
+  awk 'NR % 25 == 0' "$MR" >"$WORK/mr-small.txt"
+  MR="$WORK/mr-small.txt"
+  FOLDS=2
+  EXTRA=(--epochs 1)
+fi
+HELP=$("$PY" -m textcnn train --help 2>/dev/null)
+cv_run() {  # cv_run NAME FLAG
+  local out="$WORK/mr-$1"
+  rm -rf "$out"
+  timed 100 "$WORK/mr-$1.log" "$PY" -m textcnn -q train --data "$MR" --cv "$FOLDS" \
+    --recipe kim2014 --mode non-static --embeddings "$MR_EMBEDDINGS" --device "$DEVICE" \
+    --no-progress "${EXTRA[@]}" ${2:+"$2"} --out "$out"
+  if [ "$STATUS" = 0 ]; then
+    accuracy=$("$PY" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["mean_accuracy"], 4))' \
+      "$out/cv.json")
+    row "MR ${FOLDS}-fold CV, $1" "$SECONDS_TAKEN" "$accuracy" \
+      "mean test accuracy; non-static $MR_EMBEDDINGS; seconds include the final model"
+  else
+    row "MR ${FOLDS}-fold CV, $1" "$SECONDS_TAKEN" "n/a" "$(failed "$WORK/mr-$1.log")"
+  fi
+}
+if [ ! -f "$MR" ]; then
+  row "MR CV" "n/a" "n/a" "no $MR"
+elif grep -q -- "--cv-parallel" <<<"$HELP"; then
+  say "MR CV, sequential then fold-parallel"
+  cv_run sequential --no-cv-parallel
+  cv_run fold-parallel --cv-parallel
+else
+  say "MR CV, sequential (no --cv-parallel in this textcnn)"
+  cv_run sequential ""
+  row "MR ${FOLDS}-fold CV, fold-parallel" "n/a" "n/a" "textcnn train has no --cv-parallel"
+fi
+
+# --- CIFAR-10, airbench recipe -----------------------------------------------------------
+CIFAR="$DATA/images/cifar10-jpg.tar.gz"
+if [ ! -f "$CIFAR" ]; then
+  row "CIFAR-10" "n/a" "n/a" "no $CIFAR"
+elif ! "$PY" bench/cifar10.py --help 2>/dev/null | grep -q -- "--recipe"; then
+  row "CIFAR-10" "n/a" "n/a" "bench/cifar10.py has no --recipe"
+else
+  say "CIFAR-10, airbench recipe"
+  SMALL=()
+  [ "$SMOKE" = 1 ] && SMALL=(--train-limit 500 --test-limit 200 --epochs 1)
+  rm -f "$WORK/cifar.json"
+  timed 90 "$WORK/cifar.log" "$PY" bench/cifar10.py --recipe airbench --data "$CIFAR" \
+    --device "$DEVICE" "${SMALL[@]}" --json "$WORK/cifar.json"
+  if [ "$STATUS" = 0 ] && [ -f "$WORK/cifar.json" ]; then
+    "$PY" - "$WORK/cifar.json" >>"$ROWS" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+accuracy = r.get("accuracy", r.get("test_accuracy"))
+note = f"recipe {r.get('recipe', '?')}, {r.get('epochs', '?')} epochs on {r.get('device', '?')}"
+print(json.dumps({"step": "CIFAR-10", "seconds": r.get("seconds"), "value": accuracy,
+                  "note": note}))
+EOF
+  else
+    row "CIFAR-10" "$SECONDS_TAKEN" "n/a" "$(failed "$WORK/cifar.log")"
+  fi
+fi
+
+# --- /classify throughput on the GPU, dynamic batching -----------------------------------
+if ! command -v wrk >/dev/null && [ -n "${GPU_CHECK_DEBS:-}" ]; then
+  # wrk and libluajit-5.1-2 as .deb files (apt-get download), unpacked beside the work files
+  for deb in "$GPU_CHECK_DEBS"/*.deb; do dpkg -x "$deb" "$WORK/root"; done
+  export PATH="$WORK/root/usr/bin:$PATH"
+  export LD_LIBRARY_PATH="$WORK/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+if ! command -v wrk >/dev/null; then
+  row "/classify" "n/a" "n/a" "wrk is not installed (apt-get install -y wrk)"
+else
+  say "/classify throughput"
+  DURATION=5 SERVE_LIMIT=120
+  [ "$SMOKE" = 1 ] && DURATION=2 SERVE_LIMIT=400  # its models train on the CPU first
+  timed "$SERVE_LIMIT" "$WORK/serve.log" "$PY" bench/serve_benchmark.py --work "$WORK/serve" \
+    --device "$DEVICE" --duration "$DURATION" --workers 1 --concurrency 64 --no-baseline \
+    --encoder-dims ""
+  if [ "$STATUS" = 0 ]; then
+    # | endpoint | model | mode | workers | conc | req/s | p50 | p99 | vs ceiling | texts/s | ...
+    grep -E '^\| /classify \|' "$WORK/serve.log" |
+      while IFS='|' read -r _ _ model _ _ c rps p50 p99 _ texts _; do
+        value="$(echo $rps) req/s"
+        [ -n "$(echo $texts)" ] && value="$(echo $texts) texts/s (256 a request)"
+        row "/classify $(echo $model), c=$(echo $c)" "n/a" "$value" \
+          "p50 $(echo $p50) ms, p99 $(echo $p99) ms, batched, $DEVICE"
+      done
+  else
+    row "/classify" "$SECONDS_TAKEN" "n/a" "$(failed "$WORK/serve.log")"
+  fi
+fi
+
+# --- the table and the JSON --------------------------------------------------------------
+"$PY" - "$ROWS" "$RESULTS" "$SMOKE" <<'EOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+table = [("step", "seconds", "value", "note"), *[tuple(str(r[k]) for k in ("step", "seconds", "value", "note")) for r in rows]]
+widths = [max(len(r[i]) for r in table) for i in range(4)]
+for i, r in enumerate(table):
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
+    if i == 0:
+        print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+json.dump({"smoke": sys.argv[3] == "1", "rows": rows}, open(sys.argv[2], "w"), indent=2)
+print(f"\nwritten to {sys.argv[2]}")
+EOF
