@@ -34,10 +34,12 @@ class ConvBank1d(nn.Module):
         """Pooled features ``[B, maps*widths]``; the same values as pooling ``feature_maps``.
 
         ReLU commutes with max pooling, so it runs on the pooled features; masking adds a
-        ``0``/``-inf`` bias to the pre-activation maps, only when some row is shorter than ``T``.
+        ``0``/``-inf`` bias to the pre-activation maps, only when some row is shorter than ``T``
+        (always in a traced graph, such as an ONNX export, which cannot branch on the data).
         """
         x = x.contiguous()
-        masked = x.device.type != "cpu" or bool((lengths < x.shape[-1]).any())
+        traced = torch.compiler.is_compiling() or x.device.type != "cpu"
+        masked = traced or bool((lengths < x.shape[-1]).any())
         pooled = []
         for width, conv in zip(self.widths, self.convs, strict=True):
             h = conv(x)

@@ -84,8 +84,10 @@ class TextEncoder(nn.Module):
         if self.mode == "static":
             return self.static(ids)
         rows = self.tuned.num_embeddings
-        if ids.device.type == "cpu" and ids.numel() and int(ids.max()) < rows:
+        eager_cpu = ids.device.type == "cpu" and not torch.compiler.is_compiling()
+        if eager_cpu and ids.numel() and int(ids.max()) < rows:
             # Only trained words (as in every training batch): nothing frozen to blend in.
+            # A shortcut for eager CPU only: a traced graph (ONNX export) takes the general path.
             tuned = self.tuned(ids)
             if self.mode == "multichannel":
                 return torch.cat([self.static(ids), tuned], dim=-1)
