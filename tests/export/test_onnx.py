@@ -22,7 +22,7 @@ from textcnn.cli import main
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
 from textcnn.errors import ExportError
-from textcnn.export import export_onnx
+from textcnn.export import build_contract, export_onnx
 from textcnn.export.consumer import ExportedModel
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model, list_models, make_config, register_model
@@ -258,3 +258,25 @@ def test_the_consumer_runs_without_textcnn_or_torch(tmp_path: Path, export_text)
     )
     labels = [r["label"] for r in json.loads(run.stdout)]
     assert labels == [p.label for p in Predictor(bundle).predict(TEXTS)]
+
+
+@pytest.mark.parametrize("tokenizer", ["kim", "char", "whitespace"])
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_the_contract_reproduces_every_tokenizer(
+    tokenizer: str, lowercase: bool, export_text, tmp_path: Path
+) -> None:
+    """The tokeniser spec in a contract, applied by the consumer, gives the processor's tokens
+    (the network does not depend on it: one export serves every setting)."""
+    bundle, contract, _ = export_text("rand")
+    processor = TextProcessor(bundle.processor.vocab, tokenizer, lowercase, max_length=12)
+    data = json.loads(contract.read_text(encoding="utf-8"))
+    data["preprocessing"] = build_contract(
+        Bundle(bundle.model, "textcnn", bundle.model_config, processor, bundle.labels), "", ""
+    )["preprocessing"]
+    (tmp_path / "model.json").write_text(json.dumps(data), encoding="utf-8")
+    (tmp_path / "model.onnx").write_bytes(contract.with_name("model.onnx").read_bytes())
+    exported = ExportedModel(tmp_path / "model.json")
+    texts = [*TEXTS, "Ünïcode İstanbul  ǅ straße\tand 東京 tabs\u00a0nbsp", "Don'T STOP"]
+    for text in texts:
+        assert exported.tokenize(text) == processor.tokenize(text)
+    np.testing.assert_array_equal(exported.encode(texts), processor.encode(texts).numpy())
