@@ -35,3 +35,7 @@ class BundleError(TextCNNError):
 
 class InputError(TextCNNError):
     """A raw input the model cannot take, such as an image that does not decode."""
+
+
+class ExportError(TextCNNError):
+    """A model that cannot be exported, or an export that would not reproduce its outputs."""

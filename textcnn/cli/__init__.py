@@ -10,12 +10,12 @@ import re
 import sys
 from collections.abc import Sequence
 
-from textcnn.cli import inference, serve, store, text, train
+from textcnn.cli import export, inference, serve, store, text, train
 from textcnn.engine.distributed import is_main_process, shutdown_distributed
 from textcnn.errors import TextCNNError
 
 # ``train`` last: it adds a training command for each modality no module has made one for.
-COMMAND_MODULES = [text, inference, store, serve, train]
+COMMAND_MODULES = [text, inference, export, store, serve, train]
 
 
 def command_flags(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:

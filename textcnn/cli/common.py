@@ -174,8 +174,9 @@ def write_output(
     return registry.version_dir(args.name, version)
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    """``--model DIR``, or ``--registry DIR --name NAME [--version V]`` (default: current)."""
+def add_model_options(p: argparse.ArgumentParser, device: bool = True) -> None:
+    """``--model DIR``, or ``--registry DIR --name NAME [--version V]`` (default: current),
+    and ``--device`` for commands that run the model where the user says."""
     g = p.add_argument_group("model: --model DIR, or --registry DIR with --name NAME")
     source = g.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="a bundle directory")
@@ -187,7 +188,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     _requires(registry, name)
     _requires(name, registry)
     _requires(version, registry, name)
-    p.add_argument("--device", default="cpu", help="(%(default)s)")
+    if device:
+        p.add_argument("--device", default="cpu", help="(%(default)s)")
 
 
 def load_predictor(args: argparse.Namespace, threshold: float | None = None) -> Predictor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 _KIM_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"[^A-Za-z0-9(),!?'`]"), " "),
@@ -53,3 +54,16 @@ def get_tokenizer(name: str) -> Callable[[str, bool], list[str]]:
     if name not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}")
     return TOKENIZERS[name]
+
+
+def tokenizer_spec(name: str) -> dict[str, Any]:
+    """Tokeniser ``name`` as data, so that code in any language can reproduce it: the
+    regular-expression substitutions applied in order, then lowercasing (when the processor
+    asks for it), then a split on whitespace or into non-space characters."""
+    get_tokenizer(name)
+    rules = _KIM_RULES if name == "kim" else []
+    return {
+        "name": name,
+        "rules": [[pattern.pattern, repl] for pattern, repl in rules],
+        "split": "characters" if name == "char" else "whitespace",
+    }

@@ -1,0 +1,115 @@
+"""Predictor (PyTorch) vs ONNX Runtime on one batch of sentences, and the files' sizes.
+
+Trains the demo text model (support intents, non-static GloVe-50d, a few epochs: latency does
+not depend on accuracy) unless ``--model`` names a bundle, exports it with ``export_onnx``,
+then times both on the first ``--batch`` test sentences, interleaved so a noisy machine
+slows both alike: end to end (raw texts to probabilities, tokenising included) and the
+forward pass alone (encoded ids in). Each figure is the median over ``--repeats`` of the mean
+of ``--calls`` calls.
+
+    python bench/onnx_latency.py --threads 1 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from textcnn.engine.bundle import WEIGHTS_FILE, load_bundle  # noqa: E402
+from textcnn.engine.predictor import Predictor  # noqa: E402
+from textcnn.engine.trainer import TrainConfig  # noqa: E402
+from textcnn.export import export_onnx  # noqa: E402
+from textcnn.export.consumer import ExportedModel  # noqa: E402
+from textcnn.text.data import read_text_dataset  # noqa: E402
+from textcnn.text.train import TextTrainOptions, train_text  # noqa: E402
+
+DEMO = REPO / "data" / "demo"
+
+
+def demo_bundle(epochs: int, threads: int) -> Any:
+    train = TrainConfig(epochs=epochs, progress=False, threads=threads, seed=0)
+    opts = TextTrainOptions(mode="non-static", embeddings="glove-6b-50d", train=train)
+    return train_text(read_text_dataset(DEMO / "support_train.jsonl"), opts)
+
+
+def per_call(fn: Callable[[], Any], calls: int) -> float:
+    fn()  # warm
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1000
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, help="a text bundle (default: train the demo model)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--calls", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=3, help="demo training epochs")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    bundle = load_bundle(args.model) if args.model else demo_bundle(args.epochs, args.threads)
+    texts = read_text_dataset(DEMO / "support_test.jsonl").texts[: args.batch]
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = bundle.save(Path(tmp) / "bundle")
+        export = export_onnx(bundle, Path(tmp) / "model.onnx")
+        sizes = {
+            "bundle weights (model.safetensors)": (bundle_dir / WEIGHTS_FILE).stat().st_size,
+            "bundle vocab.json": (bundle_dir / "vocab.json").stat().st_size,
+            "ONNX network (model.onnx)": export.onnx_path.stat().st_size,
+            "contract (model.json)": export.contract_path.stat().st_size,
+        }
+        predictor = Predictor(bundle)
+        onnx = ExportedModel(export.contract_path, threads=args.threads)
+        ids = predictor.encode(texts)
+        ids_np = ids.numpy()
+        np.testing.assert_allclose(
+            onnx.predict_proba(texts), predictor.predict_proba(texts).numpy(), atol=1e-4
+        )
+        cases = {
+            "end to end: Predictor.predict_proba": lambda: predictor.predict_proba(texts),
+            "end to end: ExportedModel.predict_proba": lambda: onnx.predict_proba(texts),
+            "forward: Predictor.logits_from_tensor": lambda: predictor.logits_from_tensor(ids),
+            "forward: onnxruntime session.run": lambda: onnx.run(ids_np),
+        }
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(args.repeats):
+            for name, fn in cases.items():
+                times[name].append(per_call(fn, args.calls))
+
+    print(f"{len(texts)} sentences, {ids.shape[1]} positions, {args.threads} thread(s); "
+          f"max probability difference {export.max_difference:.1e}")  # fmt: skip
+    print("| what | ms per batch (median) | min | max |")
+    print("|---|---|---|---|")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"| {name} | {median:.2f} | {min(values):.2f} | {max(values):.2f} |")
+    print("\n| file | bytes |")
+    print("|---|---|")
+    for name, size in sizes.items():
+        print(f"| {name} | {size:,} |")
+    if args.json:
+        medians = {name: statistics.median(values) for name, values in times.items()}
+        record = {"args": {k: str(v) for k, v in vars(args).items()}, "ms": medians}
+        args.json.write_text(json.dumps({**record, "bytes": sizes}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

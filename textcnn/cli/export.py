@@ -1,0 +1,50 @@
+"""``textcnn export``: a bundle as an ONNX file plus its preprocessing contract."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from textcnn.cli.common import add_model_options
+from textcnn.engine.bundle import load_bundle
+from textcnn.store import ModelStore
+
+FORMATS = ("onnx",)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a model as ONNX plus a JSON preprocessing contract, to run without textcnn",
+        description="Write the network as an ONNX file (dynamic batch and sequence axes; "
+        "outputs logits and probabilities) and, beside it with the .json suffix, the "
+        "contract: labels, thresholds, tokeniser and vocabulary, or image size and "
+        "normalisation. The export is checked against PyTorch before it is kept.",
+    )
+    add_model_options(p, device=False)
+    p.add_argument("--format", choices=FORMATS, default="onnx", help="(%(default)s)")
+    p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from textcnn.export import export_onnx
+
+    if args.model is not None:
+        bundle, source = load_bundle(args.model), str(args.model)
+    else:
+        store = ModelStore(args.registry)
+        version = store.resolve(args.name, args.version)
+        bundle = store.load_bundle(args.name, version)
+        source = f"{store.root} {args.name} {version}"
+    result = export_onnx(bundle, args.out, source)
+    summary = {
+        "onnx": str(result.onnx_path),
+        "contract": str(result.contract_path),
+        "onnx_bytes": result.onnx_path.stat().st_size,
+        "contract_bytes": result.contract_path.stat().st_size,
+        "max_probability_difference": result.max_difference,
+    }
+    print(json.dumps(summary))
+    return 0

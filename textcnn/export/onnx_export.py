@@ -1,0 +1,159 @@
+"""Bundles to ONNX files, checked against the Predictor's forward pass before they are kept.
+
+The graph is the bundle's network as the Predictor runs it (flip test-time augmentation
+included) with both logits and probabilities as outputs, traced by ``torch.export`` with
+dynamic batch (and, for text, sequence) axes. Next to ``NAME.onnx`` goes ``NAME.json``, the
+preprocessing contract (``textcnn.export.contract``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from textcnn.engine.bundle import Bundle
+from textcnn.engine.forward import forward_logits
+from textcnn.errors import ExportError
+from textcnn.export.contract import OUTPUTS, build_contract, is_multi_label, modality_export
+
+TOLERANCE = 1e-4  # largest probability difference from the Predictor's an export may show
+ONNX_LIMIT = 2**31  # protobuf's limit on one ONNX file, weights included
+REQUIRED = ("onnx", "onnxscript", "onnxruntime")
+
+
+class ServedNetwork(nn.Module):
+    """Logits as the Predictor computes them, and the probabilities it reports: softmax, or
+    one sigmoid per label for multi-label models."""
+
+    def __init__(self, model: nn.Module, flip_tta: bool, multi_label: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.flip_tta = flip_tta
+        self.multi_label = multi_label
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = forward_logits(self.model, x, self.flip_tta)
+        probs = logits.sigmoid() if self.multi_label else logits.softmax(dim=1)
+        return logits, probs
+
+
+@dataclass(frozen=True)
+class Exported:
+    onnx_path: Path
+    contract_path: Path
+    max_difference: float  # largest probability difference from PyTorch on the check inputs
+
+
+def contract_path_for(onnx_path: Path) -> Path:
+    return onnx_path.with_suffix(".json")
+
+
+def export_onnx(bundle: Bundle, out: str | Path, source: str = "") -> Exported:
+    """Write ``out`` (a ``.onnx`` path) and its contract beside it; nothing is left behind
+    unless onnxruntime reproduces the bundle's probabilities within ``TOLERANCE``."""
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise ExportError(f"{out}: the ONNX file's name must end in .onnx")
+    missing = [name for name in REQUIRED if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ExportError(f"ONNX export needs {', '.join(missing)}: pip install 'textcnn[export]'")
+    export = modality_export(bundle)
+    spec = export.input(bundle.processor)
+    weights = sum(t.numel() * t.element_size() for t in bundle.model.state_dict().values())
+    if weights >= ONNX_LIMIT:
+        raise ExportError(
+            f"the weights take {weights / 2**30:.1f} GiB; an ONNX file holds at most 2 GiB "
+            "(train with a smaller pretrained vocabulary)"
+        )
+    network = ServedNetwork(
+        bundle.model.cpu().eval(),
+        getattr(bundle.processor, "flip_tta", False),
+        is_multi_label(bundle),
+    ).eval()
+    sample = export.sample(bundle)
+    dims = {axis: index for index, axis in enumerate(spec.axes) if isinstance(axis, str)}
+    dynamic = {index: torch.export.Dim(axis) for axis, index in dims.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with _quiet_exporter():
+            try:
+                program = torch.onnx.export(
+                    network,
+                    (sample,),
+                    dynamo=True,
+                    input_names=[spec.name],
+                    output_names=list(OUTPUTS),
+                    dynamic_shapes=(dynamic,),
+                    verbose=False,
+                )
+            except Exception as exc:  # the exporter raises many kinds; all mean "cannot"
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise ExportError(
+                    f"the {bundle.arch!r} architecture cannot be exported to ONNX ({reason})"
+                ) from exc
+            program.save(str(tmp), external_data=False)
+        difference = _check(network, tmp, spec.name, [sample, _resized(sample, spec.axes)])
+        if difference > TOLERANCE:
+            raise ExportError(
+                f"onnxruntime's probabilities differ from PyTorch's by {difference:.2e} "
+                f"(more than {TOLERANCE:g}); not exported"
+            )
+        contract = build_contract(bundle, out.name, source)
+        contract_path = contract_path_for(out)
+        text = json.dumps(contract, indent=1, ensure_ascii=False) + "\n"
+        tmp_contract = contract_path.with_name(f".{contract_path.name}.tmp-{os.getpid()}")
+        tmp_contract.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+        tmp_contract.replace(contract_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Exported(out, contract_path, difference)
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's progress warnings (optional torchvision ops, deprecations in
+    its own code): nothing a user could act on."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _resized(sample: torch.Tensor, axes: tuple[str | int, ...]) -> torch.Tensor:
+    """The sample with other sizes on its dynamic axes: 3 rows, shorter sequences."""
+    x = torch.cat([sample, sample])[:3]
+    for dim, axis in enumerate(axes[1:], start=1):
+        if isinstance(axis, str):
+            x = x.narrow(dim, 0, max(1, x.shape[dim] - 3))
+    return x
+
+
+def _check(network: nn.Module, path: Path, input_name: str, inputs: list[torch.Tensor]) -> float:
+    """Largest probability difference between PyTorch and onnxruntime over ``inputs``."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for x in inputs:
+        with torch.inference_mode():
+            expected = network(x)[1]
+        got = session.run([OUTPUTS[1]], {input_name: x.numpy()})[0]
+        worst = max(worst, float((expected - torch.from_numpy(got)).abs().max()))
+    return worst
