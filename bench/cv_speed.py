@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import sys
 from dataclasses import replace
@@ -29,6 +30,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "text" / "rt-polarity.all"
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="label-text file (MR)")
     p.add_argument("--recipe", default="default", choices=("default", "kim2014"))
@@ -57,6 +59,7 @@ def main() -> None:
             if cv["fold_parallel"] != parallel:
                 sys.exit("fold-parallel CV did not run for this setting (see the log)")
             runs[parallel].append(cv)
+            logging.warning("parallel=%s: %.1f s", parallel, cv["train_seconds"])
     rows = []
     for parallel, cvs in runs.items():
         seconds = statistics.median(c["train_seconds"] for c in cvs)
