@@ -12,6 +12,14 @@ if ! command -v g++ >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev
   echo "==> installing g++ (torch.compile on the CPU builds C++ kernels: tests/engine/test_gpu_path.py)"
   apt-get update -qq && apt-get install -y -qq g++ >/dev/null
 fi
+if ! command -v chromium >/dev/null; then  # tests/browser drive Debian's chromium
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing chromium (tests/browser)"
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "==> no chromium: tests/browser will skip; install it with: sudo apt-get install chromium"
+  fi
+fi
 echo "==> installing torch (CPU) and textcnn[dev]"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q torch==2.13.0
