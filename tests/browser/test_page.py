@@ -55,6 +55,7 @@ def test_typing_shows_label_bars_and_highlighted_ngrams(page: Any, tmp_path: Pat
     page.press("#text", "Enter")
     page.wait_for_function("document.querySelectorAll('#text-bars .bar').length === 1")
     page.screenshot(path=tmp_path / "text.png", full_page=True)
+    page.locator("#text-section").screenshot(path=tmp_path / "text-section.png")
 
 
 def test_uploading_a_digit_shows_its_label(page: Any, digits: Path, tmp_path: Path) -> None:
@@ -65,6 +66,7 @@ def test_uploading_a_digit_shows_its_label(page: Any, digits: Path, tmp_path: Pa
     assert page.is_visible("#preview")
     assert "image v1" in page.inner_text("#image-meta")
     page.screenshot(path=tmp_path / "image.png", full_page=True)
+    page.locator("#image-section").screenshot(path=tmp_path / "image-section.png")
 
 
 def test_an_oversized_upload_shows_the_servers_message(page: Any, tmp_path: Path) -> None:
@@ -97,3 +99,32 @@ def test_the_batch_table_fills_sorts_and_downloads(page: Any, tmp_path: Path) ->
     csv = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
     assert csv[0] == "line,text,label,score" and len(csv) == 1 + len(lines)
     page.screenshot(path=tmp_path / "batch.png", full_page=True)
+    page.locator("#batch-section").screenshot(path=tmp_path / "batch-section.png")
+
+
+def test_an_api_key_is_kept_for_the_session_and_sent(page: Any) -> None:
+    page.fill("#api-key", "s3cret")
+    page.press("#api-key", "Tab")  # `change` stores it
+    assert page.evaluate("sessionStorage.getItem('textcnn-api-key')") == "s3cret"
+    page.fill("#batch", "how is it")
+    with page.expect_request("**/classify") as request:
+        page.click("#batch-run")
+    assert request.value.headers["authorization"] == "Bearer s3cret"
+    page.reload()
+    assert page.input_value("#api-key") == "s3cret"
+
+
+def test_the_page_fits_a_phone_and_labels_every_control(browser: Any, server: str) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    page.goto(server)
+    page.wait_for_selector("#model option", state="attached")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    unlabelled = page.evaluate(
+        "[...document.querySelectorAll('input, select, textarea')]"
+        ".filter((e) => !e.labels.length).map((e) => e.id)"
+    )
+    assert unlabelled == []
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.tagName") == "A"  # the header links first
+    context.close()
