@@ -51,11 +51,11 @@ def test_typing_shows_label_bars_and_highlighted_ngrams(page: Any, tmp_path: Pat
     titles = [marks.nth(i).get_attribute("title") for i in range(marks.count())]
     assert any("loved" in t or "wonderful" in t for t in titles), titles
     assert "text v1" in page.inner_text("#text-meta")
+    page.locator("#text-section").screenshot(path=tmp_path / "text-section.png")
     page.select_option("#top-k", "1")
     page.press("#text", "Enter")
     page.wait_for_function("document.querySelectorAll('#text-bars .bar').length === 1")
     page.screenshot(path=tmp_path / "text.png", full_page=True)
-    page.locator("#text-section").screenshot(path=tmp_path / "text-section.png")
 
 
 def test_uploading_a_digit_shows_its_label(page: Any, digits: Path, tmp_path: Path) -> None:
