@@ -62,14 +62,22 @@ def server(
         yield url
 
 
+def _missing(what: str) -> None:
+    """Skip, saying how to get ``what``; fail where the browser is required (CI)."""
+    message = f"{what}: {HOW}"
+    if os.environ.get("TEXTCNN_REQUIRE_BROWSER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip(f"playwright is not installed: {HOW}")
+        _missing("playwright is not installed")
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        pytest.skip(f"no chromium at {CHROMIUM}: {HOW}")
+        _missing(f"no chromium at {CHROMIUM}")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser

@@ -69,7 +69,7 @@ def test_uploading_a_digit_shows_its_label(page: Any, digits: Path, tmp_path: Pa
     page.locator("#image-section").screenshot(path=tmp_path / "image-section.png")
 
 
-def test_an_oversized_upload_shows_the_servers_message(page: Any, tmp_path: Path) -> None:
+def test_refused_uploads_show_the_servers_message(page: Any, tmp_path: Path) -> None:
     rng = random.Random(0)
     noise = Image.frombytes("RGB", (64, 64), bytes(rng.randrange(256) for _ in range(64 * 64 * 3)))
     data = encode_image(noise)
@@ -80,6 +80,9 @@ def test_an_oversized_upload_shows_the_servers_message(page: Any, tmp_path: Path
     assert error.startswith("413") and str(IMAGE_LIMIT) in error, error
     assert page.locator("#image-bars .bar").count() == 0
     page.screenshot(path=tmp_path / "refused.png", full_page=True)
+    page.set_input_files("#image", {"name": "a.png", "mimeType": "image/png", "buffer": b"hello"})
+    page.wait_for_function("document.querySelector('#image-error').textContent.startsWith('415')")
+    assert "not a decodable image" in page.inner_text("#image-error")
 
 
 def test_the_batch_table_fills_sorts_and_downloads(page: Any, tmp_path: Path) -> None:
