@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from service.limits import BodySizeLimitMiddleware
 from service.loader import ModelManager
 from service.metrics import Metrics, RequestMetricsMiddleware
-from service.routes import classify, images, system, v2
+from service.routes import classify, images, page, system, v2
 from service.settings import Settings
 from textcnn import __version__
 from textcnn.engine.device import configure_cpu
@@ -95,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = [classify.router, images.router, system.router, v2.router]
     if settings.benchmark_route:
         routers.append(system.bench_router)
+    if settings.page:
+        routers.append(page.router)
     for router in routers:
         app.include_router(router)
     image_body = settings.max_image_bytes + 64 * 1024  # + form or protocol overhead

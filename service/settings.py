@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         "/metrics.",
     )
     log_level: str = Field("info", description="Uvicorn and service log level.")
+    page: bool = Field(
+        True,
+        description="Serve the web page at / (model picker, text and image classification, "
+        "batch table); the API is the same without it.",
+    )
     benchmark_route: bool = Field(
         False,
         description="Add POST /bench/noop, which validates a /classify body and returns a "
