@@ -306,12 +306,21 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "Body or image too large.",
         415: "Unsupported media type or undecodable image.",
         422: "Invalid input; `message` names the field.",
-        503: "No model loaded.",
+        503: "No model loaded, or the model is overloaded (then with `Retry-After`).",
+    }
+    headers = {
+        503: {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying (when shedding load).",
+                "schema": {"type": "integer"},
+            }
+        }
     }
     return {
         code: {
             "model": ValidationErrorResponse if code == 422 else ErrorResponse,
             "description": descriptions[code],
+            **({"headers": headers[code]} if code in headers else {}),
         }
         for code in codes
     }

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from service.deps import ManagerDep, SettingsDep
+from service.deps import ManagerDep, SettingsDep, shed_when_full
 from service.images import MEDIA_TYPES, MULTIPART, check_image, read_image
 from service.routing import route
 from service.schemas import ClassifyResponse, error_responses
@@ -37,6 +37,7 @@ REQUEST_BODY = {
     responses=error_responses(404, 413, 415, 422, 503),
     openapi_extra={"requestBody": REQUEST_BODY},
     summary="Classify one image",
+    dependencies=[Depends(shed_when_full("image"))],
 )
 async def classify_image(
     request: Request,
