@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
+from service.auth import api_key_guard, key_digests
 from service.limits import BodySizeLimitMiddleware
 from service.loader import ModelManager
 from service.metrics import Metrics, RequestMetricsMiddleware
@@ -49,6 +50,16 @@ async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
     """The client hung up before its body arrived: nobody to answer (logged as 499)."""
     log.debug("client disconnected during %s %s", request.method, request.url.path)
     return Response(status_code=499)
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 whose ``Allow`` lists every method served at the path: Starlette names only the
+    first matching route's (``HEAD`` alone for /health, whose HEAD and GET are two routes)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    methods = request.app.state.methods_by_path.get(path) or getattr(route, "methods", None)
+    headers = {"Allow": ", ".join(sorted(methods or ()))}
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -87,21 +98,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exception_handlers={
             RequestValidationError: validation_error,
             ClientDisconnect: client_gone,
+            405: method_not_allowed,
             Exception: unexpected_error,
         },
     )
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
+    app.state.api_keys = key_digests(settings)
+    guard = api_key_guard(settings)
     routers = [classify.router, images.router, system.router]
     if settings.benchmark_route:
         routers.append(system.bench_router)
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=guard)
+    app.include_router(system.probe_router)
+    app.include_router(system.metrics_router, dependencies=api_key_guard(settings, metrics=True))
+    routers += [system.probe_router, system.metrics_router]
     app.add_middleware(
         BodySizeLimitMiddleware,
         default=settings.max_body_bytes,
         by_path={"/classify-image": settings.max_image_bytes + 64 * 1024},  # + form overhead
     )
     paths = {route.path for router in routers for route in router.routes}
+    app.state.methods_by_path = {
+        path: {m for router in routers for r in router.routes if r.path == path for m in r.methods}
+        for path in paths
+    }
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, paths=paths)
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.limits import QueueLimits
@@ -126,6 +126,22 @@ class Settings(BaseSettings):
         description="uvicorn's limit: most connections and tasks per worker before uvicorn "
         "itself answers 503 (plain text, no Retry-After). A last line behind the queue "
         "limits; set it above your clients' concurrency. Default: no limit.",
+    )
+
+    # -- access --------------------------------------------------------------------------
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description='API keys, as JSON (`["key1"]`): with any key (here or in '
+        "`api_keys_file`) every route but /health, /ready, /docs and /metrics needs "
+        "`Authorization: Bearer <key>`. Default: no authentication.",
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="A file of API keys, one a line (`#` comments); a line `sha256:<hex>` "
+        "holds a key's SHA-256 instead of the key.",
+    )
+    metrics_auth: bool = Field(
+        False, description="Require an API key for /metrics too (when keys are configured)."
     )
 
     # -- server (used by `textcnn serve`) ------------------------------------------------
