@@ -20,6 +20,7 @@ from service.limits import BodySizeLimitMiddleware
 from service.loader import ModelManager
 from service.metrics import Metrics, RequestMetricsMiddleware
 from service.routes import classify, images, system
+from service.schemas import limit_request_schemas
 from service.settings import Settings
 from textcnn import __version__
 from textcnn.engine.device import configure_cpu
@@ -103,6 +104,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     app.state.settings = settings
+    generate_openapi = app.openapi
+
+    def openapi() -> dict:
+        """The schema, with request limits as configured (generated once)."""
+        if app.openapi_schema is None:
+            limit_request_schemas(generate_openapi(), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.state.metrics = metrics = Metrics()
     app.state.api_keys = key_digests(settings)
     guard = api_key_guard(settings)

@@ -87,6 +87,35 @@ class ClassifyRequest(BaseModel):
         return texts
 
 
+def classify_request_schema(max_texts: int, max_chars: int) -> dict[str, Any]:
+    """``ClassifyRequest``'s JSON schema as the service checks it: `text` xor `texts` (one of
+    them a string or a list, the other absent or null), texts non-blank (a non-whitespace
+    character) and within the configured limits."""
+    schema = ClassifyRequest.model_json_schema()
+    text = {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": r"\S"}
+    texts = {"type": "array", "items": text, "minItems": 1, "maxItems": max_texts}
+    props = schema["properties"]
+    props["text"]["anyOf"] = [text, {"type": "null"}]
+    props["texts"]["anyOf"] = [texts, {"type": "null"}]
+    schema["oneOf"] = [
+        {"required": ["text"], "properties": {"text": {"type": "string"}}},
+        {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
+    ]
+    return schema
+
+
+def limit_request_schemas(spec: dict[str, Any], settings: Settings) -> None:
+    """Put the service's own ``classify_request_schema`` in every JSON request body of
+    ``spec`` (an OpenAPI document) that takes a ``ClassifyRequest``."""
+    schema = classify_request_schema(settings.max_batch_texts, settings.max_text_chars)
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            media = content.get("application/json")
+            if media and media.get("schema", {}).get("title") == ClassifyRequest.__name__:
+                media["schema"] = schema
+
+
 class LabelScore(BaseModel):
     label: str
     score: float = Field(description="Probability, 0 to 1.")

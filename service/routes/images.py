@@ -13,14 +13,15 @@ from service.schemas import ClassifyResponse, error_responses
 
 router = APIRouter(tags=["classify"])
 
-_binary = {"schema": {"type": "string", "format": "binary"}}
+_file = {"type": "string", "format": "binary", "minLength": 1}  # an empty file is no image
+_binary = {"schema": _file}
 REQUEST_BODY = {
     "required": True,
     "content": {
         MULTIPART: {
             "schema": {
                 "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
+                "properties": {"file": _file},
                 "required": ["file"],
             },
             "encoding": {"file": {"contentType": ", ".join(MEDIA_TYPES)}},
