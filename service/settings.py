@@ -130,7 +130,7 @@ class Settings(BaseSettings):
 
     # -- access --------------------------------------------------------------------------
     api_keys: list[SecretStr] = Field(
-        default_factory=list,
+        [],
         description='API keys, as JSON (`["key1"]`): with any key (here or in '
         "`api_keys_file`) every route but /health, /ready, /docs and /metrics needs "
         "`Authorization: Bearer <key>`. Default: no authentication.",
