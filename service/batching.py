@@ -10,6 +10,10 @@ after its oldest request arrived.
 Each batcher belongs to one model version: requests queued on it finish on that version even
 when the service has swapped in a newer one. The worker task runs only while there is work, so
 a retired batcher needs no shutdown.
+
+The queue is bounded (``QueueLimits``): a request that would overfill it, or that waits past
+its deadline for a first forward pass, fails at once with ``Overloaded`` (503, Retry-After),
+so every route that submits here sheds load the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from typing import Any, Generic, TypeVar
 
 import torch
 
+from service.errors import Overloaded
+from service.limits import QueueLimits
+
 R = TypeVar("R")
 
 
@@ -32,6 +39,9 @@ class _Request:
     items: Sequence[Any]
     future: asyncio.Future
     enqueued: float
+    nbytes: int = 0
+    started: bool = False  # a slice of it has been taken into a batch
+    counted: bool = True  # its bytes still count towards the queue's
     results: list[Any] = field(init=False)
     remaining: int = field(init=False)
 
@@ -54,7 +64,8 @@ class Batcher(Generic[R]):
     """Coalesces ``submit(items)`` calls into ``forward(collate([encode(items), ...]))`` calls.
 
     ``encode`` runs per request slice, so an input it rejects fails only its own request.
-    ``on_batch(size, seconds)`` and ``on_queue(change)`` report to metrics.
+    ``size_of(item)`` is what one input counts towards ``limits.max_bytes``.
+    ``on_batch(size, seconds)``, ``on_queue(change)`` and ``on_shed(reason)`` report to metrics.
     """
 
     def __init__(
@@ -67,6 +78,9 @@ class Batcher(Generic[R]):
         max_wait: float = 0.0,
         on_batch: Callable[[int, float], None] | None = None,
         on_queue: Callable[[int], None] | None = None,
+        limits: QueueLimits | None = None,
+        size_of: Callable[[Any], int] = len,
+        on_shed: Callable[[str], None] | None = None,
     ) -> None:
         self._encode = encode
         self._collate = collate
@@ -76,8 +90,12 @@ class Batcher(Generic[R]):
         self.max_wait = max_wait
         self._on_batch = on_batch
         self._on_queue = on_queue
+        self.limits = limits  # None: unbounded
+        self._size_of = size_of
+        self._on_shed = on_shed
         self._queue: deque[_Slice] = deque()
         self._queued = 0
+        self._queued_bytes = 0
         self._task: asyncio.Task | None = None
         self._wakeup: asyncio.Event | None = None
 
@@ -86,19 +104,71 @@ class Batcher(Generic[R]):
         """Inputs waiting for a forward pass."""
         return self._queued
 
+    @property
+    def queued_bytes(self) -> int:
+        """What the requests waiting (wholly or partly) for a forward pass count in bytes."""
+        return self._queued_bytes
+
+    @property
+    def full(self) -> bool:
+        """Whether the next request would be refused (routes check it before reading a body)."""
+        return self.limits is not None and self.limits.full(self._queued, self._queued_bytes)
+
     async def submit(self, items: Sequence[Any]) -> list[R]:
-        """Results for ``items``, in order; raises what ``encode`` or ``forward`` raised."""
+        """Results for ``items``, in order; raises what ``encode`` or ``forward`` raised, or
+        ``Overloaded`` when the queue is full or the request waited past its deadline."""
         if not items:
             return []
+        limits = self.limits
+        nbytes = sum(map(self._size_of, items)) if limits is not None else 0
+        if limits is not None and not limits.admits(
+            self._queued, self._queued_bytes, len(items), nbytes
+        ):
+            raise self.shed(
+                "queue_full",
+                f"the model is overloaded ({self._queued} inputs queued); retry later",
+            )
         loop = asyncio.get_running_loop()
-        request = _Request(items, loop.create_future(), loop.time())
-        self._queue.append(_Slice(request, 0, len(items)))
+        request = _Request(items, loop.create_future(), loop.time(), nbytes)
+        head = _Slice(request, 0, len(items))
+        self._queue.append(head)
         self._count(len(items))
+        self._queued_bytes += nbytes
+        deadline = limits.max_wait if limits is not None else 0
+        timer = loop.call_later(deadline, self._expire, head) if deadline > 0 else None
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._run())
         elif self._wakeup is not None:
             self._wakeup.set()
-        return await request.future
+        try:
+            return await request.future
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def shed(self, reason: str, detail: str) -> Overloaded:
+        """The 503 for a request refused for ``reason``, counted by ``on_shed``."""
+        if self._on_shed is not None:
+            self._on_shed(reason)
+        return Overloaded(detail, reason, self.limits.retry_after if self.limits else 1)
+
+    def _expire(self, head: _Slice) -> None:
+        """The deadline passed: fail the request if no forward pass has started on it."""
+        request = head.request
+        if request.started or request.future.done():
+            return
+        self._queue.remove(head)
+        self._count(-len(head))
+        self._release(request)
+        wait_ms = round(self.limits.max_wait * 1000) if self.limits else 0
+        request.future.set_exception(
+            self.shed("deadline", f"the model is overloaded (waited over {wait_ms} ms); retry")
+        )
+
+    def _release(self, request: _Request) -> None:
+        if request.counted:
+            request.counted = False
+            self._queued_bytes -= request.nbytes
 
     def _count(self, change: int) -> None:
         self._queued += change
@@ -127,6 +197,7 @@ class Batcher(Generic[R]):
             stranded = [*batch, *self._queue]
             self._queue.clear()
             self._count(-self._queued)
+            self._queued_bytes = 0
             for s in stranded:
                 if not s.request.future.done():
                     s.request.future.set_exception(RuntimeError("the service is shutting down"))
@@ -153,10 +224,13 @@ class Batcher(Generic[R]):
             if head.request.future.done():  # cancelled, or failed in an earlier slice
                 self._queue.popleft()
                 self._count(-len(head))
+                self._release(head.request)
                 continue
+            head.request.started = True
             n = min(len(head), self.max_batch_size - size)
             if n == len(head):
                 self._queue.popleft()
+                self._release(head.request)
                 batch.append(head)
             else:
                 batch.append(_Slice(head.request, head.start, head.start + n))

@@ -57,3 +57,31 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
             ) from None
 
     return parse
+
+
+def shed_when_full(input_type: str | None = None) -> Callable[[Request], Awaitable[None]]:
+    """A dependency answering 503 (Retry-After) before the body is read when no model the
+    request may go to has room in its queue: the one named by a ``name`` path parameter or a
+    ``model`` query parameter, else any loaded ``input_type`` model (a body may name one;
+    ``None``: a model of any input type).
+
+    The batcher checks again, exactly, when the request is submitted.
+    """
+
+    async def check(request: Request) -> None:
+        manager: ModelManager = request.app.state.manager
+        name = request.path_params.get("name") or request.query_params.get("model")
+        states = [manager.states[name]] if name in manager.states else []
+        if name is None:
+            states = list(manager.states.values())
+        loaded = [
+            s.loaded
+            for s in states
+            if s.loaded is not None and input_type in (None, s.loaded.modality.input_type)
+        ]
+        if loaded and all(m.batcher.full for m in loaded):
+            raise loaded[0].batcher.shed(
+                "queue_full", f"the model is overloaded ({loaded[0].name!r}); retry later"
+            )
+
+    return check

@@ -12,7 +12,9 @@ from starlette.exceptions import HTTPException
 from service.errors import PayloadTooLarge, UnsupportedMedia, invalid
 from textcnn.modalities.image import MEDIA_TYPES
 
-FORMATS = frozenset(MEDIA_TYPES.values())
+# and MPO: the multi-picture JPEGs of many phone and HDR cameras, whose first frame is
+# decoded, as in training.
+FORMATS = frozenset(MEDIA_TYPES.values()) | {"MPO"}
 MULTIPART = "multipart/form-data"
 
 

@@ -1,11 +1,41 @@
-"""Request body size limits, enforced before the body is read in full."""
+"""Limits on what the service takes in: request body sizes, enforced before the body is read
+in full, and per-model queue limits, enforced by the batcher (``QueueLimits``)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    """How much one model's batcher queues before it sheds load (503 with ``Retry-After``).
+
+    ``max_inputs`` and ``max_bytes`` bound the inputs waiting for a forward pass (bytes for
+    images, characters for texts); a request that would pass either is refused at once, unless
+    the queue is empty (a request may always be served alone). ``max_wait`` (seconds, 0: none)
+    is the longest a request may wait for its first forward pass: past it, it is answered 503
+    rather than late. ``retry_after`` (seconds) is what refused clients are told to wait.
+    """
+
+    max_inputs: int
+    max_bytes: int
+    max_wait: float
+    retry_after: int
+
+    def admits(self, queued: int, queued_bytes: int, inputs: int, nbytes: int) -> bool:
+        """Whether a request of ``inputs`` totalling ``nbytes`` may join the queue."""
+        if queued == 0:
+            return True
+        return queued + inputs <= self.max_inputs and queued_bytes + nbytes <= self.max_bytes
+
+    def full(self, queued: int, queued_bytes: int) -> bool:
+        """Whether even one more input would be refused (checked before a body is read)."""
+        return queued >= self.max_inputs or queued_bytes >= self.max_bytes
 
 
 class BodySizeLimitMiddleware:

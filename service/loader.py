@@ -209,7 +209,7 @@ class ModelManager:
         state.error = None
         self.metrics.reloads.labels(state.name, "loaded").inc()
         if old is not None:
-            self.metrics.model_version.remove(old.name, old.version, old.predictor.modality)
+            self.metrics.retire_version(old.name, old.version, old.predictor.modality)
         self.metrics.model_version.labels(state.name, version, predictor.modality).set(1)
         log.info(
             "model %s: serving version %s (was %s)",
@@ -238,6 +238,8 @@ class ModelManager:
             max_wait=s.max_wait_ms / 1000,
             on_batch=lambda size, seconds: self._observe_batch(name, size, seconds),
             on_queue=self.metrics.queue_depth.labels(name).inc,
+            limits=s.queue_limits(),
+            on_shed=lambda reason: self.metrics.shed.labels(name, reason).inc(),
         )
         return LoadedModel(name, version, predictor, batcher, self.executor)
 

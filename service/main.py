@@ -15,10 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
+from service.auth import api_key_guard, key_digests
 from service.limits import BodySizeLimitMiddleware
 from service.loader import ModelManager
 from service.metrics import Metrics, RequestMetricsMiddleware
 from service.routes import classify, images, page, system, v2
+from service.schemas import limit_request_schemas
 from service.settings import Settings
 from textcnn import __version__
 from textcnn.engine.device import configure_cpu
@@ -49,6 +51,16 @@ async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
     """The client hung up before its body arrived: nobody to answer (logged as 499)."""
     log.debug("client disconnected during %s %s", request.method, request.url.path)
     return Response(status_code=499)
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 whose ``Allow`` lists every method served at the path: Starlette names only the
+    first matching route's (``HEAD`` alone for /health, whose HEAD and GET are two routes)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    methods = request.app.state.methods_by_path.get(path) or getattr(route, "methods", None)
+    headers = {"Allow": ", ".join(sorted(methods or ()))}
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -87,18 +99,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exception_handlers={
             RequestValidationError: validation_error,
             ClientDisconnect: client_gone,
+            405: method_not_allowed,
             Exception: unexpected_error,
         },
     )
     app.state.settings = settings
+    generate_openapi = app.openapi
+
+    def openapi() -> dict:
+        """The schema, with request limits as configured (generated once)."""
+        if app.openapi_schema is None:
+            limit_request_schemas(generate_openapi(), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.state.metrics = metrics = Metrics()
+    app.state.api_keys = key_digests(settings)
+    guard = api_key_guard(settings)
     routers = [classify.router, images.router, system.router, v2.router]
     if settings.benchmark_route:
         routers.append(system.bench_router)
-    if settings.page:
-        routers.append(page.router)
     for router in routers:
+        app.include_router(router, dependencies=guard)
+    app.include_router(system.metrics_router, dependencies=api_key_guard(settings, metrics=True))
+    open_routers = [system.probe_router, v2.probe_router, *([page.router] if settings.page else [])]
+    for router in open_routers:  # probes, and the page that asks for the key
         app.include_router(router)
+    routers += [system.metrics_router, *open_routers]
     image_body = settings.max_image_bytes + 64 * 1024  # + form or protocol overhead
     app.add_middleware(
         BodySizeLimitMiddleware,
@@ -107,5 +134,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         by_prefix={"/v2/models/": max(image_body, settings.max_body_bytes)},
     )
     paths = {route.path for router in routers for route in router.routes}
+    app.state.methods_by_path = {
+        path: {m for router in routers for r in router.routes if r.path == path for m in r.methods}
+        for path in paths
+    }
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, paths=paths)
     return app

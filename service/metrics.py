@@ -1,15 +1,21 @@
 """Prometheus metrics, one ``CollectorRegistry`` per app (tests build many apps).
 
-With several uvicorn workers each process keeps and exposes its own metrics: /metrics shows
-the worker that answered. Scrape per process, or aggregate over scrapes (counters and
-histograms add up).
+With several uvicorn workers (``textcnn serve --workers N``) the metrics run in
+prometheus-client's multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` names a directory where
+every worker writes its values, and /metrics, whichever worker answers, reports the sum over
+all of them (counters and histograms add up; queue depth sums over live workers; a model
+version counts as loaded while any live worker serves it).
 """
 
 from __future__ import annotations
 
+import glob
+import os
+import re
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -56,12 +62,21 @@ class Metrics:
             "Inputs waiting for a forward pass, by model.",
             ["model"],
             registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.shed = Counter(
+            "textcnn_shed_requests",
+            "Requests refused with 503 to shed load, by model and reason (queue_full: the "
+            "queue was at its limit; deadline: waited past TEXTCNN_MAX_QUEUE_MS).",
+            ["model", "reason"],
+            registry=r,
         )
         self.model_version = Gauge(
             "textcnn_model_loaded",
-            "1 for each model version this process serves.",
+            "1 for each model version served (by any live worker), 0 for one retired.",
             ["model", "version", "modality"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.reloads = Counter(
             "textcnn_model_loads",
@@ -70,8 +85,45 @@ class Metrics:
             registry=r,
         )
 
+    def retire_version(self, model: str, version: str, modality: str) -> None:
+        """A version is no longer served: drop its series (multiprocess mode cannot drop a
+        series, so there it reads 0)."""
+        if multiprocess_dir() is None:
+            self.model_version.remove(model, version, modality)
+        else:
+            self.model_version.labels(model, version, modality).set(0)
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        path = multiprocess_dir()
+        if path is None:
+            return generate_latest(self.registry)
+        forget_dead_workers(path)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path)
+        return generate_latest(registry)
+
+
+def multiprocess_dir() -> str | None:
+    """The multiprocess directory, when this process runs in prometheus-client's
+    multiprocess mode (set before the process started)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def forget_dead_workers(path: str) -> None:
+    """Drop the live gauges of worker processes that have died (uvicorn restarts them):
+    their counters still count, their queue depths no longer do."""
+    pids = {
+        int(m[1])
+        for f in glob.glob(os.path.join(path, "gauge_live*_*.db"))
+        if (m := re.search(r"_(\d+)\.db$", f))
+    }
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            mark_process_dead(pid, path)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 class RequestMetricsMiddleware:

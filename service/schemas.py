@@ -3,6 +3,7 @@ shaping of the one response built from service state (``model_info`` for /models
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -91,6 +92,35 @@ class ClassifyRequest(BaseModel):
                     "too_long",
                 )
         return texts
+
+
+def classify_request_schema(max_texts: int, max_chars: int) -> dict[str, Any]:
+    """``ClassifyRequest``'s JSON schema as the service checks it: `text` xor `texts` (one of
+    them a string or a list, the other absent or null), texts non-blank (a non-whitespace
+    character) and within the configured limits."""
+    schema = ClassifyRequest.model_json_schema()
+    text = {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": r"\S"}
+    texts = {"type": "array", "items": text, "minItems": 1, "maxItems": max_texts}
+    props = schema["properties"]
+    props["text"]["anyOf"] = [text, {"type": "null"}]
+    props["texts"]["anyOf"] = [texts, {"type": "null"}]
+    schema["oneOf"] = [
+        {"required": ["text"], "properties": {"text": {"type": "string"}}},
+        {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
+    ]
+    return schema
+
+
+def limit_request_schemas(spec: dict[str, Any], settings: Settings) -> None:
+    """Put the service's own ``classify_request_schema`` in every JSON request body of
+    ``spec`` (an OpenAPI document) that takes a ``ClassifyRequest``."""
+    schema = classify_request_schema(settings.max_batch_texts, settings.max_text_chars)
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            media = content.get("application/json")
+            if media and media.get("schema", {}).get("title") == ClassifyRequest.__name__:
+                media["schema"] = schema
 
 
 class LabelScore(BaseModel):
@@ -202,7 +232,9 @@ class RefusedVersion(BaseModel):
 
 class ModelInfo(BaseModel):
     name: str
-    source: str = Field(description="`registry`, or the bundle directory it is read from.")
+    source: Literal["registry", "bundle", "none"] = Field(
+        description="Where it is read from: the model registry or a plain bundle directory."
+    )
     state: Literal["serving", "unavailable"]
     version: str | None = Field(description="The version served (null: none loaded).")
     modality: str | None = None
@@ -214,8 +246,10 @@ class ModelInfo(BaseModel):
     )
     metrics: dict[str, Any] = Field(default_factory=dict, description="From training.")
     loaded_at: str | None = Field(None, description="When this version was loaded (UTC).")
-    limits: dict[str, int | list[str] | None] | None = Field(
-        None, description="Input limits: texts and characters, or image bytes and pixels."
+    limits: dict[str, int | float | list[str] | None] | None = Field(
+        None,
+        description="Input limits (texts and characters, or image bytes and pixels) and "
+        "queue limits (inputs, bytes, milliseconds), per worker.",
     )
     error: str | None = Field(None, description="The latest problem finding or loading it.")
     refused: list[RefusedVersion] = Field(
@@ -223,16 +257,32 @@ class ModelInfo(BaseModel):
     )
 
 
+_PATH = re.compile(r"(?<![\w.~])(?:~|\.{1,2})?(?:/[^\s'\"/:,;()\[\]]+)+/?")
+
+
+def public_error(message: str | None) -> str | None:
+    """An error as clients see it: its first line, every file path cut to its last part
+    (the log has the whole message; paths and tracebacks say too much about the host)."""
+    if message is None:
+        return None
+    first = message.strip().splitlines()[0] if message.strip() else message
+    return _PATH.sub(lambda m: m[0].rstrip("/").rsplit("/", 1)[-1] or "/", first)
+
+
 def model_info(state: ModelState, settings: Settings) -> ModelInfo:
     """What /models reports for one model: its source and state, and once a version is
-    loaded, its modality, labels, training metrics and the input limits it is served with."""
-    refused = [RefusedVersion(version=v, error=e, at=at) for v, (e, at) in state.refused.items()]
+    loaded, its modality, labels, training metrics and the input and queue limits it is
+    served with. Never a path: errors go through ``public_error``."""
+    refused = [
+        RefusedVersion(version=v, error=public_error(e) or "", at=at)
+        for v, (e, at) in state.refused.items()
+    ]
     info = ModelInfo(
         name=state.name,
         source=state.source.label if state.source else "none",
         state="serving" if state.loaded else "unavailable",
         version=None,
-        error=state.error,
+        error=public_error(state.error),
         refused=refused,
     )
     if state.loaded is None:
@@ -249,7 +299,12 @@ def model_info(state: ModelState, settings: Settings) -> ModelInfo:
             "thresholds": predictor.thresholds,
             "metrics": {k: v for k, v in bundle.metrics.items() if not isinstance(v, dict | list)},
             "loaded_at": state.loaded.loaded_at,
-            "limits": modality.limits(settings, predictor.processor),
+            "limits": {
+                **modality.limits(settings, predictor.processor),
+                "max_queue_inputs": settings.max_queue_inputs,
+                "max_queue_bytes": settings.max_queue_bytes,
+                "max_queue_ms": settings.max_queue_ms,
+            },
         }
     )
 
@@ -339,12 +394,21 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "Body or image too large.",
         415: "Unsupported media type or undecodable image.",
         422: "Invalid input; `message` names the field.",
-        503: "No model loaded.",
+        503: "No model loaded, or the model is overloaded (then with `Retry-After`).",
+    }
+    headers = {
+        503: {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying (when shedding load).",
+                "schema": {"type": "integer"},
+            }
+        }
     }
     return {
         code: {
             "model": ValidationErrorResponse if code == 422 else ErrorResponse,
             "description": descriptions[code],
+            **({"headers": headers[code]} if code in headers else {}),
         }
         for code in codes
     }

@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.limits import QueueLimits
 
 # No setting may allow more texts per request: longer lists fail at the first extra item,
 # before the items are validated one by one (see ``ClassifyRequest.texts``).
@@ -95,6 +97,53 @@ class Settings(BaseSettings):
         "header before decoding: decompression bombs are refused.",
     )
 
+    # -- overload ------------------------------------------------------------------------
+    max_queue_inputs: int = Field(
+        1024,
+        ge=1,
+        description="Most inputs waiting for a forward pass, per model and worker; a request "
+        "that would pass it is answered 503 with Retry-After at once (a request may always "
+        "be served alone).",
+    )
+    max_queue_bytes: int = Field(
+        128 * 1024 * 1024,
+        ge=1,
+        description="Most bytes of images (characters of texts) waiting for a forward pass, "
+        "per model and worker; past it, 503 with Retry-After.",
+    )
+    max_queue_ms: float = Field(
+        10_000.0,
+        ge=0,
+        description="Longest a request waits for its first forward pass; past it, it is "
+        "answered 503 with Retry-After rather than late (0: no deadline).",
+    )
+    retry_after: int = Field(
+        1, ge=0, description="Seconds a shed (503) request is told to wait (Retry-After)."
+    )
+    limit_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="uvicorn's limit: most connections and tasks per worker before uvicorn "
+        "itself answers 503 (plain text, no Retry-After). A last line behind the queue "
+        "limits; set it above your clients' concurrency. Default: no limit.",
+    )
+
+    # -- access --------------------------------------------------------------------------
+    api_keys: list[SecretStr] = Field(
+        [],
+        description='API keys, as JSON (`["key1"]`): with any key (here or in '
+        "`api_keys_file`) every route but /health, /ready, /docs and /metrics needs "
+        "`Authorization: Bearer <key>`. Default: no authentication.",
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="A file of API keys, one a line (`#` comments); a line `sha256:<hex>` "
+        "holds a key's SHA-256 instead of the key.",
+    )
+    metrics_auth: bool = Field(
+        False, description="Require an API key for /metrics too (when keys are configured)."
+    )
+
     # -- server (used by `textcnn serve`) ------------------------------------------------
     host: str = Field("127.0.0.1", description="Address uvicorn binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port uvicorn binds.")
@@ -124,6 +173,15 @@ class Settings(BaseSettings):
                 "(--bundle NAME=DIR)"
             )
         return self
+
+    def queue_limits(self) -> QueueLimits:
+        """Each model's batcher queue limits (``service.limits``)."""
+        return QueueLimits(
+            self.max_queue_inputs,
+            self.max_queue_bytes,
+            self.max_queue_ms / 1000,
+            self.retry_after,
+        )
 
     def default_models(self) -> dict[str, str]:
         """The model each route answers with when a request names none, by what it receives."""

@@ -40,10 +40,7 @@ class BundleSource:
     """A plain bundle directory; its version is a digest of its config and its files' stats."""
 
     path: Path
-
-    @property
-    def label(self) -> str:
-        return str(self.path)
+    label: str = "bundle"  # what /models shows: never the path
 
     def current(self) -> str:
         digest = hashlib.sha256((self.path / CONFIG_FILE).read_bytes())

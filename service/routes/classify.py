@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from service.deps import ManagerDep, SettingsDep, json_body
+from service.deps import ManagerDep, SettingsDep, json_body, shed_when_full
 from service.errors import invalid
 from service.responses import FastJSONResponse
 from service.routing import route
@@ -34,6 +34,7 @@ EXAMPLES = {
     responses=error_responses(404, 413, 415, 422, 503),
     openapi_extra=json_request_body(ClassifyRequest, EXAMPLES),
     summary="Classify one text or a batch",
+    dependencies=[Depends(shed_when_full("text"))],
 )
 async def classify(
     body: Annotated[ClassifyRequest, Depends(json_body(ClassifyRequest))],

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from service.deps import ManagerDep, SettingsDep
+from service.deps import ManagerDep, SettingsDep, shed_when_full
 from service.images import MEDIA_TYPES, MULTIPART, check_image, read_image
 from service.responses import FastJSONResponse
 from service.routing import route
@@ -14,14 +14,15 @@ from service.schemas import ClassifyResponse, error_responses
 
 router = APIRouter(tags=["classify"])
 
-_binary = {"schema": {"type": "string", "format": "binary"}}
+_file = {"type": "string", "format": "binary", "minLength": 1}  # an empty file is no image
+_binary = {"schema": _file}
 REQUEST_BODY = {
     "required": True,
     "content": {
         MULTIPART: {
             "schema": {
                 "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
+                "properties": {"file": _file},
                 "required": ["file"],
             },
             "encoding": {"file": {"contentType": ", ".join(MEDIA_TYPES)}},
@@ -38,6 +39,7 @@ REQUEST_BODY = {
     responses=error_responses(404, 413, 415, 422, 503),
     openapi_extra={"requestBody": REQUEST_BODY},
     summary="Classify one image",
+    dependencies=[Depends(shed_when_full("image"))],
 )
 async def classify_image(
     request: Request,

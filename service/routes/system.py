@@ -19,25 +19,28 @@ from service.schemas import (
     error_responses,
     json_request_body,
     model_info,
+    public_error,
 )
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"])  # behind the API keys, when there are keys
+probe_router = APIRouter(tags=["system"])  # always open: load balancers and orchestrators
+metrics_router = APIRouter(tags=["system"])  # behind the keys only with TEXTCNN_METRICS_AUTH
 
 
-@router.get("/health", response_model=HealthResponse, summary="Liveness")
-@router.head("/health", include_in_schema=False)  # load balancers often probe with HEAD
+@probe_router.get("/health", response_model=HealthResponse, summary="Liveness")
+@probe_router.head("/health", include_in_schema=False)  # load balancers often probe with HEAD
 async def health() -> Any:
     """The process is up and answering."""
     return {"status": "ok"}
 
 
-@router.get(
+@probe_router.get(
     "/ready",
     response_model=ReadyResponse,
     responses={503: {"model": ReadyResponse, "description": "A configured model is missing."}},
     summary="Readiness",
 )
-@router.head("/ready", include_in_schema=False)
+@probe_router.head("/ready", include_in_schema=False)
 async def ready(manager: ManagerDep) -> Any:
     """200 when every configured model is loaded, 503 otherwise."""
     is_ready, versions = readiness(manager)
@@ -47,16 +50,16 @@ async def ready(manager: ManagerDep) -> Any:
 
 @router.get("/models", response_model=ModelsResponse, summary="Served models")
 async def models(manager: ManagerDep, settings: SettingsDep) -> Any:
-    """Each model: version served, modality, labels, training metrics, input limits, and
-    versions refused (failed to load) with the reason."""
+    """Each model: version served, modality, labels, training metrics, input and queue
+    limits, and versions refused (failed to load) with the reason (never a file path)."""
     return {
         "defaults": settings.default_models(),
         "models": [model_info(state, settings) for _, state in sorted(manager.states.items())],
-        "error": manager.error,
+        "error": public_error(manager.error),
     }
 
 
-@router.get(
+@metrics_router.get(
     "/metrics",
     response_class=Response,
     responses={

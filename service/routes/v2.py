@@ -13,11 +13,11 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from service.deps import ManagerDep, SettingsDep
+from service.deps import ManagerDep, SettingsDep, shed_when_full
 from service.images import check_image
 from service.loader import LoadedModel, ModelManager
 from service.protocol_v2 import (
@@ -80,19 +80,21 @@ class ProtocolRoute(APIRoute):
 
 
 router = APIRouter(prefix="/v2", tags=["inference protocol v2"], route_class=ProtocolRoute)
+# server metadata and health: open with API keys on, as /health and /ready are
+probe_router = APIRouter(prefix="/v2", tags=["inference protocol v2"], route_class=ProtocolRoute)
 
 
-@router.get("", response_model=ServerMetadata, summary="Server metadata")
+@probe_router.get("", response_model=ServerMetadata, summary="Server metadata")
 async def server_metadata() -> Any:
     return {"name": "textcnn", "version": __version__, "extensions": ["binary_tensor_data"]}
 
 
-@router.get("/health/live", response_model=LiveResponse, summary="Liveness")
+@probe_router.get("/health/live", response_model=LiveResponse, summary="Liveness")
 async def live() -> Any:
     return {"live": True}
 
 
-@router.get(
+@probe_router.get(
     "/health/ready",
     response_model=ReadyResponse,
     responses={503: {"model": ReadyResponse, "description": "Not ready."}},
@@ -177,11 +179,16 @@ INFER_BODY = {
 @router.post(
     "/models/{name}/infer",
     response_model=InferenceResponse,
+    dependencies=[Depends(shed_when_full())],
     summary="Inference",
     responses=PROTOCOL_ERRORS,
     openapi_extra=INFER_BODY,
 )
-@router.post("/models/{name}/versions/{version}/infer", include_in_schema=False)
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    include_in_schema=False,
+    dependencies=[Depends(shed_when_full())],
+)
 async def infer(
     request: Request,
     manager: ManagerDep,

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from service.batching import Batcher
+from service.errors import Overloaded
+from service.limits import QueueLimits
 from service.main import create_app
 from service.settings import Settings
 
@@ -35,8 +37,8 @@ class Recorder:
         return (x * 2).tolist()
 
 
-def make_batcher(model: Recorder, executor: ThreadPoolExecutor, **kw: float) -> Batcher[int]:
-    return Batcher(model.encode, torch.cat, model.forward, executor, **kw)
+def make_batcher(model: Recorder, executor: ThreadPoolExecutor, **kw: object) -> Batcher[int]:
+    return Batcher(model.encode, torch.cat, model.forward, executor, size_of=lambda i: 1, **kw)
 
 
 @pytest.fixture
@@ -110,6 +112,79 @@ def test_a_bad_input_fails_only_its_request(executor: ThreadPoolExecutor) -> Non
     ok, failed, ok2 = asyncio.run(main())
     assert ok == [2] and ok2 == [6]
     assert isinstance(failed, ValueError)
+
+
+def test_a_full_queue_sheds_at_once_and_drains(executor: ThreadPoolExecutor) -> None:
+    model = Recorder(delay=0.05)
+    shed: list[str] = []
+
+    async def main() -> list[object]:
+        limits = QueueLimits(max_inputs=4, max_bytes=10**9, max_wait=0.0, retry_after=3)
+        batcher = make_batcher(
+            model, executor, max_batch_size=2, limits=limits, on_shed=shed.append
+        )
+        first = asyncio.ensure_future(batcher.submit([1, 2]))  # taken at once: the queue empties
+        await asyncio.sleep(0.01)
+        queued = [asyncio.ensure_future(batcher.submit([i, i])) for i in (3, 4)]
+        await asyncio.sleep(0)
+        assert batcher.queued == 4 and batcher.full
+        start = time.perf_counter()
+        with pytest.raises(Overloaded) as refused:
+            await batcher.submit([9])
+        assert time.perf_counter() - start < 0.01  # at once, not after the queue drained
+        assert refused.value.status_code == 503 and refused.value.headers == {"Retry-After": "3"}
+        results = await asyncio.gather(first, *queued)
+        assert batcher.queued == 0 and batcher.queued_bytes == 0 and not batcher.full
+        return [*results, await batcher.submit([5])]
+
+    assert asyncio.run(main()) == [[2, 4], [6, 6], [8, 8], [10]]
+    assert shed == ["queue_full"]
+
+
+def test_the_byte_limit_counts_inputs_and_an_empty_queue_takes_anything(
+    executor: ThreadPoolExecutor,
+) -> None:
+    def encode(items: Sequence[bytes]) -> torch.Tensor:
+        time.sleep(0.05)
+        return torch.tensor([len(b) for b in items])
+
+    async def main() -> None:
+        limits = QueueLimits(max_inputs=100, max_bytes=10, max_wait=0.0, retry_after=1)
+        batcher = Batcher(encode, torch.cat, torch.Tensor.tolist, executor, limits=limits)
+        big = asyncio.ensure_future(batcher.submit([b"x" * 50]))  # over the limit, queue empty
+        await asyncio.sleep(0)
+        assert batcher.queued_bytes == 50
+        with pytest.raises(Overloaded):
+            await batcher.submit([b"y"])
+        assert await big == [50]
+        assert batcher.queued_bytes == 0
+        assert await batcher.submit([b"y" * 6, b"z" * 4]) == [6, 4]
+
+    asyncio.run(main())
+
+
+def test_a_request_past_its_deadline_is_answered_503_not_late(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = Recorder(delay=0.3)
+    shed: list[str] = []
+
+    async def main() -> None:
+        limits = QueueLimits(max_inputs=100, max_bytes=10**9, max_wait=0.1, retry_after=1)
+        batcher = make_batcher(
+            model, executor, max_batch_size=4, limits=limits, on_shed=shed.append
+        )
+        busy = asyncio.ensure_future(batcher.submit([1]))  # holds the model for 0.3 s
+        await asyncio.sleep(0.01)
+        start = time.perf_counter()
+        with pytest.raises(Overloaded, match="waited over 100 ms"):
+            await batcher.submit([2])
+        assert 0.09 < time.perf_counter() - start < 0.25  # at the deadline, not after 0.3 s
+        assert batcher.queued == 0
+        assert await busy == [2]  # started before its deadline: served
+
+    asyncio.run(main())
+    assert shed == ["deadline"] and model.sizes == [1]
 
 
 def test_concurrent_api_requests_are_coalesced(make_settings: Callable[..., Settings]) -> None:

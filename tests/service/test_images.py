@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import struct
 import zlib
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from service.main import create_app
 from service.settings import Settings
@@ -144,3 +146,19 @@ def test_no_image_model_is_a_503(client: TestClient) -> None:
     r = client.post("/classify-image", content=data, headers={"content-type": "image/png"})
     assert r.status_code == 503
     assert "image" in r.json()["detail"]
+
+
+def test_a_multi_picture_jpeg_is_classified_by_its_first_frame(
+    image_client: TestClient, image_bundle: Bundle
+) -> None:
+    rng = random.Random(7)
+    first, second = colour_image("green", rng), colour_image("red", rng)
+    buffer = io.BytesIO()
+    first.save(buffer, format="MPO", save_all=True, append_images=[second])
+    data = buffer.getvalue()
+    with Image.open(io.BytesIO(data)) as probe:
+        assert (probe.format, probe.n_frames) == ("MPO", 2)  # what phones send
+    r = image_client.post("/classify-image", content=data, headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    (expected,) = Predictor(image_bundle).predict([encode_image(first, "JPEG")])
+    assert r.json()["results"][0]["label"] == expected.label == "green"

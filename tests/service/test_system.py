@@ -64,14 +64,43 @@ def test_models(client: TestClient, text_bundle: Bundle) -> None:
     assert info["metrics"]["test_accuracy"] == text_bundle.metrics["test_accuracy"]
     assert info["limits"]["max_texts"] == 256
     assert info["limits"]["max_tokens"] == text_bundle.processor.max_length
+    assert info["limits"]["max_queue_inputs"] == 1024
     assert info["error"] is None and info["refused"] == []
+
+
+def test_models_never_shows_a_path(
+    registry_root: Path, make_settings: Callable[..., Settings], text_bundle: Bundle, caplog
+) -> None:
+    registry = ModelStore(registry_root)
+    registry.publish("broken", text_bundle)
+    weights = registry.version_dir("broken", "v1") / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    settings = make_settings(bundles={"gone": registry_root / "no" / "such" / "bundle"})
+    with TestClient(create_app(settings)) as client:
+        text = client.get("/models").text
+    assert str(registry_root) not in text and "/no/such" not in text
+    assert "Traceback" not in text
+    assert str(registry_root) in caplog.text  # the log keeps the whole story
+
+
+def test_public_error_keeps_the_message_and_drops_directories() -> None:
+    from service.schemas import public_error
+
+    assert public_error("[Errno 2] No such file: '/srv/reg/text/v3/config.json'") == (
+        "[Errno 2] No such file: 'config.json'"
+    )
+    assert public_error("model.safetensors: checksum mismatch") == (
+        "model.safetensors: checksum mismatch"
+    )
+    assert public_error("boom\nTraceback (most recent call last):\n  File x") == "boom"
+    assert public_error(None) is None
 
 
 def test_a_bundle_directory_is_served_too(text_bundle_dir: Path) -> None:
     settings = Settings(bundles={"text": text_bundle_dir}, reload_interval=0)
     with TestClient(create_app(settings)) as client:
         (info,) = client.get("/models").json()["models"]
-        assert info["source"] == str(text_bundle_dir)
+        assert info["source"] == "bundle"
         assert info["version"].startswith("bundle-")
         assert client.post("/classify", json={"text": "why"}).status_code == 200
 

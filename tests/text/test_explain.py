@@ -44,3 +44,17 @@ def test_explanations_match_the_predictions(text_bundle: Bundle) -> None:
     for e, p in zip(explain(predictor, texts), predictor.predict(texts), strict=True):
         assert e.prediction.label == p.label
         assert torch.tensor(e.prediction.score) == pytest.approx(p.score, abs=1e-6)
+
+
+def test_explanations_run_in_the_predictions_precision(text_bundle: Bundle) -> None:
+    from tests.conftest import make_keyword_examples
+
+    texts = [text for _, text in make_keyword_examples(60, seed=5)]
+    predictor = Predictor(text_bundle, precision="bf16")
+    predictions = predictor.predict(texts)
+    explained = explain(predictor, texts)
+    for prediction, e in zip(predictions, explained, strict=True):
+        assert e.prediction.label == prediction.label
+        assert e.prediction.score == pytest.approx(prediction.score, abs=1e-6)
+    fp32 = Predictor(text_bundle).predict(texts)
+    assert [p.score for p in fp32] != [p.score for p in predictions]  # bf16 did differ

@@ -1,14 +1,20 @@
 """``textcnn serve``: the REST service under uvicorn (uvloop + httptools).
 
 Flags override ``TEXTCNN_*`` environment settings; they reach every worker process through
-those same environment variables, since uvicorn starts workers from an import string.
+those same environment variables, since uvicorn starts workers from an import string. With
+more than one worker the Prometheus metrics run in multiprocess mode (see ``service.metrics``):
+``PROMETHEUS_MULTIPROC_DIR``, or a fresh temporary directory, holds every worker's values.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +36,10 @@ FLAGS = {
     "threads": "torch_threads",
     "device": "device",
     "log_level": "log_level",
+    "limit_concurrency": "limit_concurrency",
 }
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -61,6 +70,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch threads per worker (1)")
     p.add_argument("--device", help="torch device (cpu)")
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument(
+        "--limit-concurrency", type=int, help="connections per worker before uvicorn's 503 (none)"
+    )
     p.set_defaults(func=cmd_serve)
 
 
@@ -111,15 +123,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         raise TextCNNError(f"invalid service settings: {problems}") from None
-    uvicorn.run(
-        "service.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    with metrics_directory(settings.workers):
+        uvicorn.run(
+            "service.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            limit_concurrency=settings.limit_concurrency,
+            loop="uvloop",
+            http="httptools",
+            log_level=settings.log_level,
+            access_log=False,
+        )
     return 0
+
+
+@contextlib.contextmanager
+def metrics_directory(workers: int) -> Iterator[None]:
+    """Prometheus multiprocess mode for more than one worker: ``$PROMETHEUS_MULTIPROC_DIR``
+    emptied of an earlier run's values, or a temporary directory removed afterwards."""
+    if workers <= 1:
+        yield
+        return
+    given = os.environ.get(MULTIPROC_ENV)
+    path = Path(given) if given else Path(tempfile.mkdtemp(prefix="textcnn-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield
+    finally:
+        if not given:
+            shutil.rmtree(path, ignore_errors=True)

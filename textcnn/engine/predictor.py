@@ -115,12 +115,17 @@ class Predictor:
             padded.append(torch.nn.functional.pad(b, pad) if any(pad) else b)
         return torch.cat(padded) if len(padded) > 1 else padded[0]
 
+    def autocast(self) -> torch.autocast:
+        """The precision every forward pass of this predictor runs in (explanations too,
+        so that they explain the label the prediction gave)."""
+        bf16 = self.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
+
     @torch.inference_mode()
     def logits_from_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for already-encoded inputs, in batches of ``batch_size`` (averaged with
         the mirror images' when the processor asks for flip test-time augmentation)."""
-        bf16 = self.precision == "bf16"
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with self.autocast():
             out = [
                 forward_logits(
                     self.model, x[i : i + self.batch_size].to(self.device), self.flip_tta

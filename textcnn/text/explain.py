@@ -101,9 +101,11 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
     encoder: TextEncoder = predictor.model.encoder
     linear = predictor.model.head.linear
     widths = encoder.convs.widths
-    pooled, positions = zip(*(h.max(dim=-1) for h in encoder.feature_maps(ids)), strict=True)
-    features = torch.cat(pooled, dim=1)  # [B, maps * widths], as in forward()
-    logits = linear(features).float().cpu()
+    with predictor.autocast():  # the prediction's precision: the same label, always
+        maps_by_width = encoder.feature_maps(ids)
+        pooled, positions = zip(*(h.max(dim=-1) for h in maps_by_width), strict=True)
+        features = torch.cat(pooled, dim=1)  # [B, maps * widths], as in forward()
+        logits = linear(features).float().cpu()
     predictions = predictor.predictions_from_proba(predictor.proba_from_logits(logits))
     maps = pooled[0].shape[1]
     feature_width = torch.tensor(widths).repeat_interleave(maps)

@@ -1,0 +1,97 @@
+"""API keys: off by default; on, every route but the probes (and /metrics unless asked) needs
+a bearer key; keys from a setting or a file (plain or SHA-256)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.main import create_app
+from service.settings import Settings
+
+TEXT = {"text": "why is it"}
+
+
+def test_off_by_default(client: TestClient) -> None:
+    assert client.post("/classify", json=TEXT).status_code == 200
+    assert client.get("/models").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert "securitySchemes" not in spec.get("components", {})
+    assert "security" not in spec["paths"]["/classify"]["post"]
+
+
+def test_keys_protect_everything_but_the_probes(make_settings: Callable[..., Settings]) -> None:
+    with TestClient(create_app(make_settings(api_keys=["s3cret", "other"]))) as client:
+        for method, path in [
+            ("post", "/classify"),
+            ("get", "/models"),
+            ("post", "/classify-image"),
+            ("get", "/v2/models/text"),
+            ("post", "/v2/models/text/infer"),
+        ]:
+            r = client.request(method, path, json=TEXT)
+            assert r.status_code == 401, path
+            assert r.headers["www-authenticate"] == 'Bearer realm="textcnn"'
+        r = client.post("/classify", json=TEXT, headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == 'Bearer realm="textcnn", error="invalid_token"'
+        r = client.post("/classify", json=TEXT, headers={"Authorization": "Basic czNjcmV0"})
+        assert r.status_code == 401
+        for key in ("s3cret", "other"):
+            auth = {"Authorization": f"Bearer {key}"}
+            assert client.post("/classify", json=TEXT, headers=auth).status_code == 200
+        assert client.get("/health").status_code == 200
+        assert client.get("/ready").status_code == 200
+        assert client.head("/ready").status_code == 200
+        for open_path in ("/v2/health/live", "/v2/health/ready", "/v2", "/"):  # probes, page
+            assert client.get(open_path).status_code == 200, open_path
+        assert client.get("/metrics").status_code == 200  # open unless TEXTCNN_METRICS_AUTH
+        assert client.get("/docs").status_code == 200
+        spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": spec["components"]["securitySchemes"]["apiKey"]["description"],
+    }
+    assert spec["paths"]["/classify"]["post"]["security"] == [{"apiKey": []}]
+    assert "security" not in spec["paths"]["/health"]["get"]
+    assert "security" not in spec["paths"]["/metrics"]["get"]
+
+
+def test_metrics_auth_and_a_key_file_with_digests(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    hashed = hashlib.sha256(b"hashed-key").hexdigest()
+    keys.write_text(f"# team A\nplain-key\n\nsha256:{hashed}\n", encoding="utf-8")
+    settings = make_settings(api_keys_file=keys, metrics_auth=True)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/metrics").status_code == 401
+        for key in ("plain-key", "hashed-key"):
+            auth = {"Authorization": f"Bearer {key}"}
+            assert client.get("/metrics", headers=auth).status_code == 200
+            assert client.get("/models", headers=auth).status_code == 200
+        bad = {"Authorization": f"Bearer sha256:{hashed}"}  # the digest is not the key
+        assert client.get("/models", headers=bad).status_code == 401
+
+
+def test_a_bad_key_file_is_a_clear_startup_error(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="cannot read TEXTCNN_API_KEYS_FILE"):
+        create_app(make_settings(api_keys_file=tmp_path / "missing"))
+    (tmp_path / "keys").write_text("sha256:abc\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 1: sha256: needs 64 hex digits"):
+        create_app(make_settings(api_keys_file=tmp_path / "keys"))
+
+
+def test_405_lists_every_method_of_the_path(client: TestClient) -> None:
+    for path in ("/health", "/ready"):
+        r = client.post(path)
+        assert r.status_code == 405
+        assert r.headers["allow"] == "GET, HEAD"
+    assert client.get("/classify").headers["allow"] == "POST"
