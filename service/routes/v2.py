@@ -166,12 +166,30 @@ async def model_ready(request: Request, manager: ManagerDep, name: str) -> Any:
     return {"name": model.name, "ready": True}
 
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$defs`` references replaced by the definitions (an OpenAPI
+    document resolves ``#/$defs/...`` from its own root, where there are none)."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
+
+
 INFER_BODY = {
     "requestBody": {
         "required": True,
         "description": "JSON, or JSON followed by binary tensor data (the binary-data "
         "extension: `Inference-Header-Content-Length` is the JSON's length).",
-        "content": {"application/json": {"schema": InferenceRequest.model_json_schema()}},
+        "content": {"application/json": {"schema": _inlined(InferenceRequest.model_json_schema())}},
     }
 }
 

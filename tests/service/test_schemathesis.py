@@ -20,9 +20,12 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 @pytest.mark.skipif(not ST.exists() and not shutil.which("st"), reason="schemathesis missing")
 def test_schemathesis_finds_nothing(
-    registry_root: Path, image_bundle: Bundle, tmp_path: Path
+    registry_root: Path, image_bundle: Bundle, multilabel_bundle: Bundle, tmp_path: Path
 ) -> None:
-    ModelStore(registry_root).publish("image", image_bundle)
+    store = ModelStore(registry_root)
+    store.publish("image", image_bundle)
+    # the text model is multi-label, so every field of /classify (`threshold` too) applies
+    store.publish("text", multilabel_bundle)
     env = {"TEXTCNN_LOG_LEVEL": "warning", "OMP_NUM_THREADS": "1"}
     with serve(["--registry", str(registry_root)], env, tmp_path / "server.log") as (url, _):
         st = str(ST if ST.exists() else shutil.which("st"))
