@@ -12,6 +12,7 @@ from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import LabelledData
 from textcnn.engine.trainer import TrainResult
+from textcnn.report.evaluation import store_evaluation
 
 
 def finish_bundle(
@@ -49,6 +50,7 @@ def finish_bundle(
     if dev is not None:
         bundle.metrics["dev_accuracy"] = result.best_dev_accuracy
     bundle.metrics["best_epoch"] = result.best_epoch
+    store_evaluation(bundle, dev, test)  # where the model trained; for its report
     if test is not None:
         report = evaluate(Predictor(bundle), test.items, test.labels, test.source)
         bundle.metrics["test"] = report
