@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from service.limits import BodySizeLimitMiddleware
 from service.loader import ModelManager
 from service.metrics import Metrics, RequestMetricsMiddleware
-from service.routes import classify, images, system
+from service.routes import classify, images, report, system
 from service.settings import Settings
 from textcnn import __version__
 from textcnn.engine.device import configure_cpu
@@ -92,7 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
-    routers = [classify.router, images.router, system.router]
+    app.state.report_pages = report.ReportPages()
+    routers = [classify.router, images.router, system.router, report.router]
     if settings.benchmark_route:
         routers.append(system.bench_router)
     for router in routers:
