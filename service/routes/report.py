@@ -72,7 +72,10 @@ router = APIRouter(tags=["reports"])
     "/models/{name}/report",
     response_class=HTMLResponse,
     responses={
-        200: {"content": {"text/html": {}}, "description": "The report page, figures inline."},
+        200: {
+            "content": {"text/html": {"example": '<!doctype html>\n<html lang="en">...'}},
+            "description": "The report page, its figures inline as data URIs.",
+        },
         **error_responses(503),
         404: {**error_responses(404)[404], "description": "Unknown model, or no report."},
     },

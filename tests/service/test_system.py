@@ -104,6 +104,7 @@ def test_openapi_documents_every_route_with_examples(client: TestClient) -> None
         "/ready",
         "/models",
         "/metrics",
+        "/models/{name}/report",
     }
     assert paths["/classify"]["post"]["requestBody"]["content"]["application/json"]["examples"]
     image_body = paths["/classify-image"]["post"]["requestBody"]["content"]

@@ -21,7 +21,7 @@ from textcnn.engine.bundle import Bundle
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import LabelledData
-from textcnn.modalities import get_modality
+from textcnn.text.explain import explain, supports_explanations
 
 EVALUATION_KEY = "evaluation"  # where a bundle's config.json keeps the record
 BINS = 10  # equal-width confidence bins of the reliability diagram
@@ -70,7 +70,6 @@ def _where(data: LabelledData, index: int) -> str:
 
 
 def _explanations(predictor: Predictor, texts: Sequence[str], top: int | None) -> list[Any]:
-    explain = get_modality(predictor.modality).explain
     out: list[Any] = []
     for start in range(0, len(texts), EXPLAIN_CHUNK):
         out += explain(predictor, texts[start : start + EXPLAIN_CHUNK], top)
@@ -127,7 +126,7 @@ def evaluation_record(
     correct = predicted == gold
     wrong = (~correct).nonzero().flatten()
     worst = wrong[confidence[wrong].argsort(descending=True)][:mistakes].tolist()
-    explainable = get_modality(predictor.modality).explainable(predictor)
+    explainable = supports_explanations(predictor)  # a TextCNN: its winning n-grams
     texts = [data.items[i] for i in worst] if explainable else []
     explanations = _explanations(predictor, texts, top=3) if explainable else []
     rows = []

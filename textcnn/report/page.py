@@ -114,18 +114,17 @@ class Report:
 
     def figures(self) -> dict[str, bytes]:
         """Every figure the page shows, as PNG bytes by file name."""
-        from textcnn.report import figures
+        # matplotlib loads only when a report is drawn
+        from textcnn.report.figures import confusion_figure, reliability_figure, training_figure
 
         metrics = self.record["metrics"]
         out = {
-            "confusion.png": figures.confusion_figure(
-                metrics["confusion_matrix"], metrics["labels"]
-            ),
-            "reliability.png": figures.reliability_figure(self.record["calibration"]),
+            "confusion.png": confusion_figure(metrics["confusion_matrix"], metrics["labels"]),
+            "reliability.png": reliability_figure(self.record["calibration"]),
         }
         if self.history:
             best = (self.training.get("result") or {}).get("best_epoch")
-            out["training.png"] = figures.training_figure(self.history, best)
+            out["training.png"] = training_figure(self.history, best)
         for k, mistake in enumerate(self.record["mistakes"], 1):
             if "image" in mistake:
                 out[f"mistake-{k}.png"] = base64.b64decode(mistake["image"])
