@@ -19,7 +19,7 @@ from service.auth import api_key_guard, key_digests
 from service.limits import BodySizeLimitMiddleware
 from service.loader import ModelManager
 from service.metrics import Metrics, RequestMetricsMiddleware
-from service.routes import classify, images, page, system, v2
+from service.routes import classify, images, page, report, system, v2
 from service.schemas import limit_request_schemas
 from service.settings import Settings
 from textcnn import __version__
@@ -115,8 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = openapi
     app.state.metrics = metrics = Metrics()
     app.state.api_keys = key_digests(settings)
+    app.state.report_pages = report.ReportPages()
     guard = api_key_guard(settings)
-    routers = [classify.router, images.router, system.router, v2.router]
+    routers = [classify.router, images.router, system.router, v2.router, report.router]
     if settings.benchmark_route:
         routers.append(system.bench_router)
     for router in routers:

@@ -139,6 +139,7 @@ def test_openapi_documents_every_route_with_examples(client: TestClient) -> None
         "/v2/models/{name}",
         "/v2/models/{name}/ready",
         "/v2/models/{name}/infer",
+        "/models/{name}/report",
     }
     assert paths["/classify"]["post"]["requestBody"]["content"]["application/json"]["examples"]
     image_body = paths["/classify-image"]["post"]["requestBody"]["content"]

@@ -15,10 +15,12 @@ from textcnn.cli.common import (
     reader_options,
 )
 from textcnn.cli.options import fraction
+from textcnn.cli.report import add_report_option, model_title, write_report
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.splits import gold
 from textcnn.errors import TextCNNError
 from textcnn.modalities import get_modality
+from textcnn.report import Report, evaluation_record
 from textcnn.text.data import decode_bytes, split_lines
 
 
@@ -32,6 +34,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True, help="labelled file (or image folder)")
     add_reader_options(p)
     add_threshold_option(p)
+    add_report_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="one JSON line per input: label, score, probabilities")
@@ -56,7 +59,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     predictor = load_predictor(args, args.threshold)
     modality = get_modality(predictor.modality)
     data = modality.read(args.data, reader_options(modality, args, predictor.multi_label))
-    print_json(evaluate(predictor, data.items, gold(data), data.source))
+    if args.report is None:
+        print_json(evaluate(predictor, data.items, gold(data), data.source))
+        return 0
+    record = evaluation_record(predictor, data)
+    print_json(record["metrics"])  # what evaluate prints without --report
+    write_report(Report.of_bundle(predictor.bundle, model_title(args), record), args.report)
     return 0
 
 

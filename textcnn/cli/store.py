@@ -18,8 +18,12 @@ from textcnn.cli.common import (
     registry_type,
 )
 from textcnn.cli.options import add_field
+from textcnn.cli.report import add_report_option, write_report
 from textcnn.engine.bundle import read_config
 from textcnn.engine.config import TrainConfig
+from textcnn.errors import TextCNNError
+from textcnn.modalities import get_modality
+from textcnn.report import Report, evaluation_record
 from textcnn.retrain import EXIT_REFUSED, HOLDOUT, check_retrainable, retrain
 from textcnn.store import KEEP, ModelStore, StoreError, VersionInfo
 
@@ -98,6 +102,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(func=cmd_list)
     a = action("show", "a version's manifest, training options and verification")
     a.add_argument("--version", help="(default: the current one)")
+    add_report_option(
+        a,
+        help=": of the evaluation stored at training (its test data, else its dev split), "
+        "or with --data of that data",
+    )
+    a.add_argument("--data", type=Path, help="with --report: labelled data to evaluate on")
+    add_reader_options(a)
     a.set_defaults(func=cmd_show)
     a = action("promote", "make a version current")
     a.add_argument("--version", required=True)
@@ -182,6 +193,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     except StoreError as exc:
         verified = str(exc)
     training = read_config(info.path).get("training", {}) if verified is True else {}
+    if args.data is not None and args.report is None:
+        raise TextCNNError("`data` is the data of a `report`: give `report` DIR too")
+    report = show_report(registry, args, version) if args.report is not None else None
     print_json(
         {
             **info.summary(),
@@ -193,9 +207,24 @@ def cmd_show(args: argparse.Namespace) -> int:
             "options": training.get("options"),
             "retrain": training.get("retrain"),
             "files": info.manifest.get("files"),
+            **({"report": str(report)} if report is not None else {}),
         }
     )
     return 0
+
+
+def show_report(registry: ModelStore, args: argparse.Namespace, version: str) -> Path:
+    """Write the report of ``version`` on ``--data``, or on its stored evaluation."""
+    predictor = registry.load(args.name, version)[1]
+    record = None
+    if args.data is not None:
+        modality = get_modality(predictor.modality)
+        record = evaluation_record(
+            predictor, modality.read(args.data, reader_options(modality, args))
+        )
+    return write_report(
+        Report.of_bundle(predictor.bundle, f"{args.name} {version}", record), args.report
+    )
 
 
 def cmd_promote(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from textcnn.engine.multilabel import DEFAULT_THRESHOLD, HEADLINE, label_matrix,
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import LabelledData, gold, label_sets
 from textcnn.engine.trainer import TrainResult
+from textcnn.report.evaluation import store_evaluation
 
 
 def finish_bundle(
@@ -62,6 +63,7 @@ def finish_bundle(
     if dev is not None:
         bundle.metrics[f"dev_{result.dev_metric}"] = result.best_dev_accuracy
     bundle.metrics["best_epoch"] = result.best_epoch
+    store_evaluation(bundle, dev, test)  # where the model trained; for its report
     if test is not None:
         report = evaluate(Predictor(bundle), test.items, gold(test), test.source)
         headline = headline_metric(bundle)
