@@ -70,8 +70,8 @@ def _missing(what: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+@pytest.fixture(scope="module")  # Playwright's loop must end with the module: later tests
+def browser() -> Iterator[object]:  # run asyncio.run() in this thread
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
