@@ -68,6 +68,17 @@ async def get_report_pages(request: Request) -> ReportPages:
 router = APIRouter(tags=["reports"])
 
 
+def _json_errors(*codes: int) -> dict[int | str, dict]:
+    """``error_responses`` declared as JSON: this route's own responses are HTML."""
+    entries = error_responses(*codes)
+    for entry in entries.values():
+        entry.pop("model")
+        entry["content"] = {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+        }
+    return entries
+
+
 @router.get(
     "/models/{name}/report",
     response_class=HTMLResponse,
@@ -76,8 +87,8 @@ router = APIRouter(tags=["reports"])
             "content": {"text/html": {"example": '<!doctype html>\n<html lang="en">...'}},
             "description": "The report page, its figures inline as data URIs.",
         },
-        **error_responses(503),
-        404: {**error_responses(404)[404], "description": "Unknown model, or no report."},
+        **_json_errors(503),
+        404: {**_json_errors(404)[404], "description": "Unknown model, or no report."},
     },
     summary="Evaluation report of a served model",
 )
