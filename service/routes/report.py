@@ -15,8 +15,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from service.deps import ManagerDep
-from service.errors import ModelNotFound, ModelUnavailable
+from service.errors import ModelNotFound
 from service.loader import LoadedModel
+from service.routing import served
 from service.schemas import error_responses
 from textcnn.report import Report, ReportError
 
@@ -100,10 +101,4 @@ async def report(
     """The HTML report (accuracy, macro-F1, per-class scores, confusion matrix, calibration,
     training curves, most confident mistakes, deciding n-grams) of the version served as
     `name`, on the data it was evaluated on when it was trained."""
-    state = manager.states.get(name)
-    if state is None:
-        known = ", ".join(sorted(manager.states)) or "none"
-        raise ModelNotFound(f"unknown model {name!r} (models: {known})")
-    if state.loaded is None:
-        raise ModelUnavailable(f"model {name!r} is not loaded: {state.error}")
-    return HTMLResponse(await pages.page(state.loaded))
+    return HTMLResponse(await pages.page(served(manager, name)))

@@ -174,7 +174,7 @@ def _show_progress(step: int, steps: int, device: torch.device) -> bool:
     return step == steps - 1 or (device.type == "cpu" and step % 20 == 0)
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
+def autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
     return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
@@ -344,7 +344,7 @@ def fit(
                 x = x[:, : batch_width(train.lengths[order[rows]], device)]
             x = transform.train(x)
             with tf32(cfg.tf32):
-                with _autocast(device, dtype):
+                with autocast(device, dtype):
                     logits = step_model(x)
                     loss = loss_of(logits.float(), y, cfg)
                 optimizer.zero_grad(set_to_none=True)

@@ -33,7 +33,7 @@ class ConvBank1d(nn.Module):
     def feature_maps(self, x: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """Masked ReLU maps ``[B, maps, T_w]`` per width, for ``x`` of shape ``[B, C, T]``."""
         return [
-            F.relu(conv(x)) + _padding_bias(lengths, width, x.shape[-1] + width - 1, x.dtype)
+            F.relu(conv(x)) + padding_bias(lengths, width, x.shape[-1] + width - 1, x.dtype)
             for width, conv in zip(self.widths, self.convs, strict=True)
         ]
 
@@ -50,12 +50,12 @@ class ConvBank1d(nn.Module):
         for width, conv in zip(self.widths, self.convs, strict=True):
             h = conv(x)
             if masked:
-                h = h + _padding_bias(lengths, width, h.shape[-1], h.dtype)
+                h = h + padding_bias(lengths, width, h.shape[-1], h.dtype)
             pooled.append(h.amax(dim=-1))
         return F.relu(torch.cat(pooled, dim=1))
 
 
-def _padding_bias(
+def padding_bias(
     lengths: torch.Tensor, width: int, steps: int, dtype: torch.dtype
 ) -> torch.Tensor:
     """``[B, 1, steps]``: 0 for windows that touch one of the row's ``lengths`` real tokens,

@@ -31,8 +31,8 @@ from textcnn.engine.trainer import (
     BatchTransform,
     Split,
     TrainResult,
-    _autocast,
     accuracy,
+    autocast,
     batch_width,
     dev_metric,
     epoch_order,
@@ -41,7 +41,7 @@ from textcnn.engine.trainer import (
     make_optimizer,
     steps_per_epoch,
 )
-from textcnn.models.blocks import Classifier, _padding_bias
+from textcnn.models.blocks import Classifier, padding_bias
 from textcnn.models.textcnn import PAD_ID
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def batched_features(models: list[Classifier], ids: torch.Tensor) -> torch.Tenso
         bias = torch.cat([b.convs[i].bias for b in banks])
         h = F.conv1d(x, weight, bias, padding=width - 1, groups=folds)
         h = h.view(batch * folds, -1, h.shape[-1])
-        h = h + _padding_bias(lengths, width, h.shape[-1], h.dtype)
+        h = h + padding_bias(lengths, width, h.shape[-1], h.dtype)
         pooled.append(h.amax(dim=-1).view(batch, folds, -1))
     return F.relu(torch.cat(pooled, dim=-1))
 
@@ -205,7 +205,7 @@ def fit_folds(
                     keep[: len(mask), i] = mask
             group = [models[k] for k in live]
             with tf32(cfg.tf32):
-                with _autocast(device, dtype):
+                with autocast(device, dtype):
                     logits = batched_logits(group, batched_features(group, ids), keep)
                 losses = [loss_of(logits[i, : len(y)].float(), y, cfg) for i, y in enumerate(ys)]
                 optimizer.zero_grad(set_to_none=True)
