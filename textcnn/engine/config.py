@@ -45,6 +45,9 @@ class TrainConfig:
     momentum: float = 0.9
     schedule: str = option("constant", "learning-rate schedule", choices=SCHEDULES)
     label_smoothing: float = option(0.0, "cross-entropy label smoothing")
+    distill_weight: float = option(
+        1.0, "with a teacher: weight of its soft labels against the true ones (0-1)"
+    )
     seed: int = option(0, "makes CPU runs repeatable")
     device: str = option("auto", "auto, cpu, cuda or cuda:N")
     precision: str = option(
@@ -74,5 +77,7 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; constant or onecycle")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch size must be at least 1")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill weight must be in [0, 1], got {self.distill_weight}")
         if self.patience is not None and self.patience <= 0:
             self.patience = None

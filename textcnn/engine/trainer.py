@@ -48,11 +48,15 @@ class Split:
     being trailing padding that never changes a model's output (text): training then batches
     similar lengths together, and every batch, in training and evaluation, is cut to its
     longest row, on every device, without reading anything back from it.
+
+    ``soft`` (optional, ``[N, C]``): a teacher's logits, which training then also learns
+    from (``TrainConfig.distill_weight``).
     """
 
     x: torch.Tensor
     y: torch.Tensor
     lengths: torch.Tensor | None = None
+    soft: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -62,7 +66,8 @@ class Split:
         return self.y.dim() == 2
 
     def to(self, device: torch.device) -> Split:
-        return Split(to_device(self.x, device), to_device(self.y, device), self.lengths)
+        soft = to_device(self.soft, device) if self.soft is not None else None
+        return Split(to_device(self.x, device), to_device(self.y, device), self.lengths, soft)
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -232,13 +237,29 @@ def dev_metric(split: Split) -> str:
     return "micro_f1" if split.multi_label else "accuracy"
 
 
-def loss_of(logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+def loss_of(
+    logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, soft: torch.Tensor | None = None
+) -> torch.Tensor:
     """Cross-entropy; for multi-label targets, binary cross-entropy per class summed over
-    the classes (so a step's scale matches the single-label loss), smoothed towards 0.5."""
+    the classes (so a step's scale matches the single-label loss), smoothed towards 0.5.
+
+    With a teacher's logits ``soft``, mixed (``cfg.distill_weight``) with the same loss
+    against the teacher's probabilities, its soft labels (Hinton et al. 2015, temperature 1).
+    """
     if y.dim() == 2:
         target = y * (1 - cfg.label_smoothing) + cfg.label_smoothing / 2
-        return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / len(y)
-    return F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        hard = F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / len(y)
+    else:
+        hard = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+    if soft is None:
+        return hard
+    if y.dim() == 2:
+        taught = F.binary_cross_entropy_with_logits(
+            logits, torch.sigmoid(soft), reduction="sum"
+        ) / len(y)
+    else:
+        taught = -(F.softmax(soft, dim=1) * F.log_softmax(logits, dim=1)).sum(1).mean()
+    return (1 - cfg.distill_weight) * hard + cfg.distill_weight * taught
 
 
 def hits(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -340,13 +361,14 @@ def fit(
             step_start = time.perf_counter()
             rows = slice(step * batch, (step + 1) * batch)
             x, y = train.x[device_order[rows]], train.y[device_order[rows]]
+            soft = train.soft[device_order[rows]] if train.soft is not None else None
             if train.lengths is not None:
                 x = x[:, : batch_width(train.lengths[order[rows]], device)]
             x = transform.train(x)
             with tf32(cfg.tf32):
                 with autocast(device, dtype):
                     logits = step_model(x)
-                    loss = loss_of(logits.float(), y, cfg)
+                    loss = loss_of(logits.float(), y, cfg, soft)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)

@@ -55,9 +55,7 @@ class ConvBank1d(nn.Module):
         return F.relu(torch.cat(pooled, dim=1))
 
 
-def padding_bias(
-    lengths: torch.Tensor, width: int, steps: int, dtype: torch.dtype
-) -> torch.Tensor:
+def padding_bias(lengths: torch.Tensor, width: int, steps: int, dtype: torch.dtype) -> torch.Tensor:
     """``[B, 1, steps]``: 0 for windows that touch one of the row's ``lengths`` real tokens,
     ``-inf`` for windows wholly inside trailing padding (a width-``w`` convolution padded by
     ``w - 1`` has ``length + w - 1`` valid outputs)."""

@@ -183,7 +183,7 @@ def fit_folds(
         correct = {k: torch.zeros((), device=device) for k in active}
         for step in range(max(steps[k] for k in active)):
             live = [k for k in active if step < steps[k]]
-            rows, ys, masks = [], [], []
+            rows, ys, softs, masks = [], [], [], []
             for k in live:
                 span = slice(step * cfg.batch_size, (step + 1) * cfg.batch_size)
                 idx, width = (
@@ -197,6 +197,8 @@ def fit_folds(
                     masks.append(mask.bernoulli_(1 - p_drop).div_(1 - p_drop))
                 streams.leave(k)
                 ys.append(trains[k].y[idx])
+                soft = trains[k].soft
+                softs.append(soft[idx] if soft is not None else None)
             ids = _pad(rows, max(r.shape[1] for r in rows))
             keep = None
             if p_drop:
@@ -207,7 +209,10 @@ def fit_folds(
             with tf32(cfg.tf32):
                 with autocast(device, dtype):
                     logits = batched_logits(group, batched_features(group, ids), keep)
-                losses = [loss_of(logits[i, : len(y)].float(), y, cfg) for i, y in enumerate(ys)]
+                losses = [
+                    loss_of(logits[i, : len(y)].float(), y, cfg, soft)
+                    for i, (y, soft) in enumerate(zip(ys, softs, strict=True))
+                ]
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(torch.stack(losses).sum()).backward()
                 scaler.step(optimizer)

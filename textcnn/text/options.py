@@ -37,6 +37,16 @@ class TextTrainOptions:
         50_000, "also keep the N most frequent pretrained words unseen in training"
     )
     encoder_dim: int = option(DEFAULT_ENCODER_DIM, "size of minilm vectors (0: all 384)")
+    teacher: str | None = option(
+        None,
+        "fine-tune this sentence encoder (minilm: the packaged all-MiniLM-L6-v2) on the "
+        "training split and train the CNN on its soft labels too; none: no teacher",
+        group="teacher",
+    )
+    teacher_epochs: int = option(1, "teacher fine-tuning passes", group="teacher")
+    augment: int = option(
+        0, "augmented copies of each training text, labelled by the teacher", group="teacher"
+    )
     dim: int = option(TextCNNConfig.dim, "embedding size in rand mode")
     filter_widths: tuple[int, ...] = option(TextCNNConfig.filter_widths, "convolution widths")
     feature_maps: int = option(TextCNNConfig.feature_maps, "maps per filter width")
@@ -73,6 +83,10 @@ class TextTrainOptions:
             )
         if self.max_norm is not None and self.max_norm <= 0:
             self.max_norm = None
+        if self.teacher in ("", "none"):
+            self.teacher = None
+        if self.augment and self.teacher is None:
+            raise TextCNNError("`augment` needs a `teacher` to label the augmented texts")
         if self.threshold is not None and not self.multi_label:
             raise TextCNNError("`threshold` applies to multi-label models: add `multi_label`")
 

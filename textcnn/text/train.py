@@ -16,7 +16,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.config import TrainConfig
-from textcnn.engine.device import resolve_device
+from textcnn.engine.device import configure_cpu, resolve_device
 from textcnn.engine.distributed import launched_distributed
 from textcnn.engine.finish import finish_bundle, headline_metric
 from textcnn.engine.multilabel import label_matrix
@@ -27,7 +27,7 @@ from textcnn.errors import DataError
 from textcnn.models import create_model
 from textcnn.models.blocks import Classifier
 from textcnn.models.textcnn import PAD_ID, TextCNNConfig
-from textcnn.text import fold_parallel, warmstart
+from textcnn.text import fold_parallel, teacher, warmstart
 from textcnn.text.data import TextDataset
 from textcnn.text.embeddings import embedding_table, load_vectors, needs_vocabulary
 from textcnn.text.options import TextTrainOptions
@@ -168,13 +168,18 @@ def prepare_text(
         warmstart.transfer_weights(warm_start, model, vocab, labels)
     label_id = {label: i for i, label in enumerate(labels)}
 
+    def targets(data: TextDataset) -> torch.Tensor:
+        if data.label_sets is not None:
+            return label_matrix(data.label_sets, labels)
+        return torch.tensor([label_id[label] for label in data.labels])
+
     def split(data: TextDataset, tokens: list[list[str]] | None = None) -> Split:
         x = processor.encode_tokens(tokens) if tokens is not None else processor.encode(data.texts)
-        if data.label_sets is not None:
-            y = label_matrix(data.label_sets, labels)
-        else:
-            y = torch.tensor([label_id[label] for label in data.labels])
-        return Split(x, y, lengths=(x != PAD_ID).sum(dim=1))
+        return Split(x, targets(data), lengths=(x != PAD_ID).sum(dim=1))
+
+    train_split = split(train, train_tokens)
+    if opts.teacher is not None:
+        train_split = taught_split(opts, train, train_tokens, train_split, processor, len(labels))
 
     return PreparedText(
         model=model,
@@ -184,11 +189,38 @@ def prepare_text(
         train=train,
         dev=dev,
         test=test,
-        train_split=split(train, train_tokens),
+        train_split=train_split,
         dev_split=split(dev),
         batches=TextBatches(opts.word_dropout),
         lazy_rows=_sparse_embedding_grads(opts.train),
     )
+
+
+def taught_split(
+    opts: TextTrainOptions,
+    train: TextDataset,
+    tokens: list[list[str]],
+    split: Split,
+    processor: TextProcessor,
+    num_classes: int,
+) -> Split:
+    """``split`` with the teacher's logits, plus ``opts.augment`` augmented copies of each
+    text that the teacher labels (their targets: its decisions)."""
+    configure_cpu(opts.train.threads)
+    extra = teacher.augment(tokens, opts.augment, opts.train.seed)
+    cfg = teacher.TeacherConfig(epochs=opts.teacher_epochs, seed=opts.train.seed)
+    score = [*train.texts, *(" ".join(t) for t in extra)]
+    device = resolve_device(opts.train.device)
+    soft = teacher.teacher_logits(
+        opts.teacher, train.texts, split.y, num_classes, score, cfg, device
+    )
+    if not extra:
+        return Split(split.x, split.y, split.lengths, soft)
+    taught = soft[len(train) :]
+    decided = (taught > 0).float() if split.multi_label else taught.argmax(1)
+    x = processor.encode_tokens([*tokens, *extra])
+    y = torch.cat([split.y, decided.to(split.y.dtype)])
+    return Split(x, y, lengths=(x != PAD_ID).sum(dim=1), soft=soft)
 
 
 def finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainResult) -> Bundle:
