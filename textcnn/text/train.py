@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import time
 from collections import Counter
@@ -17,7 +18,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.config import TrainConfig
 from textcnn.engine.device import configure_cpu, resolve_device
-from textcnn.engine.distributed import launched_distributed
+from textcnn.engine.distributed import launched_distributed, rank_device
 from textcnn.engine.finish import finish_bundle, headline_metric
 from textcnn.engine.multilabel import label_matrix
 from textcnn.engine.optim import supports_sparse_grads
@@ -210,7 +211,8 @@ def taught_split(
     extra = teacher.augment(tokens, opts.augment, opts.train.seed)
     cfg = teacher.TeacherConfig(epochs=opts.teacher_epochs, seed=opts.train.seed)
     score = [*train.texts, *(" ".join(t) for t in extra)]
-    device = resolve_device(opts.train.device)
+    # under torchrun every rank teaches itself on its own GPU (the same data, seed and cache)
+    device = rank_device(resolve_device(opts.train.device), int(os.environ.get("LOCAL_RANK", 0)))
     soft = teacher.teacher_logits(
         opts.teacher, train.texts, split.y, num_classes, score, cfg, device
     )
