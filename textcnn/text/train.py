@@ -176,7 +176,7 @@ def prepare_text(
 
     def split(data: TextDataset, tokens: list[list[str]] | None = None) -> Split:
         x = processor.encode_tokens(tokens) if tokens is not None else processor.encode(data.texts)
-        return Split(x, targets(data), lengths=(x != PAD_ID).sum(dim=1))
+        return text_split(x, targets(data))
 
     train_split = split(train, train_tokens)
     if opts.teacher is not None:
@@ -221,7 +221,11 @@ def taught_split(
     taught = soft[len(train) :]
     decided = (taught > 0).float() if split.multi_label else taught.argmax(1)
     x = processor.encode_tokens([*tokens, *extra])
-    y = torch.cat([split.y, decided.to(split.y.dtype)])
+    return text_split(x, torch.cat([split.y, decided.to(split.y.dtype)]), soft)
+
+
+def text_split(x: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None = None) -> Split:
+    """Padded ids ``x`` with their targets, and the row lengths ``fit`` batches by."""
     return Split(x, y, lengths=(x != PAD_ID).sum(dim=1), soft=soft)
 
 
