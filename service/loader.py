@@ -28,8 +28,10 @@ from service.errors import UnsupportedMedia
 from service.metrics import Metrics
 from service.settings import Settings
 from service.sources import ModelSource, configured_sources
+from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Prediction, Predictor
 from textcnn.errors import InputError
+from textcnn.export.runtime import OnnxForward, onnx_forward
 from textcnn.modalities import Modality, get_modality
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,21 @@ def check_predictor(predictor: Predictor) -> None:
         raise ValueError(
             f"the model outputs {tuple(logits.shape[1:])} scores for {len(predictor.labels)} labels"
         )
+
+
+def cpu_runtime(bundle: Bundle, settings: Settings, what: str) -> OnnxForward | None:
+    """The ONNX Runtime forward pass ``settings.runtime`` asks for, or None for PyTorch's:
+    on a GPU, in bf16, or for a model that cannot be exported (logged, and served anyway)."""
+    if settings.runtime != "onnx":
+        return None
+    if torch.device(settings.device).type != "cpu" or settings.precision != "fp32":
+        log.info("model %s: served by PyTorch (%s, %s)", what, settings.device, settings.precision)
+        return None
+    try:
+        return onnx_forward(bundle, settings.torch_threads)
+    except Exception as exc:  # a missing package, a refused graph, an unwritable cache
+        log.warning("model %s: served by PyTorch, not ONNX Runtime: %s", what, exc)
+        return None
 
 
 def freeze_heap() -> None:
@@ -185,7 +202,8 @@ class ModelManager:
     async def _load(self, state: ModelState, source: ModelSource, version: str) -> bool:
         def load() -> Predictor:
             bundle = source.load(version, self.settings.device)
-            predictor = Predictor(bundle, precision=self.settings.precision)
+            runtime = cpu_runtime(bundle, self.settings, f"{state.name} {version}")
+            predictor = Predictor(bundle, precision=self.settings.precision, runtime=runtime)
             check_predictor(predictor)
             return predictor
 

@@ -239,6 +239,9 @@ class ModelInfo(BaseModel):
     version: str | None = Field(description="The version served (null: none loaded).")
     modality: str | None = None
     arch: str | None = None
+    runtime: Literal["onnxruntime", "torch"] | None = Field(
+        None, description="What runs its forward passes (see TEXTCNN_RUNTIME)."
+    )
     labels: list[str] = Field(default_factory=list)
     multi_label: bool = Field(False, description="Whether each input may get several labels.")
     thresholds: list[float] | None = Field(
@@ -294,6 +297,7 @@ def model_info(state: ModelState, settings: Settings) -> ModelInfo:
             "version": state.loaded.version,
             "modality": modality.name,
             "arch": bundle.arch,
+            "runtime": predictor.runtime.name if predictor.runtime else "torch",
             "labels": predictor.labels,
             "multi_label": predictor.multi_label,
             "thresholds": predictor.thresholds,

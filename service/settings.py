@@ -69,8 +69,17 @@ class Settings(BaseSettings):
         "bfloat16 autocast: about 3x faster convolutions on CPUs with AVX512-BF16 or AMX "
         "(slower on others), probabilities that differ in the third digit.",
     )
+    runtime: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="What runs forward passes on the CPU: ONNX Runtime (each model exported "
+        "once per version and cached in $TEXTCNN_CACHE/onnx; about a third of PyTorch's CPU "
+        "time per batch under load) or PyTorch. PyTorch serves any model on a GPU, in bf16, "
+        "or that cannot be exported (the log and /models say so).",
+    )
     torch_threads: int = Field(
-        1, ge=1, description="Torch intra-op threads per serving process (worker)."
+        1,
+        ge=1,
+        description="Intra-op threads per serving process (worker), in PyTorch or ONNX Runtime.",
     )
     inference_threads: int = Field(
         1, ge=1, description="Threads running forward passes in each serving process."

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,9 @@ class Predictor:
 
     A multi-label bundle's probabilities are a sigmoid per label (they need not sum to 1) and
     its predicted labels those over the bundle's thresholds, or over ``threshold`` if given.
+
+    ``runtime``, when given, computes the logits of encoded inputs in place of the PyTorch
+    model (``textcnn.export.runtime.OnnxForward``: the service's CPU forward pass).
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class Predictor:
         batch_size: int = 256,
         precision: str = "fp32",
         threshold: float | None = None,
+        runtime: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
@@ -75,6 +79,7 @@ class Predictor:
         self.batch_size = batch_size
         self.device = next(self.model.parameters()).device
         self.flip_tta = getattr(self.processor, "flip_tta", False)
+        self.runtime = runtime
 
     @classmethod
     def load(
@@ -93,7 +98,7 @@ class Predictor:
 
     def with_threshold(self, threshold: float) -> Predictor:
         """The same model with one decision threshold for every label (multi-label models)."""
-        return Predictor(self.bundle, self.batch_size, self.precision, threshold)
+        return Predictor(self.bundle, self.batch_size, self.precision, threshold, self.runtime)
 
     def encode(self, items: Sequence[Any]) -> torch.Tensor:
         """Raw inputs to the model's input tensor (the processor's encoding)."""
@@ -127,12 +132,14 @@ class Predictor:
         the mirror images' when the processor asks for flip test-time augmentation)."""
         with self.autocast():
             out = [
-                forward_logits(
-                    self.model, x[i : i + self.batch_size].to(self.device), self.flip_tta
-                ).cpu()
-                for i in range(0, len(x), self.batch_size)
+                self._logits(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)
             ]
         return torch.cat(out) if out else torch.empty(0, len(self.labels))
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self.runtime is not None:
+            return self.runtime(x)
+        return forward_logits(self.model, x.to(self.device), self.flip_tta).cpu()
 
     def predict_proba(self, items: Sequence[Any]) -> torch.Tensor:
         """``[N, classes]`` probabilities, columns in ``self.labels`` order."""

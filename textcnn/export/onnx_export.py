@@ -125,15 +125,17 @@ def export_onnx(bundle: Bundle, out: str | Path, source: str = "") -> Exported:
 def _quiet_exporter() -> Iterator[None]:
     """Silence the exporter's progress warnings (optional torchvision ops, deprecations in
     its own code): nothing a user could act on."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _resized(sample: torch.Tensor, axes: tuple[str | int, ...]) -> torch.Tensor:
