@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 from collections.abc import Sequence
@@ -87,9 +88,10 @@ class LoadedModel:
     executor: Executor
     loaded_at: str = field(default_factory=_now)
 
-    @property
+    @functools.cached_property
     def modality(self) -> Modality:
-        """The registered modality (``predictor.modality`` is its name)."""
+        """The registered modality (``predictor.modality`` is its name); looked up once, as
+        every request's queue check asks for it."""
         return get_modality(self.predictor.modality)
 
     async def predict(self, items: Sequence[Any]) -> list[Prediction]:

@@ -419,7 +419,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def json_request_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
-    """OpenAPI ``requestBody`` for a route that parses ``model`` itself (see ``json_body``)."""
+    """OpenAPI ``requestBody`` for a route that parses ``model`` itself (see ``deps.read_json``)."""
     return {
         "requestBody": {
             "required": True,

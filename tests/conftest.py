@@ -31,6 +31,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``$TEXTCNN_CACHE`` for the whole run, servers the tests start included: derived files
+    (the service's ONNX exports above all) go to a fresh directory, never the user's cache,
+    and each model is exported once per run. Tests that need their own cache override it."""
+    root = tmp_path_factory.mktemp("session-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEXTCNN_CACHE", str(root))
+        yield root
+
+
 _FILLER = [
     *("the", "a", "this", "that", "my", "our", "it", "was", "is", "very", "really"),
     *("quite", "so", "just", "some", "movie", "film", "book", "service", "day", "time"),

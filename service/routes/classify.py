@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request
 
-from service.deps import ManagerDep, SettingsDep, json_body, shed_when_full
+from service.deps import read_json, serving, shed_if_full
 from service.errors import invalid
 from service.responses import FastJSONResponse
 from service.routing import route
@@ -34,13 +34,8 @@ EXAMPLES = {
     responses=error_responses(404, 413, 415, 422, 503),
     openapi_extra=json_request_body(ClassifyRequest, EXAMPLES),
     summary="Classify one text or a batch",
-    dependencies=[Depends(shed_when_full("text"))],
 )
-async def classify(
-    body: Annotated[ClassifyRequest, Depends(json_body(ClassifyRequest))],
-    manager: ManagerDep,
-    settings: SettingsDep,
-) -> Any:
+async def classify(request: Request) -> Any:
     """Labels and probabilities per text (highest first); concurrent requests share batches.
 
     A multi-label model also returns `labels`: every label over its threshold (maybe none);
@@ -49,6 +44,9 @@ async def classify(
     With `explain: true`, each result also names the n-grams that won max-over-time pooling
     and pushed the predicted label most, with their exact contribution to its logit.
     """
+    settings, manager = serving(request)
+    shed_if_full(request, "text")
+    body = await read_json(request, ClassifyRequest)
     texts = body.checked_texts(settings.max_batch_texts, settings.max_text_chars)
     model = route(manager, body.model, "text")
     threshold = body.threshold

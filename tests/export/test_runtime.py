@@ -1,0 +1,69 @@
+"""The service's CPU forward pass in ONNX Runtime: the Predictor's own logits and labels for
+every text mode and an image model, exported once per set of weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.export.test_onnx import TEXTS, spread, text_bundle
+from textcnn.engine.bundle import Bundle
+from textcnn.engine.predictor import Predictor
+from textcnn.export import runtime
+from textcnn.export.runtime import network_digest, onnx_forward
+from textcnn.image.processor import ImageProcessor
+from textcnn.models import create_model, make_config
+from textcnn.models.textcnn import MODES
+
+pytest.importorskip("onnxruntime")
+
+
+def assert_same_predictions(bundle: Bundle, batches: list, cache: Path) -> None:
+    reference = Predictor(bundle)
+    served = Predictor(bundle, runtime=onnx_forward(bundle, cache=cache))
+    for batch in batches:
+        x = bundle.processor.encode(batch)
+        expected, got = reference.logits_from_tensor(x), served.logits_from_tensor(x)
+        assert got.dtype == torch.float32 and got.shape == expected.shape
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        labels = [p.label for p in served.predict(batch)]
+        assert labels == [p.label for p in reference.predict(batch)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_text_models_give_the_predictors_logits(mode: str, tmp_path: Path) -> None:
+    # every padding length and batch size the batcher makes: one token, empty, longest
+    batches = [TEXTS, TEXTS[2:3], TEXTS[3:4], TEXTS[:2], TEXTS * 11]
+    assert_same_predictions(text_bundle(mode), batches, tmp_path)
+
+
+def test_image_models_give_the_predictors_logits_with_flip_tta(tmp_path: Path) -> None:
+    config = make_config("lenet5", num_classes=3, input_size=16, width=2)
+    processor = ImageProcessor(16, flip_tta=True)
+    model = spread(create_model("lenet5", config), seed=1)
+    bundle = Bundle(model, "lenet5", config, processor, ["a", "b", "c"])
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (9, 3, 16, 16), dtype=torch.uint8, generator=generator)
+    assert_same_predictions(bundle, [images, images[:1]], tmp_path)
+
+
+def test_the_export_is_made_once_per_set_of_weights(tmp_path: Path, monkeypatch) -> None:
+    bundle = text_bundle("non-static")
+    onnx_forward(bundle, cache=tmp_path)
+    files = sorted(p.name for p in (tmp_path / "onnx").iterdir())
+    assert files == [f"{network_digest(bundle)}.onnx"]  # no contract, no temporary left
+
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(runtime, "export_onnx", no_export)
+    onnx_forward(bundle, cache=tmp_path)  # a restart, a second worker: opened from the cache
+
+    before = network_digest(bundle)
+    with torch.no_grad():
+        bundle.model.head.linear.bias.add_(1.0)  # a retrained version
+    assert network_digest(bundle) != before
+    with pytest.raises(AssertionError, match="exported again"):
+        onnx_forward(bundle, cache=tmp_path)

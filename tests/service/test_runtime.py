@@ -1,0 +1,81 @@
+"""TEXTCNN_RUNTIME: ONNX Runtime runs the CPU forward passes by default and answers as
+PyTorch does; PyTorch serves what it cannot (a failed export, bf16), and /models says which."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+import service.loader
+from service.main import create_app
+from service.settings import Settings
+from textcnn.engine.bundle import Bundle
+from textcnn.errors import ExportError
+from textcnn.store import ModelStore
+
+pytest.importorskip("onnxruntime")
+
+TEXTS = ["please refund my card", "the app crashes", "where is my parcel", "!!!", "zzz qqq"]
+
+
+def served(settings: Settings, texts: list[str], **body: object) -> tuple[str, list[dict]]:
+    """(the text model's runtime in /models, /classify's results for ``texts``)."""
+    with TestClient(create_app(settings)) as client:
+        (info,) = [m for m in client.get("/models").json()["models"] if m["name"] == "text"]
+        r = client.post("/classify", json={"texts": texts, **body})
+        assert r.status_code == 200, r.text
+        return info["runtime"], r.json()["results"]
+
+
+def test_onnx_runtime_is_the_default_and_answers_as_pytorch(
+    make_settings: Callable[..., Settings],
+) -> None:
+    assert Settings.model_fields["runtime"].default == "onnx"
+    runtime, onnx = served(make_settings(), TEXTS)
+    assert runtime == "onnxruntime"
+    runtime, reference = served(make_settings(runtime="torch"), TEXTS)
+    assert runtime == "torch"
+    for got, expected in zip(onnx, reference, strict=True):
+        assert got["label"] == expected["label"]
+        for a, b in zip(got["scores"], expected["scores"], strict=True):
+            assert a["label"] == b["label"] and a["score"] == pytest.approx(b["score"], abs=1e-5)
+
+
+def test_explanations_keep_the_label_and_scores_of_the_prediction(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    _, plain = served(settings, TEXTS)
+    _, explained = served(settings, TEXTS, explain=True)
+    for p, e in zip(plain, explained, strict=True):
+        assert e["label"] == p["label"] and e["scores"] == p["scores"]
+        assert "ngrams" in e["explanation"]
+
+
+def test_pytorch_serves_bf16_and_models_that_cannot_be_exported(
+    make_settings: Callable[..., Settings], monkeypatch, caplog
+) -> None:
+    runtime, _ = served(make_settings(precision="bf16"), TEXTS[:1])
+    assert runtime == "torch"
+
+    def refuse(bundle: Bundle, threads: int) -> None:
+        raise ExportError("the 'textcnn' architecture cannot be exported to ONNX (test)")
+
+    monkeypatch.setattr(service.loader, "onnx_forward", refuse)
+    with caplog.at_level(logging.WARNING, logger="service.loader"):
+        runtime, results = served(make_settings(), TEXTS[:2])
+    assert runtime == "torch" and len(results) == 2
+    assert "served by PyTorch, not ONNX Runtime" in caplog.text
+
+
+def test_image_models_run_in_onnx_runtime_too(
+    registry_root: Path, image_bundle: Bundle, make_settings: Callable[..., Settings]
+) -> None:
+    ModelStore(registry_root).publish("image", image_bundle)
+    with TestClient(create_app(make_settings())) as client:
+        runtimes = {m["name"]: m["runtime"] for m in client.get("/models").json()["models"]}
+    assert runtimes == {"text": "onnxruntime", "image": "onnxruntime"}
