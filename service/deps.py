@@ -74,7 +74,9 @@ def shed_if_full(request: Request, input_type: str | None = None) -> None:
     The batcher checks again, exactly, when the request is submitted.
     """
     manager: ModelManager = request.app.state.manager
-    name = request.path_params.get("name") or request.query_params.get("model")
+    name = request.path_params.get("name")
+    if name is None and request.scope["query_string"]:  # parsing an empty one costs too
+        name = request.query_params.get("model")
     states = [manager.states[name]] if name in manager.states else []
     if name is None:
         states = list(manager.states.values())

@@ -35,6 +35,7 @@ FLAGS = {
     "reload_interval": "reload_interval",
     "threads": "torch_threads",
     "device": "device",
+    "runtime": "runtime",
     "log_level": "log_level",
     "limit_concurrency": "limit_concurrency",
 }
@@ -67,8 +68,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch-size", type=int, help="inputs per forward pass (64)")
     p.add_argument("--max-wait-ms", type=float, help="longest wait for a fuller batch (0)")
     p.add_argument("--reload-interval", type=float, help="seconds between version checks (2)")
-    p.add_argument("--threads", type=int, help="torch threads per worker (1)")
+    p.add_argument("--threads", type=int, help="intra-op threads per worker (1)")
     p.add_argument("--device", help="torch device (cpu)")
+    p.add_argument(
+        "--runtime", choices=["onnx", "torch"], help="what runs CPU forward passes (onnx)"
+    )
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument(
         "--limit-concurrency", type=int, help="connections per worker before uvicorn's 503 (none)"

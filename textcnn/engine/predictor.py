@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from textcnn.engine.bundle import Bundle, load_bundle
@@ -109,16 +110,19 @@ class Predictor:
         """Concatenate encoded batches, zero-padding trailing dimensions to the largest.
 
         Zero is the text padding id, and padding never changes a TextCNN's output; inputs of
-        fixed shape (images) are simply concatenated.
+        fixed shape (images) are simply concatenated. The copies are NumPy's, which keep the
+        GIL: each torch op would hand it to a busy event loop and wait to get it back.
         """
-        shape = [max(b.shape[d] for b in batches) for d in range(1, batches[0].dim())]
-        padded = []
-        for b in batches:
-            pad: list[int] = []
-            for target, size in zip(reversed(shape), reversed(b.shape[1:]), strict=True):
-                pad += [0, target - size]
-            padded.append(torch.nn.functional.pad(b, pad) if any(pad) else b)
-        return torch.cat(padded) if len(padded) > 1 else padded[0]
+        if len(batches) == 1:
+            return batches[0]
+        arrays = [b.numpy() for b in batches]
+        shape = [max(a.shape[d] for a in arrays) for d in range(1, arrays[0].ndim)]
+        out = np.zeros((sum(len(a) for a in arrays), *shape), dtype=arrays[0].dtype)
+        start = 0
+        for a in arrays:
+            out[(slice(start, start + len(a)), *(slice(0, n) for n in a.shape[1:]))] = a
+            start += len(a)
+        return torch.from_numpy(out)
 
     def autocast(self) -> torch.autocast:
         """The precision every forward pass of this predictor runs in (explanations too,
@@ -160,8 +164,10 @@ class Predictor:
         return decide(proba, self.thresholds or [])
 
     def predictions_from_proba(self, proba: torch.Tensor) -> list[Prediction]:
-        values, order = proba.sort(dim=1, descending=True)
         chosen = self.decide(proba).tolist() if self.multi_label else None
+        p = proba.float().numpy()  # in NumPy, for the GIL (see ``collate``)
+        order = np.argsort(-p, axis=1, kind="stable")
+        values = np.take_along_axis(p, order, axis=1)
         results = []
         for row, (vals, idx) in enumerate(zip(values.tolist(), order.tolist(), strict=True)):
             ranked = [(self.labels[i], v) for i, v in zip(idx, vals, strict=True)]
