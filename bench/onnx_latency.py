@@ -4,8 +4,10 @@ Trains the demo text model (support intents, non-static GloVe-50d, a few epochs:
 not depend on accuracy) unless ``--model`` names a bundle, exports it with ``export_onnx``,
 then times both on the first ``--batch`` test sentences, interleaved so a noisy machine
 slows both alike: end to end (raw texts to probabilities, tokenising included) and the
-forward pass alone (encoded ids in). Each figure is the median over ``--repeats`` of the mean
-of ``--calls`` calls.
+forward pass alone (encoded ids in), and the forward pass's own thread CPU while another
+thread runs Python, as the event loop does beside the service's inference thread (each torch
+operator hands that thread the GIL and waits to get it back; ``session.run`` does so once).
+Each figure is the median over ``--repeats`` of the mean of ``--calls`` calls.
 
     python bench/onnx_latency.py --threads 1 --repeats 5
 """
@@ -17,6 +19,7 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +54,27 @@ def per_call(fn: Callable[[], Any], calls: int) -> float:
     for _ in range(calls):
         fn()
     return (time.perf_counter() - start) / calls * 1000
+
+
+def thread_cpu_beside_python(fn: Callable[[], Any], calls: int) -> float:
+    """This thread's CPU ms per call while a second thread keeps running Python."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(200))
+
+    other = threading.Thread(target=spin)
+    other.start()
+    try:
+        fn()
+        start = time.thread_time()
+        for _ in range(calls):
+            fn()
+        return (time.thread_time() - start) / calls * 1000
+    finally:
+        stop.set()
+        other.join()
 
 
 def main() -> None:
@@ -89,10 +113,20 @@ def main() -> None:
             "forward: Predictor.logits_from_tensor": lambda: predictor.logits_from_tensor(ids),
             "forward: onnxruntime session.run": lambda: onnx.run(ids_np),
         }
-        times: dict[str, list[float]] = {name: [] for name in cases}
+        busy = {
+            "forward beside busy Python, thread CPU: Predictor": cases[
+                "forward: Predictor.logits_from_tensor"
+            ],
+            "forward beside busy Python, thread CPU: onnxruntime": cases[
+                "forward: onnxruntime session.run"
+            ],
+        }
+        times: dict[str, list[float]] = {name: [] for name in [*cases, *busy]}
         for _ in range(args.repeats):
             for name, fn in cases.items():
                 times[name].append(per_call(fn, args.calls))
+            for name, fn in busy.items():
+                times[name].append(thread_cpu_beside_python(fn, args.calls))
 
     print(f"{len(texts)} sentences, {ids.shape[1]} positions, {args.threads} thread(s); "
           f"max probability difference {export.max_difference:.1e}")  # fmt: skip

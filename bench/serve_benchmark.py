@@ -423,6 +423,7 @@ def main() -> None:
         help="also serve the code of this checkout (e.g. the main branch's), cells interleaved",
     )
     p.add_argument("--precision", choices=["fp32", "bf16"], help="server setting (default fp32)")
+    p.add_argument("--runtime", choices=["onnx", "torch"], help="server setting (default onnx)")
     p.add_argument("--device", help="server setting: cpu, cuda or cuda:N (default cpu)")
     p.add_argument(
         "--encoder-dims",
@@ -470,6 +471,8 @@ def main() -> None:
         tuned["TEXTCNN_MAX_WAIT_MS"] = str(args.max_wait_ms)
     if args.precision:
         tuned["TEXTCNN_PRECISION"] = args.precision
+    if args.runtime:
+        tuned["TEXTCNN_RUNTIME"] = args.runtime
     if args.device:
         tuned["TEXTCNN_DEVICE"] = args.device
     load = os.getloadavg()[0]
