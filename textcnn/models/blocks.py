@@ -8,13 +8,10 @@ from torch import nn
 
 
 def eager_cpu(x: torch.Tensor) -> bool:
-    """Whether ``x`` is on the CPU outside ``torch.compile`` and TorchScript tracing: there a
-    value-dependent shortcut (``int(x.max())``) costs nothing, while on a GPU it waits for the
-    device and a compiled or traced graph would break on it (or bake in the branch taken), so
-    there the shortcut's general path runs instead."""
-    return (
-        x.device.type == "cpu" and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
-    )
+    """Whether ``x`` is on the CPU outside ``torch.compile``: there a value-dependent shortcut
+    (``int(x.max())``) costs nothing, while on a GPU it waits for the device and in a compiled
+    graph it breaks the graph, so there the shortcut's general path runs instead."""
+    return x.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 class ConvBank1d(nn.Module):
@@ -36,8 +33,8 @@ class ConvBank1d(nn.Module):
     def feature_maps(self, x: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """Masked ReLU maps ``[B, maps, T_w]`` per width, for ``x`` of shape ``[B, C, T]``."""
         return [
-            F.relu(h) + padding_bias(lengths, width, h.shape[-1], h.dtype)
-            for width, h in zip(self.widths, self._convolve(x), strict=True)
+            F.relu(conv(x)) + padding_bias(lengths, width, x.shape[-1] + width - 1, x.dtype)
+            for width, conv in zip(self.widths, self.convs, strict=True)
         ]
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -47,35 +44,15 @@ class ConvBank1d(nn.Module):
         ``0``/``-inf`` bias to the pre-activation maps (skipped, on the eager CPU path, when no
         row is shorter than ``T``: the bias would be all zeros).
         """
+        x = x.contiguous()
         masked = not eager_cpu(x) or bool((lengths < x.shape[-1]).any())
         pooled = []
-        for width, h in zip(self.widths, self._convolve(x), strict=True):
+        for width, conv in zip(self.widths, self.convs, strict=True):
+            h = conv(x)
             if masked:
                 h = h + padding_bias(lengths, width, h.shape[-1], h.dtype)
             pooled.append(h.amax(dim=-1))
         return F.relu(torch.cat(pooled, dim=1))
-
-    def _convolve(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Pre-activation maps ``[B, maps, T + width - 1]`` per width.
-
-        Without autograd on the eager CPU path, each width is one matrix product over the
-        unfolded windows: about twice as fast as ``conv1d`` (oneDNN) at serving's batch sizes
-        and sentence lengths, with the same weights. Training, GPUs and compiled graphs keep
-        ``conv1d``, whose backward pass is faster.
-        """
-        x = x.contiguous()
-        if torch.is_grad_enabled() or not eager_cpu(x):
-            return [conv(x) for conv in self.convs]
-        batch, channels, steps = x.shape
-        pad = max(self.widths) - 1
-        rows = F.pad(x.transpose(1, 2), (0, 0, pad, pad))  # [B, T + 2 pad, C]
-        maps = []
-        for width, conv in zip(self.widths, self.convs, strict=True):
-            windows = rows[:, pad - width + 1 :].unfold(1, width, 1)[:, : steps + width - 1]
-            flat = windows.reshape(-1, channels * width)  # [B * T_w, C * width], as conv.weight
-            h = torch.addmm(conv.bias, flat, conv.weight.view(conv.out_channels, -1).t())
-            maps.append(h.view(batch, -1, conv.out_channels).transpose(1, 2))
-        return maps
 
 
 def padding_bias(lengths: torch.Tensor, width: int, steps: int, dtype: torch.dtype) -> torch.Tensor:
