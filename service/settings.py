@@ -72,8 +72,8 @@ class Settings(BaseSettings):
     runtime: Literal["onnx", "torch"] = Field(
         "onnx",
         description="What runs forward passes on the CPU: ONNX Runtime (each model exported "
-        "once per version and cached in $TEXTCNN_CACHE/onnx; about a third of PyTorch's CPU "
-        "time per batch under load) or PyTorch. PyTorch serves any model on a GPU, in bf16, "
+        "once per version and cached in $TEXTCNN_CACHE/onnx; under load about 40 % of PyTorch's "
+        "CPU time per batch) or PyTorch. PyTorch serves any model on a GPU, in bf16, "
         "or that cannot be exported (the log and /models say so).",
     )
     torch_threads: int = Field(

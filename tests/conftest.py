@@ -160,13 +160,10 @@ def text_bundle_dir(text_bundle: Bundle, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="session")
-def encoder_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """``$TEXTCNN_CACHE`` for the tests that distil encoder vectors: the reference words are
-    encoded once per session, and never into the user's own cache."""
-    root = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TEXTCNN_CACHE", str(root))
-        yield root / "encoder-vectors"
+def encoder_cache(session_cache: Path) -> Path:
+    """Where the distilled encoder vectors are cached: the reference words are encoded once
+    per session, and never into the user's own cache."""
+    return session_cache / "encoder-vectors"
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,17 +45,10 @@ def write_shapes(root: Path, per_class: int, seed: int) -> Path:
     return root
 
 
-@pytest.fixture(scope="session", autouse=True)
-def image_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Keep the decode cache of every image test out of the home directory."""
-    path = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("TEXTCNN_CACHE")
-    os.environ["TEXTCNN_CACHE"] = str(path)
-    yield path
-    if old is None:
-        del os.environ["TEXTCNN_CACHE"]
-    else:
-        os.environ["TEXTCNN_CACHE"] = old
+@pytest.fixture(scope="session")
+def image_cache(session_cache: Path) -> Path:
+    """The decode cache of the image tests (the session's, out of the home directory)."""
+    return session_cache
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,8 @@
 
 Why: under load a PyTorch forward runs a few dozen operators, and each one hands the GIL back
 to the event loop's thread and waits to get it again; ``session.run`` releases it once per
-batch. A batch of 64 texts (the demo model, one thread) took 28-30 ms of thread CPU in PyTorch
-beside a busy Python thread against 7-8 ms in ONNX Runtime (6.5-11 ms alone).
+batch. A batch of 64 texts (the demo model, one thread) took 26.4 ms of thread CPU in PyTorch
+beside a busy Python thread against 10.1 ms in ONNX Runtime (``bench/onnx_latency.py``).
 
 The network is ``export_onnx``'s (checked against PyTorch before it is kept), exported once per
 set of weights and cached in ``$TEXTCNN_CACHE/onnx`` under a digest of the architecture, its
@@ -18,6 +18,7 @@ import importlib.metadata
 import json
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,7 @@ def network_digest(bundle: Bundle) -> str:
     digest = hashlib.sha256()
     header = {
         "arch": bundle.arch,
-        "model": getattr(bundle.model_config, "__dict__", bundle.model_config),
+        "model": asdict(bundle.model_config),  # as config.json holds it
         "labels": len(bundle.labels),
         "multi_label": bundle.multi_label,
         "flip_tta": getattr(bundle.processor, "flip_tta", False),

@@ -105,9 +105,10 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
         maps_by_width = encoder.feature_maps(ids)
         pooled, positions = zip(*(h.max(dim=-1) for h in maps_by_width), strict=True)
         features = torch.cat(pooled, dim=1)  # [B, maps * widths], as in forward()
-        logits = linear(features).float().cpu()
-    if predictor.runtime is not None:  # the label and scores that prediction gives
-        logits = predictor.logits_from_tensor(ids)
+        if predictor.runtime is None:
+            logits = linear(features).float().cpu()
+        else:  # the label and scores the prediction gives, from the same forward pass
+            logits = predictor.logits_from_tensor(ids)
     predictions = predictor.predictions_from_proba(predictor.proba_from_logits(logits))
     maps = pooled[0].shape[1]
     feature_width = torch.tensor(widths).repeat_interleave(maps)
