@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from minilm_lr import MiniLMLogReg, embed  # noqa: E402
 from nbsvm import NBSVM  # noqa: E402
 
+from textcnn.engine.predictor import Predictor  # noqa: E402
 from textcnn.models.textcnn import MODES  # noqa: E402
 from textcnn.text.data import TextDataset, read_text_dataset  # noqa: E402
 from textcnn.text.recipes import RECIPES, recipe_options  # noqa: E402
@@ -90,15 +91,28 @@ def tasks(name: str, root: Path, folds: int, run_folds: int) -> list[Task]:
 def run_cnn(task: Task, opts: TextTrainOptions) -> dict[str, float]:
     started = time.perf_counter()
     bundle = train_text(task.train, opts, dev=task.dev, test=task.test)
+    seconds = time.perf_counter() - started
     result = bundle.training["result"]
-    return {
+    out = {
         "test": bundle.metrics["test_accuracy"],
         "dev": bundle.metrics["dev_accuracy"],
         "seconds_per_epoch": result["seconds_per_epoch"],
         "best_epoch": result["best_epoch"],
         "epochs_run": len(result["history"]),
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
     }
+    ngrams = bundle.training.get("ngrams")
+    if ngrams and ngrams["dev_by_weight"]:  # the ablation: the same network, the CNN alone
+        out["ngram_weight"] = ngrams["weight"]
+        out["dev_cnn_alone"] = ngrams["dev_by_weight"]["0.0"]
+        weight = bundle.model.ngrams.weight.item()
+        bundle.model.ngrams.weight.zero_()
+        predicted = Predictor(bundle).predict(task.test.texts)
+        out["test_cnn_alone"] = statistics.fmean(
+            p.label == y for p, y in zip(predicted, task.test.labels, strict=True)
+        )
+        bundle.model.ngrams.weight.fill_(weight)
+    return out
 
 
 def run_baseline(name: str, task: Task, tokenizer: str) -> float:
@@ -152,6 +166,11 @@ def table(results: list[dict[str, Any]]) -> str:
         spe = f"{mr['seconds_per_epoch']:.1f}" if mr else "-"
         name = f"TextCNN {mode} ({vectors})"
         lines.append(f"| {name} | {' | '.join(cell(r) for r in rows)} | {devs} | {wall} | {spe} |")
+        alone = [r.get("cnn_alone") if r else None for r in rows]
+        if any(alone):
+            devs = " / ".join(f"{a['dev_accuracy']:.1f}" if a else "-" for a in alone)
+            cells = " | ".join(cell(a) for a in alone)
+            lines.append(f"| the same, without its n-gram scores | {cells} | {devs} | | |")
     for model, title in (("nbsvm", "NBSVM-bi"), ("minilm-lr", "MiniLM sentence embedding + LR")):
         rows = [index.get((d, model, "-", "-")) for d in DATASETS]
         if any(rows):
@@ -245,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
                         **summary([r["test"] for r in runs]),
                     }
                 )
+                if all("test_cnn_alone" in r for r in runs):
+                    records[-1]["ngram_weights"] = [r["ngram_weight"] for r in runs]
+                    records[-1]["cnn_alone"] = {
+                        "dev_accuracy": 100 * statistics.fmean(r["dev_cnn_alone"] for r in runs),
+                        "per_run": [r["test_cnn_alone"] for r in runs],
+                        **summary([r["test_cnn_alone"] for r in runs]),
+                    }
                 if args.json_out:
                     all_results = merge(args.json_out, records)
                     args.json_out.write_text(json.dumps({"results": all_results}, indent=2) + "\n")

@@ -221,10 +221,15 @@ def predict_logits(
 
 
 def accuracy(model: nn.Module, split: Split, transform: BatchTransform, cfg: TrainConfig) -> float:
-    """Accuracy; micro-F1 at probability 0.5 for multi-label data (see ``dev_metric``)."""
+    """``split_score`` of ``model``'s logits."""
     logits = predict_logits(
         model, split.x, transform, cfg.eval_batch_size, cfg.tta, lengths=split.lengths
     )
+    return split_score(logits, split)
+
+
+def split_score(logits: torch.Tensor, split: Split) -> float:
+    """Accuracy; micro-F1 at probability 0.5 for multi-label data (see ``dev_metric``)."""
     if split.multi_label:
         predicted, truth = logits > 0, split.y > 0.5
         found = 2 * (predicted & truth).sum().item()

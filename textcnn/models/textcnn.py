@@ -6,6 +6,9 @@ Embedding modes:
 - ``non-static``: the pretrained table fine-tuned for the training vocabulary; words the
   training data never showed keep their pretrained (frozen) vectors;
 - ``multichannel``: a frozen and a fine-tuned copy side by side, every filter sees both.
+
+With ``ngram_buckets`` the network also carries ``NgramScores``, a linear model of the text's
+word uni- and bigrams whose class scores are added to the CNN's logits.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from torch import nn
 
 from textcnn.models.blocks import Classifier, ClassifierHead, ConvBank1d, eager_cpu
 from textcnn.models.registry import register_model
+from textcnn.text.vocab import UNK_ID
 
 MODES = ("rand", "static", "non-static", "multichannel")
 PAD_ID = 0
+BIGRAM_HASH = 1_000_003  # a prime above any vocabulary size: id pairs hash without overlap
 
 
 @dataclass
@@ -33,6 +38,7 @@ class TextCNNConfig:
     feature_maps: int = 100
     dropout: float = 0.5
     max_norm: float | None = 3.0
+    ngram_buckets: int = 0  # hash buckets of word bigrams in ``NgramScores``; 0: no such scores
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -106,9 +112,55 @@ class TextEncoder(nn.Module):
         return self.convs(self.embed(ids).transpose(1, 2), lengths)
 
 
+class NgramScores(nn.Module):
+    """Class scores of a text's training words and word pairs: a linear bag-of-n-grams model.
+
+    Each feature (a training word, or a pair of adjacent ones hashed into ``buckets``) has a
+    row of class scores in ``table``. A text scores ``weight * (the sum of its features' rows
+    + bias)``. Added to the CNN's logits, that multiplies the two models' class probabilities:
+    a linear n-gram model (NBSVM) and the CNN err on different texts, and together beat both.
+    Buffers, not parameters: ``text.nbsvm`` fits them after the CNN has trained, and picks
+    ``weight`` on dev data (0, the CNN alone, until then).
+    """
+
+    def __init__(self, trained_vocab_size: int, buckets: int, num_classes: int) -> None:
+        super().__init__()
+        self.words, self.buckets = trained_vocab_size, buckets
+        self.register_buffer("table", torch.zeros(trained_vocab_size + buckets, num_classes))
+        self.register_buffer("bias", torch.zeros(num_classes))
+        self.register_buffer("weight", torch.zeros(()))
+
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """Rows of ``table`` for ids ``[B, T]``: ``[B, 2T - 1]``, words then pairs; row 0 (the
+        padding's, always zero) for padding, unknown and pretrained-only words."""
+        known = (ids > UNK_ID) & (ids < self.words)
+        words = torch.where(known, ids, 0)
+        pairs = (ids[:, :-1] * BIGRAM_HASH + ids[:, 1:]) % self.buckets + self.words
+        return torch.cat([words, torch.where(known[:, :-1] & known[:, 1:], pairs, 0)], dim=1)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.weight * (self.table[self.features(ids)].sum(dim=1) + self.bias)
+
+
+class TextClassifier(Classifier):
+    """The TextCNN: encoder and head, plus ``NgramScores`` added to the logits when given."""
+
+    def __init__(
+        self, encoder: TextEncoder, head: ClassifierHead, ngrams: NgramScores | None = None
+    ) -> None:
+        super().__init__(encoder, head)
+        self.ngrams = ngrams
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        logits = self.head(self.encoder(ids))
+        return logits if self.ngrams is None else logits + self.ngrams(ids)
+
+
 @register_model("textcnn", modality="text", config=TextCNNConfig)
-def textcnn(cfg: TextCNNConfig) -> Classifier:
+def textcnn(cfg: TextCNNConfig) -> TextClassifier:
     encoder = TextEncoder(cfg)
-    return Classifier(
-        encoder, ClassifierHead(encoder.out_features, cfg.num_classes, cfg.dropout, cfg.max_norm)
-    )
+    head = ClassifierHead(encoder.out_features, cfg.num_classes, cfg.dropout, cfg.max_norm)
+    ngrams = None
+    if cfg.ngram_buckets:
+        ngrams = NgramScores(cfg.trained_vocab_size, cfg.ngram_buckets, cfg.num_classes)
+    return TextClassifier(encoder, head, ngrams)

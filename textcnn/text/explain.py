@@ -5,7 +5,9 @@ is feature ``j``'s maximum over time (after ReLU). Feature ``j`` of width ``w`` 
 maximum at one output position ``t``, which sees input tokens ``t-(w-1) .. t`` (the bank pads
 ``w-1`` on both sides). Summing ``W[c, j] * h_j`` over the features whose winning window covers
 the same token span gives each span's exact contribution to the logit; nothing is sampled or
-approximated.
+approximated. A model with n-gram scores (``NgramScores``) adds, exactly as well, each word's
+and each word pair's row of its table to the span of that word or pair, and its bias to the
+bias.
 """
 
 from __future__ import annotations
@@ -100,13 +102,17 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
     ids = processor.encode_tokens(token_lists).to(predictor.device)
     encoder: TextEncoder = predictor.model.encoder
     linear = predictor.model.head.linear
+    ngram_scores = getattr(predictor.model, "ngrams", None)
     widths = encoder.convs.widths
     with predictor.autocast():  # the prediction's precision: the same label, always
         maps_by_width = encoder.feature_maps(ids)
         pooled, positions = zip(*(h.max(dim=-1) for h in maps_by_width), strict=True)
         features = torch.cat(pooled, dim=1)  # [B, maps * widths], as in forward()
         if predictor.runtime is None:
-            logits = linear(features).float().cpu()
+            logits = linear(features).float()
+            if ngram_scores is not None:
+                logits = logits + ngram_scores(ids).float()
+            logits = logits.cpu()
         else:  # the label and scores the prediction gives, from the same forward pass
             logits = predictor.logits_from_tensor(ids)
     predictions = predictor.predictions_from_proba(predictor.proba_from_logits(logits))
@@ -116,6 +122,9 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
     starts = (ends - feature_width).clamp(min=0)
     weight, bias = linear.weight.float().cpu(), linear.bias.float().cpu()
     features = features.float().cpu()
+    ngram_spans, ngram_values = ngram_contributions(ngram_scores, ids)
+    if ngram_scores is not None:
+        bias = bias + (ngram_scores.weight * ngram_scores.bias).float().cpu()
     joiner = "" if getattr(processor, "tokenizer", None) == "char" else " "
 
     def label_explanation(row: int, label: str, tokens: list[str]) -> LabelExplanation:
@@ -130,6 +139,10 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
                 spans[start, end] += value
             elif not tokens:  # nothing survived tokenisation: the model saw only padding
                 spans[0, 0] += value
+        if ngram_scores is not None:
+            for span, value in zip(ngram_spans, ngram_values[row, :, c].tolist(), strict=True):
+                if value:  # padding and unknown words score 0
+                    spans[span] += value
         ranked = sorted(spans.items(), key=lambda kv: kv[1], reverse=True)
         if top is not None:
             ranked = [kv for kv in ranked if kv[1] > 0][:top]
@@ -146,3 +159,15 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
             Explanation(prediction, main.logit, main.bias, tokens, main.ngrams, labels=each)
         )
     return results
+
+
+def ngram_contributions(
+    ngrams: torch.nn.Module | None, ids: torch.Tensor
+) -> tuple[list[tuple[int, int]], torch.Tensor]:
+    """The token span of each ``NgramScores`` feature of ``ids`` ``[B, T]`` (the same for every
+    text), and the features' weighted class scores ``[B, F, C]``; nothing without the scores."""
+    if ngrams is None:
+        return [], torch.zeros(0)
+    width = ids.shape[1]
+    spans = [(t, t + 1) for t in range(width)] + [(t, t + 2) for t in range(width - 1)]
+    return spans, (ngrams.weight * ngrams.table[ngrams.features(ids)]).float().cpu()

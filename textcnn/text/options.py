@@ -51,6 +51,11 @@ class TextTrainOptions:
     filter_widths: tuple[int, ...] = option(TextCNNConfig.filter_widths, "convolution widths")
     feature_maps: int = option(TextCNNConfig.feature_maps, "maps per filter width")
     dropout: float = option(TextCNNConfig.dropout, "dropout before the head")
+    ngram_buckets: int = option(
+        2**20,
+        "hash buckets of word pairs in the n-gram (NBSVM) scores added to the CNN's logits, "
+        "their weight chosen on dev data; 0: the CNN alone",
+    )
     word_dropout: float = option(0.0, "share of training words replaced by <unk>", type="fraction")
     max_norm: float | None = option(TextCNNConfig.max_norm, "head weight norm cap, <= 0: none")
     tokenizer: str = option("kim", "tokenisation", choices=sorted(TOKENIZERS))

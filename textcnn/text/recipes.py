@@ -22,6 +22,7 @@ KIM2014: dict[str, Any] = {
     "dropout": 0.5,
     "word_dropout": 0.0,
     "max_norm": 3.0,
+    "ngram_buckets": 0,
     "optimizer": "adadelta",
     "lr": None,
     "batch_size": 50,

@@ -31,6 +31,7 @@ from textcnn.models.textcnn import PAD_ID, TextCNNConfig
 from textcnn.text import fold_parallel, teacher, warmstart
 from textcnn.text.data import TextDataset
 from textcnn.text.embeddings import embedding_table, load_vectors, needs_vocabulary
+from textcnn.text.nbsvm import fit_ngram_scores
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.processor import TextProcessor
 from textcnn.text.vocab import UNK_ID, Vocab
@@ -77,6 +78,7 @@ def build_model(
         feature_maps=opts.feature_maps,
         dropout=opts.dropout,
         max_norm=opts.max_norm,
+        ngram_buckets=opts.ngram_buckets,
     )
     torch.manual_seed(opts.train.seed)
     model = create_model("textcnn", cfg)
@@ -230,9 +232,14 @@ def text_split(x: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None = Non
 
 
 def finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainResult) -> Bundle:
-    """The fitted model of ``prepared`` as a bundle, evaluated on its test data if any."""
-    return finish_bundle(
-        prepared.model.cpu(),
+    """The fitted model of ``prepared`` as a bundle, evaluated on its test data if any;
+    its n-gram scores, if it has them, fitted first (``text.nbsvm``)."""
+    model = prepared.model.cpu()
+    training: dict[str, Any] = {"dropped_lines": prepared.train.dropped_lines}
+    if model.ngrams is not None:
+        training["ngrams"] = fit_ngram_scores(model, prepared.train_split, prepared.dev_split)
+    bundle = finish_bundle(
+        model,
         arch="textcnn",
         model_config=prepared.model_config,
         processor=prepared.processor,
@@ -242,9 +249,13 @@ def finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRes
         train=prepared.train,
         dev=prepared.dev,
         test=prepared.test,
-        training={"dropped_lines": prepared.train.dropped_lines},
+        training=training,
         threshold=opts.threshold,
     )
+    if "ngrams" in training and training["ngrams"]["dev_by_weight"]:  # the whole network's
+        weight = str(training["ngrams"]["weight"])
+        bundle.metrics[f"dev_{result.dev_metric}"] = training["ngrams"]["dev_by_weight"][weight]
+    return bundle
 
 
 def train_text(
@@ -361,9 +372,7 @@ def cross_validate(
         fold_result = {
             "fold": fold,
             **{f"test_{k}": report[k] for k in CV_METRICS[multi]},
-            f"dev_{bundle.training['result']['dev_metric']}": bundle.training["result"][
-                "best_dev_accuracy"
-            ],
+            f"dev_{result.dev_metric}": bundle.metrics[f"dev_{result.dev_metric}"],
             "best_epoch": bundle.metrics["best_epoch"],
             "epochs": len(result.history),
         }
