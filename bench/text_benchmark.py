@@ -105,13 +105,13 @@ def run_cnn(task: Task, opts: TextTrainOptions) -> dict[str, float]:
     if ngrams and ngrams["dev_by_weight"]:  # the ablation: the same network, the CNN alone
         out["ngram_weight"] = ngrams["weight"]
         out["dev_cnn_alone"] = ngrams["dev_by_weight"]["0.0"]
-        weight = bundle.model.ngrams.weight.item()
-        bundle.model.ngrams.weight.zero_()
+        weight = bundle.model.side.weight.item()
+        bundle.model.side.weight.zero_()
         predicted = Predictor(bundle).predict(task.test.texts)
         out["test_cnn_alone"] = statistics.fmean(
             p.label == y for p, y in zip(predicted, task.test.labels, strict=True)
         )
-        bundle.model.ngrams.weight.fill_(weight)
+        bundle.model.side.weight.fill_(weight)
     return out
 
 

@@ -116,3 +116,32 @@ def test_static_channel_is_frozen_while_the_tuned_one_moves() -> None:
 def test_config_rejects_unknown_mode() -> None:
     with pytest.raises(ValueError, match="unknown mode"):
         TextCNNConfig(vocab_size=5, num_classes=2, mode="dynamic")
+
+
+def test_ngram_features_skip_padding_unknown_and_pretrained_only_words() -> None:
+    model = make("rand", ngram_buckets=7)
+    ids = torch.tensor([[2, 3, 1, 4, 35, 5, 6, 0]])  # 1: unknown, 35: pretrained only
+    features = model.side.features(ids)[0].tolist()
+    assert features[:8] == [2, 3, 0, 4, 0, 5, 6, 0]
+    pairs = features[8:]
+    assert pairs[0] == TRAINED + (2 * 1_000_003 + 3) % 7 and pairs[5] > 0
+    assert [pairs[i] for i in (1, 2, 3, 4, 6)] == [0, 0, 0, 0, 0]  # a pair with a skipped word
+    assert all(TRAINED <= p < TRAINED + 7 for p in pairs if p)
+
+
+def test_ngram_scores_add_to_the_logits_and_ignore_padding() -> None:
+    model = make("rand", ngram_buckets=11)
+    ids = torch.tensor([[2, 3, 4, 0, 0], [5, 5, 0, 0, 0]])
+    cnn = model(ids)
+    feats = torch.tensor([2, 3, 4, TRAINED + (2 * 1_000_003 + 3) % 11])
+    scores = torch.arange(4 * CLASSES, dtype=torch.float).view(4, CLASSES)
+    model.side.set_scores(feats, scores, torch.tensor([1.0, 0.0, -1.0]))
+    torch.testing.assert_close(model(ids), cnn)  # weight 0: the CNN alone
+    model.side.weight.fill_(0.5)
+    expected = cnn.clone()
+    expected[0] += 0.5 * (scores.sum(0) + torch.tensor([1.0, 0.0, -1.0]))
+    expected[1] += 0.5 * torch.tensor([1.0, 0.0, -1.0])  # word 5 has no row
+    torch.testing.assert_close(model(ids), expected)
+    padded = torch.cat([ids, torch.zeros(2, 6, dtype=torch.long)], dim=1)
+    torch.testing.assert_close(model(padded), expected)
+    assert model.side.table.shape == (5, CLASSES) and int(model.side.index.max()) == 4

@@ -276,12 +276,18 @@ class ClassifierHead(nn.Module):
 
 
 class Classifier(nn.Module):
-    """Any input encoder followed by the shared classifier head."""
+    """Any input encoder followed by the shared classifier head; ``side``, when given, a
+    second model of the same input whose logits are added to the head's (a text model's
+    n-gram scores)."""
 
-    def __init__(self, encoder: nn.Module, head: ClassifierHead) -> None:
+    def __init__(
+        self, encoder: nn.Module, head: ClassifierHead, side: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
+        self.side = side
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
+        logits = self.head(self.encoder(x))
+        return logits if self.side is None else logits + self.side(x)

@@ -7,8 +7,9 @@ Embedding modes:
   training data never showed keep their pretrained (frozen) vectors;
 - ``multichannel``: a frozen and a fine-tuned copy side by side, every filter sees both.
 
-With ``ngram_buckets`` the network also carries ``NgramScores``, a linear model of the text's
-word uni- and bigrams whose class scores are added to the CNN's logits.
+With ``ngram_buckets`` the network also carries ``NgramScores`` (as the classifier's ``side``),
+a linear model of the text's word uni- and bigrams whose class scores are added to the CNN's
+logits.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class TextCNNConfig:
     feature_maps: int = 100
     dropout: float = 0.5
     max_norm: float | None = 3.0
-    ngram_buckets: int = 0  # hash buckets of word bigrams in ``NgramScores``; 0: no such scores
+    ngram_buckets: int = 0  # hash buckets of word pairs in ``NgramScores``; 0: no such scores
+    ngram_rows: int = 1  # rows of its table: the features seen in training, and a zero row
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -115,52 +117,55 @@ class TextEncoder(nn.Module):
 class NgramScores(nn.Module):
     """Class scores of a text's training words and word pairs: a linear bag-of-n-grams model.
 
-    Each feature (a training word, or a pair of adjacent ones hashed into ``buckets``) has a
-    row of class scores in ``table``. A text scores ``weight * (the sum of its features' rows
-    + bias)``. Added to the CNN's logits, that multiplies the two models' class probabilities:
-    a linear n-gram model (NBSVM) and the CNN err on different texts, and together beat both.
-    Buffers, not parameters: ``text.nbsvm`` fits them after the CNN has trained, and picks
-    ``weight`` on dev data (0, the CNN alone, until then).
+    A feature is a training word, or a pair of adjacent ones hashed into ``buckets``;
+    ``index`` maps it to its row of class scores in ``table`` (row 0, all zero, for features
+    that have none), so the table holds only the features seen in training. A text scores
+    ``weight * (the sum of its features' rows + bias)``. Added to the CNN's logits, that
+    multiplies the two models' class probabilities: a linear n-gram model (NBSVM) and the CNN
+    err on different texts, and together beat both. Buffers, not parameters: ``text.nbsvm``
+    fits them after the CNN has trained, and picks ``weight`` on dev data (0, the CNN alone,
+    until then).
     """
 
-    def __init__(self, trained_vocab_size: int, buckets: int, num_classes: int) -> None:
+    def __init__(self, trained_vocab_size: int, buckets: int, num_classes: int, rows: int) -> None:
         super().__init__()
         self.words, self.buckets = trained_vocab_size, buckets
-        self.register_buffer("table", torch.zeros(trained_vocab_size + buckets, num_classes))
+        self.register_buffer("index", torch.zeros(trained_vocab_size + buckets, dtype=torch.int32))
+        self.register_buffer("table", torch.zeros(rows, num_classes))
         self.register_buffer("bias", torch.zeros(num_classes))
         self.register_buffer("weight", torch.zeros(()))
 
     def features(self, ids: torch.Tensor) -> torch.Tensor:
-        """Rows of ``table`` for ids ``[B, T]``: ``[B, 2T - 1]``, words then pairs; row 0 (the
-        padding's, always zero) for padding, unknown and pretrained-only words."""
+        """Features of ids ``[B, T]``: ``[B, 2T - 1]``, words then pairs; feature 0 (no row)
+        for padding, unknown and pretrained-only words."""
         known = (ids > UNK_ID) & (ids < self.words)
         words = torch.where(known, ids, 0)
         pairs = (ids[:, :-1] * BIGRAM_HASH + ids[:, 1:]) % self.buckets + self.words
         return torch.cat([words, torch.where(known[:, :-1] & known[:, 1:], pairs, 0)], dim=1)
 
+    @torch.no_grad()
+    def set_scores(self, features: torch.Tensor, scores: torch.Tensor, bias: torch.Tensor) -> None:
+        """Give ``features`` (distinct, nonzero) the rows ``scores`` ``[len(features), C]``."""
+        self.index.zero_()
+        self.index[features] = torch.arange(1, len(features) + 1, dtype=torch.int32)
+        self.table = torch.cat([torch.zeros(1, scores.shape[1]), scores.float()])
+        self.bias.copy_(bias)
+
+    def feature_scores(self, ids: torch.Tensor) -> torch.Tensor:
+        """Each feature's row of class scores, unweighted: ``[B, 2T - 1, C]``."""
+        return self.table[self.index[self.features(ids)].long()]
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.weight * (self.table[self.features(ids)].sum(dim=1) + self.bias)
-
-
-class TextClassifier(Classifier):
-    """The TextCNN: encoder and head, plus ``NgramScores`` added to the logits when given."""
-
-    def __init__(
-        self, encoder: TextEncoder, head: ClassifierHead, ngrams: NgramScores | None = None
-    ) -> None:
-        super().__init__(encoder, head)
-        self.ngrams = ngrams
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        logits = self.head(self.encoder(ids))
-        return logits if self.ngrams is None else logits + self.ngrams(ids)
+        return self.weight * (self.feature_scores(ids).sum(dim=1) + self.bias)
 
 
 @register_model("textcnn", modality="text", config=TextCNNConfig)
-def textcnn(cfg: TextCNNConfig) -> TextClassifier:
+def textcnn(cfg: TextCNNConfig) -> Classifier:
     encoder = TextEncoder(cfg)
     head = ClassifierHead(encoder.out_features, cfg.num_classes, cfg.dropout, cfg.max_norm)
     ngrams = None
     if cfg.ngram_buckets:
-        ngrams = NgramScores(cfg.trained_vocab_size, cfg.ngram_buckets, cfg.num_classes)
-    return TextClassifier(encoder, head, ngrams)
+        ngrams = NgramScores(
+            cfg.trained_vocab_size, cfg.ngram_buckets, cfg.num_classes, cfg.ngram_rows
+        )
+    return Classifier(encoder, head, side=ngrams)

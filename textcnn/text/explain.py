@@ -102,7 +102,7 @@ def explain(predictor: Predictor, texts: Sequence[str], top: int | None = 5) -> 
     ids = processor.encode_tokens(token_lists).to(predictor.device)
     encoder: TextEncoder = predictor.model.encoder
     linear = predictor.model.head.linear
-    ngram_scores = getattr(predictor.model, "ngrams", None)
+    ngram_scores = getattr(predictor.model, "side", None)
     widths = encoder.convs.widths
     with predictor.autocast():  # the prediction's precision: the same label, always
         maps_by_width = encoder.feature_maps(ids)
@@ -170,4 +170,4 @@ def ngram_contributions(
         return [], torch.zeros(0)
     width = ids.shape[1]
     spans = [(t, t + 1) for t in range(width)] + [(t, t + 2) for t in range(width - 1)]
-    return spans, (ngrams.weight * ngrams.table[ngrams.features(ids)]).float().cpu()
+    return spans, (ngrams.weight * ngrams.feature_scores(ids)).float().cpu()

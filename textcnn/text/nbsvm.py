@@ -17,7 +17,8 @@ from scipy import sparse
 from sklearn.svm import LinearSVC
 
 from textcnn.engine.trainer import Split, predict_logits, split_score
-from textcnn.models.textcnn import NgramScores, TextClassifier
+from textcnn.models.blocks import Classifier
+from textcnn.models.textcnn import NgramScores
 
 log = logging.getLogger(__name__)
 # Candidate weights of the n-gram scores against the CNN's logits; 0 keeps the CNN alone.
@@ -51,37 +52,39 @@ def nbsvm_weights(
 
 
 def feature_counts(ngrams: NgramScores, ids: torch.Tensor) -> sparse.csr_matrix:
-    """``[N, rows of ngrams.table]`` counts of each text's features (the padding row's left out)."""
+    """``[N, features]`` counts of each text's features (feature 0, no feature, left out)."""
     rows = ngrams.features(ids.cpu()).numpy()
     row_of = np.repeat(np.arange(len(rows)), rows.shape[1])
     cols = rows.ravel()
     keep = cols > 0
     return sparse.csr_matrix(
         (np.ones(int(keep.sum())), (row_of[keep], cols[keep])),
-        shape=(len(rows), ngrams.table.shape[0]),
+        shape=(len(rows), len(ngrams.index)),
     )
 
 
 @torch.no_grad()
-def fit_ngram_scores(model: TextClassifier, train: Split, dev: Split) -> dict[str, Any]:
-    """Fit ``model.ngrams`` on ``train`` (one NBSVM per class, a single one for two classes,
-    one per label for multi-label data), then set its weight to the candidate with the best
-    dev score of the whole network (ties: the smaller). Returns what to record of it."""
-    ngrams = model.ngrams
-    assert ngrams is not None
+def fit_ngram_scores(model: Classifier, train: Split, dev: Split) -> dict[str, Any]:
+    """Fit ``model.side``, its ``NgramScores``, on ``train`` (one NBSVM per class, a single
+    one for two classes, one per label for multi-label data), then set their weight to the
+    candidate with the best dev score of the whole network (ties: the smaller). Returns what
+    to record of it."""
+    ngrams = model.side
+    assert isinstance(ngrams, NgramScores)
     f = feature_counts(ngrams, train.x)
+    seen = np.flatnonzero(np.asarray(f.sum(axis=0)).ravel() > 0)
+    f = f[:, seen]  # the table keeps rows for these only
     y = train.y.cpu().numpy()
     classes = ngrams.table.shape[1]
-    table = np.zeros(ngrams.table.shape, dtype=np.float32)
+    scores = np.zeros((len(seen), classes), dtype=np.float32)
     bias = np.zeros(classes, dtype=np.float32)
     # two exclusive classes need one problem (the other class's score stays 0)
     for k in [1] if classes == 2 and not train.multi_label else range(classes):
         positive = y[:, k] > 0.5 if train.multi_label else y == k
         if positive.all() or not positive.any():
             continue  # a label every text has, or none: nothing to separate
-        table[:, k], bias[k] = nbsvm_weights(f, positive)
-    ngrams.table.copy_(torch.from_numpy(table))
-    ngrams.bias.copy_(torch.from_numpy(bias))
+        scores[:, k], bias[k] = nbsvm_weights(f, positive)
+    ngrams.set_scores(torch.from_numpy(seen), torch.from_numpy(scores), torch.from_numpy(bias))
     ngrams.weight.zero_()
     if not len(dev):
         log.warning("no dev data to weigh the n-gram scores by: the CNN decides alone")
@@ -101,7 +104,7 @@ def fit_ngram_scores(model: TextClassifier, train: Split, dev: Split) -> dict[st
     )
     return {
         "buckets": ngrams.buckets,
-        "features": int((np.asarray(f.sum(axis=0)).ravel() > 0).sum()),
+        "features": len(seen),
         "weight": best,
         "dev_by_weight": {str(w): round(v, 5) for w, v in by_weight.items()},
     }

@@ -236,8 +236,9 @@ def finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRes
     its n-gram scores, if it has them, fitted first (``text.nbsvm``)."""
     model = prepared.model.cpu()
     training: dict[str, Any] = {"dropped_lines": prepared.train.dropped_lines}
-    if model.ngrams is not None:
+    if model.side is not None:
         training["ngrams"] = fit_ngram_scores(model, prepared.train_split, prepared.dev_split)
+        prepared.model_config.ngram_rows = len(model.side.table)
     bundle = finish_bundle(
         model,
         arch="textcnn",
