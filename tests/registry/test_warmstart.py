@@ -73,9 +73,12 @@ def test_vocabulary_is_extended_and_old_ids_kept(kw_bundle: Bundle) -> None:
 def test_copied_weights_reproduce_the_old_model(kw_files, mode: str) -> None:
     words = ["the", "a", "movie", "great", "awful", "why", "whence", "brilliant", "zebra"]
     kv = vectors(words) if mode != "rand" else None
-    opts = dataclasses.replace(tiny_options(epochs=2), mode=mode, embeddings="in-memory")
+    opts = tiny_options(epochs=2, ngram_buckets=1024)
+    opts = dataclasses.replace(opts, mode=mode, embeddings="in-memory")
     old = train_text(read_text_dataset(kw_files["train"]), opts, vectors=kv)
     vocab, processor, model = transferred(old, opts, new_rows(), kv)
+    assert float(old.model.side.weight) > 0 and float(model.side.weight) == 0  # fitted anew
+    old.model.side.weight.zero_()  # so compare the CNNs
     texts = ["the movie was great", "why is it so", "an awful film", "zebra"]
     with torch.no_grad():
         before = old.model.eval()(old.processor.encode(texts))

@@ -71,7 +71,8 @@ def test_a_corrupt_version_is_refused_and_the_old_keeps_serving(
     registry = ModelStore(registry_root)
     version = registry.publish("text", text_bundle, make_current=False)
     weights = registry.version_dir("text", version) / WEIGHTS_FILE
-    weights.write_bytes(weights.read_bytes()[:-64] + b"\0" * 64)
+    data = weights.read_bytes()  # its last 64 bytes flipped (they may be zeros already)
+    weights.write_bytes(data[:-64] + bytes(b ^ 0xFF for b in data[-64:]))
     registry._set_current("text", version)  # what a pointer to a damaged version looks like
     for _ in range(3):  # refused once, then remembered: not loaded again every poll
         refresh(app, client)

@@ -3,7 +3,8 @@
 The candidate's vocabulary is the old one extended with the new training words (old training
 words keep their ids, pretrained-only words follow). A model is built for it as usual, so new
 words get the usual initialisation; then the embedding rows of words the old model knew, the
-convolutions and the head are copied from the old model.
+convolutions and the head are copied from the old model. N-gram scores are not carried over:
+they are fitted again, on the new training data, once the CNN has trained, as for any model.
 """
 
 from __future__ import annotations
