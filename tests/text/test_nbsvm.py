@@ -13,6 +13,7 @@ from scipy import sparse
 from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.trainer import Split, TrainConfig, predict_logits, split_score
+from textcnn.errors import TextCNNError
 from textcnn.text.data import read_text_dataset
 from textcnn.text.explain import explain
 from textcnn.text.nbsvm import WEIGHTS, nbsvm_weights
@@ -52,6 +53,8 @@ def test_the_scores_carry_a_weak_cnn(keyword_files: dict[str, Path]) -> None:
     assert bundle.training["ngrams"]["weight"] > 0
     assert by_weight[str(bundle.training["ngrams"]["weight"])] >= by_weight["0.0"] + 0.3
     assert recipe_options("kim2014").ngram_buckets == 0
+    with pytest.raises(TextCNNError, match="ngram_buckets"):
+        recipe_options(ngram_buckets=-1)
     kim = recipe_options("kim2014", dim=8, feature_maps=4, epochs=1, threads=1, progress=False)
     assert train_text(read_text_dataset(keyword_files["train"]), kim).model.side is None
 

@@ -25,7 +25,7 @@ from textcnn.text.vocab import UNK_ID
 
 MODES = ("rand", "static", "non-static", "multichannel")
 PAD_ID = 0
-BIGRAM_HASH = 1_000_003  # a prime above any vocabulary size: id pairs hash without overlap
+BIGRAM_HASH = 1_000_003  # above any training vocabulary's size: a*H + b is one-to-one on id pairs
 
 
 @dataclass

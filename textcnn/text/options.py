@@ -86,6 +86,8 @@ class TextTrainOptions:
                 f"`mode` {self.mode} needs `embeddings` "
                 "(a file, glove-6b-50d, minilm or word2vec-train)"
             )
+        if self.ngram_buckets < 0:
+            raise TextCNNError("`ngram_buckets` must be >= 0 (0: no n-gram scores)")
         if self.max_norm is not None and self.max_norm <= 0:
             self.max_norm = None
         if self.teacher in ("", "none"):
