@@ -91,9 +91,9 @@ def fit_ngram_scores(model: Classifier, train: Split, dev: Split) -> dict[str, A
         return {"buckets": ngrams.buckets, "weight": 0.0, "dev_by_weight": {}}
     cnn = predict_logits(model, dev.x, lengths=dev.lengths).cpu()
     ngrams.weight.fill_(1.0)
-    scores = torch.cat([ngrams(dev.x[i : i + 1024].cpu()) for i in range(0, len(dev), 1024)])
+    side = torch.cat([ngrams(dev.x[i : i + 1024].cpu()) for i in range(0, len(dev), 1024)])
     dev_cpu = Split(dev.x.cpu(), dev.y.cpu())
-    by_weight = {w: split_score(cnn + w * scores, dev_cpu) for w in WEIGHTS}
+    by_weight = {w: split_score(cnn + w * side, dev_cpu) for w in WEIGHTS}
     best = max(WEIGHTS, key=lambda w: (by_weight[w], -w))
     ngrams.weight.fill_(best)
     log.info(
