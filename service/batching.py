@@ -2,7 +2,9 @@
 
 Requests queue their inputs; one task per model takes up to ``max_batch_size`` inputs off the
 queue (splitting a large request, merging small ones), runs encode + forward in an executor
-thread, and hands every request its results. While a batch runs, new requests queue up and
+thread (or, for a batch that recent ones say is quicker than ``inline_seconds``, on the event
+loop itself: the hand-off costs more CPU than a small text batch), and hands every request its
+results. While a batch runs, new requests queue up and
 form the next batch, so batches grow with load without any request waiting on a timer. With
 ``max_wait > 0`` a batch that is not full also waits for company, at most ``max_wait`` seconds
 after its oldest request arrived.
@@ -81,6 +83,7 @@ class Batcher(Generic[R]):
         limits: QueueLimits | None = None,
         size_of: Callable[[Any], int] = len,
         on_shed: Callable[[str], None] | None = None,
+        inline_seconds: float = 0.0,
     ) -> None:
         self._encode = encode
         self._collate = collate
@@ -93,6 +96,8 @@ class Batcher(Generic[R]):
         self.limits = limits  # None: unbounded
         self._size_of = size_of
         self._on_shed = on_shed
+        self.inline_seconds = inline_seconds
+        self._seconds_per_input: float | None = None  # of recent batches; None: none yet
         self._queue: deque[_Slice] = deque()
         self._queued = 0
         self._queued_bytes = 0
@@ -184,15 +189,24 @@ class Batcher(Generic[R]):
                 batch = self._take()
                 if not batch:
                     continue
+                size = sum(len(s) for s in batch)
+                inline = self._runs_inline(size)
                 started = time.perf_counter()
-                try:
-                    outputs = await loop.run_in_executor(self._executor, self._process, batch)
-                except Exception as exc:  # the executor itself failed (e.g. shut down)
-                    outputs = [exc] * len(batch)
+                if inline:
+                    outputs = self._process(batch)
+                else:
+                    try:
+                        outputs = await loop.run_in_executor(self._executor, self._process, batch)
+                    except Exception as exc:  # the executor itself failed (e.g. shut down)
+                        outputs = [exc] * len(batch)
+                seconds = time.perf_counter() - started
+                self._observe(size, seconds)
                 if self._on_batch is not None:
-                    self._on_batch(sum(len(s) for s in batch), time.perf_counter() - started)
+                    self._on_batch(size, seconds)
                 self._deliver(batch, outputs)
                 batch = []
+                if inline:  # let the loop read the requests that arrived meanwhile
+                    await asyncio.sleep(0)
         finally:  # cancelled (shutdown): nobody may wait forever
             stranded = [*batch, *self._queue]
             self._queue.clear()
@@ -214,6 +228,18 @@ class Batcher(Generic[R]):
                 break
             finally:
                 self._wakeup = None
+
+    def _runs_inline(self, size: int) -> bool:
+        """Whether a batch of ``size`` inputs is expected to be quick enough to run on the
+        event loop itself: the hand-off to a thread and back costs more CPU than a small
+        text batch's forward pass, and the loop has nothing else to do meanwhile but read."""
+        per_input = self._seconds_per_input
+        return per_input is not None and per_input * size < self.inline_seconds
+
+    def _observe(self, size: int, seconds: float) -> None:
+        per_input = seconds / size
+        old = self._seconds_per_input
+        self._seconds_per_input = per_input if old is None else 0.8 * old + 0.2 * per_input
 
     def _take(self) -> list[_Slice]:
         """Up to ``max_batch_size`` inputs from the head of the queue, splitting the last."""

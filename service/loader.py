@@ -260,6 +260,7 @@ class ModelManager:
             on_queue=self.metrics.queue_depth.labels(name).inc,
             limits=s.queue_limits(),
             on_shed=lambda reason: self.metrics.shed.labels(name, reason).inc(),
+            inline_seconds=s.inline_batch_ms / 1000,
         )
         return LoadedModel(name, version, predictor, batcher, self.executor)
 

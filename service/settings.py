@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     inference_threads: int = Field(
         1, ge=1, description="Threads running forward passes in each serving process."
     )
+    inline_batch_ms: float = Field(
+        2.0,
+        ge=0,
+        description="A batch that the model's recent batches say takes less than this runs on "
+        "the event loop itself instead of an inference thread, which saves the hand-off's "
+        "CPU; longer ones run in a thread so that the loop keeps answering. 0: every batch "
+        "in a thread.",
+    )
     explain_top: int = Field(
         5, ge=1, description="N-grams reported per input when a request asks for explanations."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ class Recorder:
 
     def __init__(self, delay: float = 0.0) -> None:
         self.sizes: list[int] = []
+        self.threads: list[str] = []  # the thread each forward ran in
         self.delay = delay
 
     def encode(self, items: Sequence[int]) -> torch.Tensor:
@@ -33,6 +35,7 @@ class Recorder:
 
     def forward(self, x: torch.Tensor) -> list[int]:
         self.sizes.append(len(x))
+        self.threads.append(threading.current_thread().name)
         time.sleep(self.delay)
         return (x * 2).tolist()
 
@@ -185,6 +188,64 @@ def test_a_request_past_its_deadline_is_answered_503_not_late(
 
     asyncio.run(main())
     assert shed == ["deadline"] and model.sizes == [1]
+
+
+def test_quick_batches_run_on_the_event_loop_once_measured(executor: ThreadPoolExecutor) -> None:
+    model = Recorder()
+
+    async def main() -> list[list[int]]:
+        batcher = make_batcher(model, executor, inline_seconds=1.0)
+        results = [await batcher.submit([i]) for i in range(3)]
+        results += await asyncio.gather(*(batcher.submit([i, i]) for i in range(10)))
+        return results
+
+    results = asyncio.run(main())
+    assert results == [[0], [2], [4]] + [[2 * i, 2 * i] for i in range(10)]
+    loop_thread = threading.main_thread().name
+    assert model.threads[0] != loop_thread  # no estimate of its cost yet: a thread
+    assert model.threads[1:] == [loop_thread] * (len(model.threads) - 1)
+    assert sum(model.sizes) == 23 and len(model.sizes) < 13  # inline batches still coalesce
+
+
+def test_slow_batches_stay_in_a_thread(executor: ThreadPoolExecutor) -> None:
+    model = Recorder(delay=0.02)
+
+    async def main() -> None:
+        batcher = make_batcher(model, executor, inline_seconds=0.01)
+        for i in range(3):
+            assert await batcher.submit([i]) == [2 * i]
+
+    asyncio.run(main())
+    assert threading.main_thread().name not in model.threads
+
+
+def test_the_loop_runs_between_inline_batches(executor: ThreadPoolExecutor) -> None:
+    """An inline batch hands the loop back before the next one, so it reads new requests
+    (and answers anything else) between forward passes instead of after the whole queue."""
+    model = Recorder()
+    events: list[str] = []
+
+    async def main() -> None:
+        def forward(x: torch.Tensor) -> list[int]:
+            events.append("forward")
+            return model.forward(x)
+
+        batcher = Batcher(model.encode, torch.cat, forward, executor, 1, inline_seconds=1.0)
+        await batcher.submit([0])  # measured: from now on inline
+        events.clear()
+
+        async def ticker() -> None:
+            for _ in range(8):
+                events.append("tick")
+                await asyncio.sleep(0)
+
+        queued = [batcher.submit([i]) for i in range(1, 5)]
+        results = await asyncio.gather(*queued, ticker())
+        assert results[:4] == [[2], [4], [6], [8]]
+
+    asyncio.run(main())
+    assert events.count("forward") == 4
+    assert "forward, forward" not in ", ".join(events)
 
 
 def test_concurrent_api_requests_are_coalesced(make_settings: Callable[..., Settings]) -> None:

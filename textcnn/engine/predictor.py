@@ -130,11 +130,12 @@ class Predictor:
         bf16 = self.precision == "bf16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
-    @torch.inference_mode()
     def logits_from_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for already-encoded inputs, in batches of ``batch_size`` (averaged with
         the mirror images' when the processor asks for flip test-time augmentation)."""
-        with self.autocast():
+        if self.runtime is not None and 0 < len(x) <= self.batch_size:
+            return self.runtime(x)  # fp32 outside autograd already: no modes to enter
+        with torch.inference_mode(), self.autocast():
             out = [
                 self._logits(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)
             ]
