@@ -13,6 +13,11 @@ all-MiniLM-L6-v2 with logistic regression (``bench/minilm_lr.py``).
     python bench/text_benchmark.py --datasets mr --seeds 0 --json-out /tmp/bench.json
     python bench/text_benchmark.py --datasets trec,sst2 --seeds 0,1,2 --json-out /tmp/bench.json
     python bench/text_benchmark.py --modes multichannel --no-baselines --json-out /tmp/bench.json
+    python bench/text_benchmark.py --datasets mr,trec,sst2 --run-folds 3 --dev-only --lr 5e-4
+
+``--dev-only`` is for choosing settings: it scores each candidate on its dev data (MR: the inner
+10% holdout of each outer fold's training split; TREC: a 10% holdout; SST-2: its dev set) and
+never reads a test split.
 
 ``--recipe`` (default: the default recipe) gives every CNN option not set here; ``--modes`` and
 ``--vectors`` (``--embeddings`` values) default to the recipe's. Results merge into
@@ -59,7 +64,11 @@ KIM = {
     "multichannel": {"mr": 81.1, "trec": 92.2, "sst2": 88.1},
 }
 TARGETS = {"mr": 81.5, "trec": 93.0, "sst2": 86.0}
-OVERRIDES = ("epochs", "optimizer", "lr", "patience", "feature_maps", "dropout", "word_dropout")
+OVERRIDES = (
+    "epochs", "batch_size", "optimizer", "lr", "patience", "feature_maps", "dropout",
+    "word_dropout", "max_norm", "label_smoothing",
+)  # fmt: skip
+INTEGER_OVERRIDES = ("epochs", "batch_size", "patience", "feature_maps")
 
 
 @dataclass
@@ -88,13 +97,13 @@ def tasks(name: str, root: Path, folds: int, run_folds: int) -> list[Task]:
     return [Task(train, dev, read_text_dataset(text / "stsa.binary.test"))]
 
 
-def run_cnn(task: Task, opts: TextTrainOptions) -> dict[str, float]:
+def run_cnn(task: Task, opts: TextTrainOptions, dev_only: bool = False) -> dict[str, float]:
+    """Train on ``task`` and score it; ``dev_only``: the test split is never read (selection)."""
     started = time.perf_counter()
-    bundle = train_text(task.train, opts, dev=task.dev, test=task.test)
+    bundle = train_text(task.train, opts, dev=task.dev, test=None if dev_only else task.test)
     seconds = time.perf_counter() - started
     result = bundle.training["result"]
     out = {
-        "test": bundle.metrics["test_accuracy"],
         "dev": bundle.metrics["dev_accuracy"],
         "seconds_per_epoch": result["seconds_per_epoch"],
         "best_epoch": result["best_epoch"],
@@ -105,6 +114,10 @@ def run_cnn(task: Task, opts: TextTrainOptions) -> dict[str, float]:
     if ngrams and ngrams["dev_by_weight"]:  # the ablation: the same network, the CNN alone
         out["ngram_weight"] = ngrams["weight"]
         out["dev_cnn_alone"] = ngrams["dev_by_weight"]["0.0"]
+    if dev_only:
+        return out
+    out["test"] = bundle.metrics["test_accuracy"]
+    if ngrams and ngrams["dev_by_weight"]:
         weight = bundle.model.side.weight.item()
         bundle.model.side.weight.zero_()
         predicted = Predictor(bundle).predict(task.test.texts)
@@ -183,6 +196,41 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def dev_record(
+    dataset: str, mode: str, vectors: str | None, overrides: dict[str, Any], runs: list[dict]
+) -> dict[str, Any]:
+    """One selection cell: the dev accuracy of the whole network and of the CNN alone."""
+    record = {
+        "dataset": dataset,
+        "candidate": " ".join(f"{k}={v}" for k, v in overrides.items()) or "recipe",
+        "mode": mode,
+        "vectors": vectors,
+        "dev": [100 * r["dev"] for r in runs],
+        "seconds_per_epoch": statistics.fmean(r["seconds_per_epoch"] for r in runs),
+        "best_epochs": [r["best_epoch"] for r in runs],
+    }
+    if all("dev_cnn_alone" in r for r in runs):
+        record["dev_cnn_alone"] = [100 * r["dev_cnn_alone"] for r in runs]
+    print(json.dumps({"selection": record}), flush=True)  # one line per cell, for sweeps
+    return record
+
+
+def dev_table(selection: list[dict[str, Any]]) -> str:
+    lines = [
+        "| candidate | mode | vectors | data set | dev (runs) | dev, CNN alone | s/epoch |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in selection:
+        runs = ", ".join(f"{d:.1f}" for d in r["dev"])
+        alone = f"{statistics.fmean(r['dev_cnn_alone']):.1f}" if "dev_cnn_alone" in r else "-"
+        lines.append(
+            f"| {r['candidate']} | {r['mode']} | {r['vectors']} | {r['dataset']} "
+            f"| {statistics.fmean(r['dev']):.1f} ({runs}) | {alone} "
+            f"| {r['seconds_per_epoch']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -197,10 +245,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0", help="comma list of model seeds")
     p.add_argument("--threads", type=int, default=2)
     for key in OVERRIDES:
-        kind = str if key == "optimizer" else int if key in ("epochs", "patience") else float
+        kind = str if key == "optimizer" else int if key in INTEGER_OVERRIDES else float
         p.add_argument(f"--{key.replace('_', '-')}", type=kind, help="(default: the recipe's)")
     p.add_argument("--no-cnn", action="store_true", help="baselines only")
     p.add_argument("--no-baselines", action="store_true")
+    p.add_argument(
+        "--dev-only",
+        action="store_true",
+        help="selection runs: score on dev data only, never read the test split (no baselines)",
+    )
     p.add_argument("--json-out", type=Path, help="merge results into this JSON file")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -219,11 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     modes = args.modes.split(",") if args.modes else [base.mode]
     vector_sources = args.vectors.split(",") if args.vectors else [base.embeddings]
     records: list[dict[str, Any]] = []
+    selection: list[dict[str, Any]] = []
     for dataset in datasets:
         run_folds = min(args.run_folds or args.folds, args.folds)
         work = tasks(dataset, args.data_dir, args.folds, run_folds)
         info = {"dataset": dataset, "folds": args.folds if dataset == "mr" else 1}
-        if not args.no_baselines:
+        if not (args.no_baselines or args.dev_only):
             embed(work[0].train.texts + work[0].test.texts)  # MR: once, not per fold
             for model in ("nbsvm", "minilm-lr"):
                 accs = [run_baseline(model, t, base.tokenizer) for t in work]
@@ -241,12 +295,15 @@ def main(argv: list[str] | None = None) -> int:
                             args.recipe, mode=mode, embeddings=vectors, seed=seed,
                             threads=args.threads, progress=False, **overrides,
                         )  # fmt: skip
-                        runs.append(run_cnn(task, opts))
+                        runs.append(run_cnn(task, opts, args.dev_only))
                         shown = json.dumps({k: round(v, 4) for k, v in runs[-1].items()})
                         log.info(
                             "%s %s %s seed %d run %d/%d: %s",
                             dataset, mode, vectors, seed, i + 1, len(work), shown,
                         )  # fmt: skip
+                if args.dev_only:
+                    selection.append(dev_record(dataset, mode, vectors, overrides, runs))
+                    continue
                 records.append(
                     {
                         **info,
@@ -274,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
                 if args.json_out:
                     all_results = merge(args.json_out, records)
                     args.json_out.write_text(json.dumps({"results": all_results}, indent=2) + "\n")
+    if args.dev_only:
+        print(f"\n{args.threads} CPU threads; dev accuracy %, mean over runs (no test data read)\n")
+        print(dev_table(selection))
+        return 0
     results = merge(args.json_out, records)
     if args.json_out:
         args.json_out.write_text(json.dumps({"results": results}, indent=2) + "\n")
