@@ -64,11 +64,12 @@ KIM = {
     "multichannel": {"mr": 81.1, "trec": 92.2, "sst2": 88.1},
 }
 TARGETS = {"mr": 81.5, "trec": 93.0, "sst2": 86.0}
-OVERRIDES = (
-    "epochs", "batch_size", "optimizer", "lr", "patience", "feature_maps", "dropout",
-    "word_dropout", "max_norm", "label_smoothing",
-)  # fmt: skip
-INTEGER_OVERRIDES = ("epochs", "batch_size", "patience", "feature_maps")
+# the recipe's training options a run may override, as flags and their types
+OVERRIDES: dict[str, type] = {
+    "--epochs": int, "--batch-size": int, "--optimizer": str, "--lr": float, "--patience": int,
+    "--feature-maps": int, "--dropout": float, "--word-dropout": float, "--max-norm": float,
+    "--label-smoothing": float,
+}  # fmt: skip
 
 
 @dataclass
@@ -244,9 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-folds", type=int, help="train only the first N MR folds")
     p.add_argument("--seeds", default="0", help="comma list of model seeds")
     p.add_argument("--threads", type=int, default=2)
-    for key in OVERRIDES:
-        kind = str if key == "optimizer" else int if key in INTEGER_OVERRIDES else float
-        p.add_argument(f"--{key.replace('_', '-')}", type=kind, help="(default: the recipe's)")
+    for flag, kind in OVERRIDES.items():
+        p.add_argument(flag, type=kind, help="(default: the recipe's)")
     p.add_argument("--no-cnn", action="store_true", help="baselines only")
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument(
@@ -267,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown datasets {bad}; choose from {DATASETS}")
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
-    overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
+    keys = (flag[2:].replace("-", "_") for flag in OVERRIDES)
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     base = recipe_options(args.recipe, threads=args.threads, progress=False, **overrides)
     modes = args.modes.split(",") if args.modes else [base.mode]
     vector_sources = args.vectors.split(",") if args.vectors else [base.embeddings]

@@ -3,6 +3,7 @@ every text mode and an image model, exported once per set of weights."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,15 @@ def test_the_export_is_made_once_per_set_of_weights(tmp_path: Path, monkeypatch)
     assert network_digest(bundle) != before
     with pytest.raises(AssertionError, match="exported again"):
         onnx_forward(bundle, cache=tmp_path)
+
+
+def test_exports_in_several_threads_all_succeed(tmp_path: Path) -> None:
+    # torch.export patches nn.Module.__call__ for the whole process while it traces: two
+    # loaders exporting at once used to undo each other's patch and break every later export
+    bundles = [text_bundle(mode) for mode in MODES]
+    module_call = torch.nn.Module.__call__
+    with ThreadPoolExecutor(len(bundles)) as pool:
+        forwards = list(pool.map(lambda b: onnx_forward(b, cache=tmp_path), bundles))
+    assert torch.nn.Module.__call__ is module_call
+    assert len(forwards) == len(MODES)
+    assert_same_predictions(text_bundle("rand"), [TEXTS], tmp_path / "after")

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,11 @@ from textcnn.export.contract import OUTPUTS, build_contract, is_multi_label, mod
 TOLERANCE = 1e-4  # largest probability difference from the Predictor's an export may show
 ONNX_LIMIT = 2**31  # protobuf's limit on one ONNX file, weights included
 REQUIRED = ("onnx", "onnxscript", "onnxruntime")
+# torch.export's tracing patches ``nn.Module.__call__`` on the class for the process: two
+# exports in different threads undo each other's patch and leave it patched for good, and every
+# later export then fails; it also swaps fake tensors into the module it traces. One export at a
+# time, its check included.
+_EXPORT_LOCK = threading.Lock()
 
 
 class ServedNetwork(nn.Module):
@@ -61,7 +67,11 @@ def contract_path_for(onnx_path: Path) -> Path:
 def export_onnx(bundle: Bundle, out: str | Path, source: str = "") -> Exported:
     """Write ``out`` (a ``.onnx`` path) and its contract beside it; nothing is left behind
     unless onnxruntime reproduces the bundle's probabilities within ``TOLERANCE``."""
-    out = Path(out)
+    with _EXPORT_LOCK:
+        return _export(bundle, Path(out), source)
+
+
+def _export(bundle: Bundle, out: Path, source: str) -> Exported:
     if out.suffix != ".onnx":
         raise ExportError(f"{out}: the ONNX file's name must end in .onnx")
     missing = [name for name in REQUIRED if importlib.util.find_spec(name) is None]

@@ -26,7 +26,6 @@ import torch
 
 from textcnn.cache import cache_root
 from textcnn.engine.bundle import Bundle
-from textcnn.errors import ExportError
 from textcnn.export.contract import OUTPUTS
 from textcnn.export.onnx_export import export_onnx
 
@@ -64,17 +63,9 @@ def onnx_forward(bundle: Bundle, threads: int = 1, cache: Path | None = None) ->
     path = directory / f"{network_digest(bundle)}.onnx"
     if not path.is_file():
         directory.mkdir(parents=True, exist_ok=True)
-        for attempt in (1, 2):
-            try:
-                with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as tmp:
-                    exported = export_onnx(bundle, Path(tmp) / path.name)
-                    os.replace(exported.onnx_path, path)  # another process may win: same bytes
-                break
-            except ExportError:
-                # torch.export's tracing is process-global: once, in a full test run, it failed
-                # while other threads ran models, and passed again alone. Try once more.
-                if attempt == 2:
-                    raise
+        with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as tmp:
+            exported = export_onnx(bundle, Path(tmp) / path.name)
+            os.replace(exported.onnx_path, path)  # another process may win: same bytes
     return OnnxForward(path, threads)
 
 
