@@ -68,7 +68,7 @@ TARGETS = {"mr": 81.5, "trec": 93.0, "sst2": 86.0}
 OVERRIDES: dict[str, type] = {
     "--epochs": int, "--batch-size": int, "--optimizer": str, "--lr": float, "--patience": int,
     "--feature-maps": int, "--dropout": float, "--word-dropout": float, "--max-norm": float,
-    "--label-smoothing": float,
+    "--label-smoothing": float, "--ema": float,
 }  # fmt: skip
 
 

@@ -45,6 +45,11 @@ class TrainConfig:
     momentum: float = 0.9
     schedule: str = option("constant", "learning-rate schedule", choices=SCHEDULES)
     label_smoothing: float = option(0.0, "cross-entropy label smoothing")
+    ema: float = option(
+        0.0,
+        "evaluate and keep a moving average of the weights with this decay per step, e.g. "
+        "0.99 (0: off)",
+    )
     distill_weight: float = option(
         1.0, "with a teacher: weight of its soft labels against the true ones (0-1)"
     )
@@ -79,5 +84,7 @@ class TrainConfig:
             raise ValueError("epochs and batch size must be at least 1")
         if not 0.0 <= self.distill_weight <= 1.0:
             raise ValueError(f"distill weight must be in [0, 1], got {self.distill_weight}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"the weight average's decay must be in [0, 1), got {self.ema}")
         if self.patience is not None and self.patience <= 0:
             self.patience = None

@@ -9,6 +9,7 @@ DDP.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -31,6 +32,7 @@ from textcnn.engine.distributed import (
     init_distributed,
     rank_world,
 )
+from textcnn.engine.ema import WeightAverage
 from textcnn.engine.forward import forward_logits
 from textcnn.models.blocks import Classifier
 
@@ -340,6 +342,7 @@ def fit(
         )
     if optimizer_factory is not None:
         optimizer, scheduler = optimizer_factory(model, cfg, cfg.epochs * steps)
+    average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     generator = torch.Generator().manual_seed(cfg.seed)
     metric = f"dev_{dev_metric(dev if dev is not None else train)}"
     best_acc, best_epoch, best_state = -1.0, 0, None
@@ -381,6 +384,8 @@ def fit(
             if scheduler is not None:
                 scheduler.step()
             core.head.apply_max_norm()
+            if average is not None:
+                average.update()
             if cfg.compile and epoch == 1 and step == 0:
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
@@ -401,10 +406,11 @@ def fit(
             "train_accuracy": round(correct.item() / seen.item(), 5),
         }
         if dev is not None:
-            record[metric] = round(accuracy(model, dev, transform, cfg), 5)
-            if record[metric] > best_acc:
-                best_acc, best_epoch = record[metric], epoch
-                best_state = copy.deepcopy(model.state_dict())
+            with average.applied() if average is not None else contextlib.nullcontext():
+                record[metric] = round(accuracy(model, dev, transform, cfg), 5)
+                if record[metric] > best_acc:
+                    best_acc, best_epoch = record[metric], epoch
+                    best_state = copy.deepcopy(model.state_dict())
         record["seconds"] = round(time.perf_counter() - epoch_start, 3)
         history.append(record)
         if rank == 0:
@@ -417,6 +423,8 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
+        if average is not None:
+            average.copy_to_model()
         best_epoch, best_acc = cfg.epochs, float("nan")
     model.eval()
     seconds = time.perf_counter() - started
