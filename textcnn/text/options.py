@@ -49,7 +49,8 @@ class TextTrainOptions:
     )
     dim: int = option(TextCNNConfig.dim, "embedding size in rand mode")
     filter_widths: tuple[int, ...] = option(TextCNNConfig.filter_widths, "convolution widths")
-    feature_maps: int = option(TextCNNConfig.feature_maps, "maps per filter width")
+    # 50, not Kim's 100: the same dev accuracy over 3 seeds at 0.7x the time (README)
+    feature_maps: int = option(50, "maps per filter width")
     dropout: float = option(TextCNNConfig.dropout, "dropout before the head")
     ngram_buckets: int = option(
         2**20,
