@@ -118,7 +118,7 @@ def run_cnn(task: Task, opts: TextTrainOptions, dev_only: bool = False) -> dict[
     if dev_only:
         return out
     out["test"] = bundle.metrics["test_accuracy"]
-    if ngrams and ngrams["dev_by_weight"]:
+    if "dev_cnn_alone" in out:
         weight = bundle.model.side.weight.item()
         bundle.model.side.weight.zero_()
         predicted = Predictor(bundle).predict(task.test.texts)

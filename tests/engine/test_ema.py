@@ -1,5 +1,7 @@
 """The moving average of the weights: what it tracks, how it moves, and what ``fit`` keeps."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -32,7 +34,7 @@ def test_fit_keeps_the_averaged_weights_it_scored_on_dev() -> None:
     cfg = TrainConfig(epochs=4, batch_size=16, progress=False, device="cpu", optimizer="adam")
     plain, averaged = model(), model()
     fit(plain, data(0), data(1), cfg)
-    cfg_ema = TrainConfig(**{**cfg.__dict__, "ema": 0.9})
+    cfg_ema = replace(cfg, ema=0.9)
     result = fit(averaged, data(0), data(1), cfg_ema)
     assert accuracy(averaged, data(1), Identity(), cfg_ema) == pytest.approx(
         result.best_dev_accuracy
