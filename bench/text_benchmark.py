@@ -68,7 +68,8 @@ TARGETS = {"mr": 81.5, "trec": 93.0, "sst2": 86.0}
 OVERRIDES: dict[str, type] = {
     "--epochs": int, "--batch-size": int, "--optimizer": str, "--lr": float, "--patience": int,
     "--feature-maps": int, "--dropout": float, "--word-dropout": float, "--max-norm": float,
-    "--label-smoothing": float, "--ema": float,
+    "--label-smoothing": float, "--ema": float, "--teacher": str, "--augment": int,
+    "--teacher-epochs": int, "--distill-weight": float,
 }  # fmt: skip
 
 
@@ -209,6 +210,7 @@ def dev_record(
         "dev": [100 * r["dev"] for r in runs],
         "seconds_per_epoch": statistics.fmean(r["seconds_per_epoch"] for r in runs),
         "best_epochs": [r["best_epoch"] for r in runs],
+        "seconds": [round(r["seconds"]) for r in runs],  # a run's whole training
     }
     if all("dev_cnn_alone" in r for r in runs):
         record["dev_cnn_alone"] = [100 * r["dev_cnn_alone"] for r in runs]
