@@ -422,7 +422,8 @@ def main() -> None:
         type=Path,
         help="also serve the code of this checkout (e.g. the main branch's), cells interleaved",
     )
-    p.add_argument("--precision", choices=["fp32", "bf16"], help="server setting (default fp32)")
+    precisions = ["fp32", "bf16", "int8"]
+    p.add_argument("--precision", choices=precisions, help="server setting (default fp32)")
     p.add_argument("--runtime", choices=["onnx", "torch"], help="server setting (default onnx)")
     p.add_argument("--device", help="server setting: cpu, cuda or cuda:N (default cpu)")
     p.add_argument(

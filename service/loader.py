@@ -54,14 +54,15 @@ def check_predictor(predictor: Predictor) -> None:
 
 def cpu_runtime(bundle: Bundle, settings: Settings, what: str) -> OnnxForward | None:
     """The ONNX Runtime forward pass ``settings.runtime`` asks for, or None for PyTorch's:
-    on a GPU, in bf16, or for a model that cannot be exported (logged, and served anyway)."""
+    on a GPU, in bf16, or for a model that cannot be exported (logged, and served anyway, in
+    float32 if it was to run in int8)."""
     if settings.runtime != "onnx":
         return None
-    if torch.device(settings.device).type != "cpu" or settings.precision != "fp32":
+    if torch.device(settings.device).type != "cpu" or settings.precision == "bf16":
         log.info("model %s: served by PyTorch (%s, %s)", what, settings.device, settings.precision)
         return None
     try:
-        return onnx_forward(bundle, settings.torch_threads)
+        return onnx_forward(bundle, settings.torch_threads, int8=settings.precision == "int8")
     except Exception as exc:  # a missing package, a refused graph, an unwritable cache
         log.warning("model %s: served by PyTorch, not ONNX Runtime: %s", what, exc)
         return None
@@ -205,7 +206,8 @@ class ModelManager:
         def load() -> Predictor:
             bundle = source.load(version, self.settings.device)
             runtime = cpu_runtime(bundle, self.settings, f"{state.name} {version}")
-            predictor = Predictor(bundle, precision=self.settings.precision, runtime=runtime)
+            precision = "bf16" if self.settings.precision == "bf16" else "fp32"  # PyTorch's
+            predictor = Predictor(bundle, precision=precision, runtime=runtime)
             check_predictor(predictor)
             return predictor
 

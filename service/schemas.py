@@ -242,6 +242,9 @@ class ModelInfo(BaseModel):
     runtime: Literal["onnxruntime", "torch"] | None = Field(
         None, description="What runs its forward passes (see TEXTCNN_RUNTIME)."
     )
+    precision: Literal["fp32", "bf16", "int8"] | None = Field(
+        None, description="The precision they run in (see TEXTCNN_PRECISION)."
+    )
     labels: list[str] = Field(default_factory=list)
     multi_label: bool = Field(False, description="Whether each input may get several labels.")
     thresholds: list[float] | None = Field(
@@ -298,6 +301,7 @@ def model_info(state: ModelState, settings: Settings) -> ModelInfo:
             "modality": modality.name,
             "arch": bundle.arch,
             "runtime": predictor.runtime.name if predictor.runtime else "torch",
+            "precision": predictor.runtime.precision if predictor.runtime else predictor.precision,
             "labels": predictor.labels,
             "multi_label": predictor.multi_label,
             "thresholds": predictor.thresholds,

@@ -24,6 +24,7 @@ from textcnn.engine.predictor import Predictor
 from textcnn.errors import ExportError
 from textcnn.export import build_contract, export_onnx
 from textcnn.export.consumer import ExportedModel
+from textcnn.export.onnx_export import INT8_TOLERANCE
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model, list_models, make_config, register_model
 from textcnn.models.blocks import Classifier, ClassifierHead
@@ -280,3 +281,19 @@ def test_the_contract_reproduces_every_tokenizer(
     for text in texts:
         assert exported.tokenize(text) == processor.tokenize(text)
     np.testing.assert_array_equal(exported.encode(texts), processor.encode(texts).numpy())
+
+
+def test_int8_export_runs_in_the_consumer_near_float32(tmp_path: Path) -> None:
+    bundle = text_bundle("non-static")
+    out = tmp_path / "int8.onnx"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        model = ["--model", str(bundle.save(tmp_path / "bundle"))]
+        assert main(["export", *model, "--int8", "--out", str(out)]) == 0
+    summary = json.loads(printed.getvalue())
+    assert summary["precision"] == "int8"
+    assert 0 < summary["max_probability_difference"] <= INT8_TOLERANCE
+    exported = ExportedModel(out.with_suffix(".json"))
+    assert exported.contract["precision"] == "int8"
+    got = exported.predict_proba(TEXTS)
+    np.testing.assert_allclose(got, expected_proba(bundle, TEXTS), rtol=0, atol=INT8_TOLERANCE)

@@ -13,6 +13,7 @@ from tests.export.test_onnx import TEXTS, spread, text_bundle
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
 from textcnn.export import runtime
+from textcnn.export.onnx_export import INT8_TOLERANCE
 from textcnn.export.runtime import network_digest, onnx_forward
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model, make_config
@@ -80,3 +81,36 @@ def test_exports_in_several_threads_all_succeed(tmp_path: Path) -> None:
     assert torch.nn.Module.__call__ is module_call
     assert len(forwards) == len(MODES)
     assert_same_predictions(text_bundle("rand"), [TEXTS], tmp_path / "after")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_int8_runs_the_convolutions_as_int8_products_near_float32(
+    mode: str, tmp_path: Path
+) -> None:
+    import onnx
+
+    bundle = text_bundle(mode)
+    forward = onnx_forward(bundle, cache=tmp_path, int8=True)
+    assert forward.precision == "int8"
+    path = tmp_path / "onnx" / f"{network_digest(bundle)}-int8.onnx"
+    ops = {node.op_type for node in onnx.load(path).graph.node}
+    assert "Conv" not in ops and "MatMul" not in ops
+    assert ops & {"DynamicQuantizeMatMul", "MatMulInteger"}
+    reference = Predictor(bundle)
+    served = Predictor(bundle, runtime=forward)
+    for batch in [TEXTS, TEXTS[2:3], TEXTS * 11]:
+        expected = reference.predict_proba(batch)
+        got = served.predict_proba(batch)
+        assert (got - expected).abs().max() <= INT8_TOLERANCE
+        top2 = expected.topk(2, dim=1).values
+        clear = top2[:, 0] - top2[:, 1] > 2 * INT8_TOLERANCE  # not a near tie
+        assert torch.equal(got.argmax(1)[clear], expected.argmax(1)[clear])
+
+
+def test_int8_and_float32_exports_are_cached_apart(tmp_path: Path) -> None:
+    bundle = text_bundle("non-static")
+    assert onnx_forward(bundle, cache=tmp_path).precision == "fp32"
+    onnx_forward(bundle, cache=tmp_path, int8=True)
+    digest = network_digest(bundle)
+    names = sorted(p.name for p in (tmp_path / "onnx").iterdir())
+    assert names == [f"{digest}-int8.onnx", f"{digest}.onnx"]

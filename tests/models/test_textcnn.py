@@ -3,6 +3,7 @@ import torch
 
 from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.models import Classifier, create_model, list_models
+from textcnn.models.blocks import ConvBank1d, MatmulConvBank1d
 from textcnn.models.textcnn import MODES, TextCNNConfig
 
 VOCAB, TRAINED, DIM, CLASSES = 40, 30, 12, 3
@@ -145,3 +146,19 @@ def test_ngram_scores_add_to_the_logits_and_ignore_padding() -> None:
     padded = torch.cat([ids, torch.zeros(2, 6, dtype=torch.long)], dim=1)
     torch.testing.assert_close(model(padded), expected)
     assert model.side.table.shape == (5, CLASSES) and int(model.side.index.max()) == 4
+
+
+@pytest.mark.parametrize("widths", [(3, 4, 5), (1,), (5, 2), (1, 3, 5)])
+def test_the_matrix_product_form_of_a_conv_bank_gives_its_features(widths) -> None:
+    # the int8 export's form (``MatmulConvBank1d``): every width, padding, a row of one token
+    torch.manual_seed(0)
+    bank = ConvBank1d(7, widths, 6).eval()
+    x = torch.randn(5, 7, 9)
+    lengths = torch.tensor([9, 4, 1, 6, 2])
+    for row, length in enumerate(lengths):
+        x[row, :, length:] = 0  # text padding embeds to zero
+    with torch.no_grad():
+        expected = bank(x, lengths)
+        torch.testing.assert_close(MatmulConvBank1d(bank)(x, lengths), expected)
+        full = torch.full((5,), 9)  # no padding: the bank's unmasked path
+        torch.testing.assert_close(MatmulConvBank1d(bank)(x, full), bank(x, full))

@@ -22,13 +22,19 @@ pytest.importorskip("onnxruntime")
 TEXTS = ["please refund my card", "the app crashes", "where is my parcel", "!!!", "zzz qqq"]
 
 
-def served(settings: Settings, texts: list[str], **body: object) -> tuple[str, list[dict]]:
-    """(the text model's runtime in /models, /classify's results for ``texts``)."""
+def served_info(settings: Settings, texts: list[str], **body: object) -> tuple[dict, list[dict]]:
+    """(the text model's entry in /models, /classify's results for ``texts``)."""
     with TestClient(create_app(settings)) as client:
         (info,) = [m for m in client.get("/models").json()["models"] if m["name"] == "text"]
         r = client.post("/classify", json={"texts": texts, **body})
         assert r.status_code == 200, r.text
-        return info["runtime"], r.json()["results"]
+        return info, r.json()["results"]
+
+
+def served(settings: Settings, texts: list[str], **body: object) -> tuple[str, list[dict]]:
+    """(the text model's runtime in /models, /classify's results for ``texts``)."""
+    info, results = served_info(settings, texts, **body)
+    return info["runtime"], results
 
 
 def test_onnx_runtime_is_the_default_and_answers_as_pytorch(
@@ -62,7 +68,7 @@ def test_pytorch_serves_bf16_and_models_that_cannot_be_exported(
     runtime, _ = served(make_settings(precision="bf16"), TEXTS[:1])
     assert runtime == "torch"
 
-    def refuse(bundle: Bundle, threads: int) -> None:
+    def refuse(bundle: Bundle, threads: int, int8: bool) -> None:
         raise ExportError("the 'textcnn' architecture cannot be exported to ONNX (test)")
 
     monkeypatch.setattr(service.loader, "onnx_forward", refuse)
@@ -79,3 +85,28 @@ def test_image_models_run_in_onnx_runtime_too(
     with TestClient(create_app(make_settings())) as client:
         runtimes = {m["name"]: m["runtime"] for m in client.get("/models").json()["models"]}
     assert runtimes == {"text": "onnxruntime", "image": "onnxruntime"}
+
+
+def test_int8_serves_in_onnx_runtime_near_float32_and_explains_its_own_label(
+    make_settings: Callable[..., Settings],
+) -> None:
+    info, reference = served_info(make_settings(), TEXTS)
+    assert (info["runtime"], info["precision"]) == ("onnxruntime", "fp32")
+    settings = make_settings(precision="int8")
+    info, int8 = served_info(settings, TEXTS)
+    assert (info["runtime"], info["precision"]) == ("onnxruntime", "int8")
+    for got, expected in zip(int8, reference, strict=True):
+        want = {s["label"]: s["score"] for s in expected["scores"]}
+        for s in got["scores"]:
+            assert s["score"] == pytest.approx(want[s["label"]], abs=0.05)
+    _, explained = served_info(settings, TEXTS, explain=True)
+    for p, e in zip(int8, explained, strict=True):
+        assert e["label"] == p["label"] and e["scores"] == p["scores"]
+
+
+@pytest.mark.parametrize("other", [{"runtime": "torch"}, {"device": "cuda"}])
+def test_int8_outside_onnx_runtime_on_the_cpu_is_a_settings_error(
+    make_settings: Callable[..., Settings], other: dict
+) -> None:
+    with pytest.raises(ValueError, match="int8 runs in ONNX Runtime on the CPU"):
+        make_settings(precision="int8", **other)

@@ -25,6 +25,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_model_options(p, device=False)
     p.add_argument("--format", choices=FORMATS, default="onnx", help="(%(default)s)")
     p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="int8 matrix products (text convolutions included): about 2x faster on CPUs with "
+        "VNNI, probabilities within about 0.02 of float32's; checked within 0.05",
+    )
     p.set_defaults(func=cmd_export)
 
 
@@ -38,12 +44,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         version = store.resolve(args.name, args.version)
         bundle = store.load_bundle(args.name, version)
         source = f"{store.root} {args.name} {version}"
-    result = export_onnx(bundle, args.out, source)
+    result = export_onnx(bundle, args.out, source, int8=args.int8)
     summary = {
         "onnx": str(result.onnx_path),
         "contract": str(result.contract_path),
         "onnx_bytes": result.onnx_path.stat().st_size,
         "contract_bytes": result.contract_path.stat().st_size,
+        "precision": "int8" if args.int8 else "fp32",
         "max_probability_difference": result.max_difference,
     }
     print(json.dumps(summary))

@@ -64,8 +64,11 @@ def is_multi_label(bundle: Bundle) -> bool:
     return bool(bundle.extra.get("multi_label", False))
 
 
-def build_contract(bundle: Bundle, model_file: str, source: str) -> dict[str, Any]:
-    """The contract JSON for ``bundle`` exported as ``model_file`` (a name beside it)."""
+def build_contract(
+    bundle: Bundle, model_file: str, source: str, precision: str = "fp32"
+) -> dict[str, Any]:
+    """The contract JSON for ``bundle`` exported as ``model_file`` (a name beside it);
+    ``precision``: of its matrix products, fp32 or int8."""
     export = modality_export(bundle)
     spec = export.input(bundle.processor)
     multi_label = is_multi_label(bundle)
@@ -78,6 +81,7 @@ def build_contract(bundle: Bundle, model_file: str, source: str) -> dict[str, An
         "labels": bundle.labels,
         "multi_label": multi_label,
         "thresholds": bundle.extra.get("thresholds"),
+        "precision": precision,
         "input": {"name": spec.name, "shape": list(spec.axes), "dtype": spec.dtype},
         "outputs": {
             "logits": "[batch, labels] float32",

@@ -38,7 +38,8 @@ class OnnxForward:
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, threads: int = 1, precision: str = "fp32") -> None:
+        self.precision = precision  # of the file's matrix products: fp32 or int8
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -56,17 +57,20 @@ class OnnxForward:
         return torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
 
 
-def onnx_forward(bundle: Bundle, threads: int = 1, cache: Path | None = None) -> OnnxForward:
+def onnx_forward(
+    bundle: Bundle, threads: int = 1, cache: Path | None = None, int8: bool = False
+) -> OnnxForward:
     """``bundle``'s network in ONNX Runtime, exported on first use (``ExportError`` when it
-    cannot be: a missing package, an architecture the exporter refuses, a failed check)."""
+    cannot be: a missing package, an architecture the exporter refuses, a failed check);
+    ``int8``: its matrix products in int8 (``export_onnx``'s)."""
     directory = (cache or cache_root()) / "onnx"
-    path = directory / f"{network_digest(bundle)}.onnx"
+    path = directory / f"{network_digest(bundle)}{'-int8' if int8 else ''}.onnx"
     if not path.is_file():
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as tmp:
-            exported = export_onnx(bundle, Path(tmp) / path.name)
+            exported = export_onnx(bundle, Path(tmp) / path.name, int8=int8)
             os.replace(exported.onnx_path, path)  # another process may win: same bytes
-    return OnnxForward(path, threads)
+    return OnnxForward(path, threads, "int8" if int8 else "fp32")
 
 
 def network_digest(bundle: Bundle) -> str:

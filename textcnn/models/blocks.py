@@ -55,6 +55,43 @@ class ConvBank1d(nn.Module):
         return F.relu(torch.cat(pooled, dim=1))
 
 
+class MatmulConvBank1d(nn.Module):
+    """A ``ConvBank1d``'s outputs from one matrix product: each input window of the widest
+    width, unfolded, times every filter (narrower ones zero on the taps they lack).
+
+    Why: ONNX Runtime's int8 matrix multiply (dynamic quantization) runs this bank 1.5-2.7x
+    faster than float32 on a CPU with VNNI, where its int8 convolution is slower than float32.
+    In float32 the two forms agree to rounding. Built from a trained bank, for export only.
+    """
+
+    def __init__(self, bank: ConvBank1d) -> None:
+        super().__init__()
+        self.widths = bank.widths
+        self.span = max(self.widths)
+        convs = list(bank.convs)
+        channels, maps = convs[0].in_channels, convs[0].out_channels
+        self.maps = maps
+        weight = torch.zeros(self.span, channels, maps * len(convs))
+        for g, conv in enumerate(convs):
+            w = conv.kernel_size[0]
+            for tap in range(w):  # a width-w window ends where the widest one ends
+                weight[self.span - w + tap, :, g * maps : (g + 1) * maps] = conv.weight[:, :, tap].T
+        self.register_buffer("weight", weight.reshape(self.span * channels, -1).detach())
+        self.register_buffer("bias", torch.cat([c.bias for c in convs]).detach())
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``x`` ``[B, C, T]`` to ``[B, maps*widths]``, as ``ConvBank1d.forward``."""
+        k = self.span
+        padded = F.pad(x.transpose(1, 2), (0, 0, k - 1, k - 1))  # [B, T + 2k - 2, C]
+        steps = x.shape[-1] + k - 1
+        windows = torch.cat([padded[:, tap : tap + steps] for tap in range(k)], dim=2)
+        h = (windows @ self.weight).unflatten(2, (len(self.widths), self.maps))
+        # [B, steps, widths]: a bias per window and width, broadcast over that width's maps
+        mask = [padding_bias(lengths, w, steps, h.dtype).transpose(1, 2) for w in self.widths]
+        pooled = (h + torch.cat(mask, dim=2).unsqueeze(-1)).amax(dim=1)  # [B, widths, maps]
+        return F.relu(pooled.flatten(1) + self.bias)
+
+
 def padding_bias(lengths: torch.Tensor, width: int, steps: int, dtype: torch.dtype) -> torch.Tensor:
     """``[B, 1, steps]``: 0 for windows that touch one of the row's ``lengths`` real tokens,
     ``-inf`` for windows wholly inside trailing padding (a width-``w`` convolution padded by
