@@ -15,9 +15,10 @@ Models missing from ``--work`` are trained first (the MR models only where
 ../shared/datasets, or ``$TEXTCNN_DATASETS``, holds MR).
 Every cell runs ``--repeats`` times (3), interleaved, and the table shows medians; with
 ``--before DIR`` the code of another checkout (e.g. the main branch's) is served and measured
-beside this one, each against its own ceiling.
+beside this one, each against its own ceiling, and with ``--also-precision P`` so is a
+server of this code in precision ``P`` (e.g. int8 beside the default fp32).
 Usage: ``python bench/serve_benchmark.py [--duration 5] [--workers 1,2] [--concurrency 1,16,64]
-[--precision bf16] [--repeats 3] [--before ../main]``
+[--precision bf16] [--also-precision int8] [--repeats 3] [--before ../main]``
 (needs ``wrk``: ``apt-get install -y wrk``). It keeps the machine's cores busy for minutes.
 """
 
@@ -424,6 +425,11 @@ def main() -> None:
     )
     precisions = ["fp32", "bf16", "int8"]
     p.add_argument("--precision", choices=precisions, help="server setting (default fp32)")
+    p.add_argument(
+        "--also-precision",
+        choices=precisions,
+        help="also serve this precision beside the other settings, cells interleaved",
+    )
     p.add_argument("--runtime", choices=["onnx", "torch"], help="server setting (default onnx)")
     p.add_argument("--device", help="server setting: cpu, cuda or cuda:N (default cpu)")
     p.add_argument(
@@ -491,6 +497,15 @@ def main() -> None:
                 log = args.work / f"server-{workers}-unbatched.log"
                 slow = stack.enter_context(server(registry, workers, baseline, log))
             codes = [("this", fast)]
+            if args.also_precision:
+                log = args.work / f"server-{workers}-{args.also_precision}.log"
+                other = {**tuned, "TEXTCNN_PRECISION": args.also_precision}
+                codes.append(
+                    (
+                        args.also_precision,
+                        stack.enter_context(server(registry, workers, other, log)),
+                    )
+                )
             if args.before:
                 log = args.work / f"server-{workers}-before.log"
                 before = server(registry, workers, tuned, log, args.before.resolve())
