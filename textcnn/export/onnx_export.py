@@ -161,6 +161,9 @@ def quantize_int8(path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantized = path.with_name(f"{path.name}.int8")
+    root = logging.getLogger()
+    quiet = _NotFromOnnxRuntime()  # its advice to pre-process, logged on the root logger
+    root.addFilter(quiet)
     try:
         quantize_dynamic(
             path,
@@ -171,15 +174,22 @@ def quantize_int8(path: Path) -> None:
         )
         quantized.replace(path)
     finally:
+        root.removeFilter(quiet)
         quantized.unlink(missing_ok=True)
+
+
+class _NotFromOnnxRuntime(logging.Filter):
+    """Drops records that ONNX Runtime's own code logs (through the root logger)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "onnxruntime" not in Path(record.pathname).parts
 
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """Silence the exporter's progress warnings (optional torchvision ops, deprecations in
     its own code): nothing a user could act on."""
-    names = ("torch.onnx", "onnxscript", "onnx_ir", "onnxruntime", "root")
-    loggers = [logging.getLogger(name) for name in names]
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
