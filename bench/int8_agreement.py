@@ -60,14 +60,11 @@ def main() -> None:
                 "fp32": onnx_forward(bundle, cache=Path(cache)),
                 "int8": onnx_forward(bundle, cache=Path(cache), int8=True),
             }
-            proba = {
-                k: Predictor(bundle, runtime=f).predict_proba(data.texts)
-                for k, f in forwards.items()
-            }
-            int8 = Predictor(bundle, runtime=forwards["int8"])
+            predictors = {k: Predictor(bundle, runtime=f) for k, f in forwards.items()}
+            proba = {k: p.predict_proba(data.texts) for k, p in predictors.items()}
             gap = max(
                 abs(e.bias + sum(n.contribution for n in e.ngrams) - e.logit)
-                for e in explain(int8, data.texts[:300], top=None)
+                for e in explain(predictors["int8"], data.texts[:300], top=None)
             )
             x = bundle.processor.encode(data.texts[: args.batch])
             times: dict[str, list[float]] = {k: [] for k in forwards}

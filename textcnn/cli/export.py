@@ -50,7 +50,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         "contract": str(result.contract_path),
         "onnx_bytes": result.onnx_path.stat().st_size,
         "contract_bytes": result.contract_path.stat().st_size,
-        "precision": "int8" if args.int8 else "fp32",
+        "precision": result.precision,
         "max_probability_difference": result.max_difference,
     }
     print(json.dumps(summary))

@@ -64,6 +64,7 @@ class Exported:
     onnx_path: Path
     contract_path: Path
     max_difference: float  # largest probability difference from PyTorch on the check inputs
+    precision: str = "fp32"  # of the matrix products: fp32 or int8
 
 
 def contract_path_for(onnx_path: Path) -> Path:
@@ -134,7 +135,8 @@ def _export(bundle: Bundle, out: Path, source: str, int8: bool) -> Exported:
                 f"onnxruntime's probabilities differ from PyTorch's by {difference:.2e} "
                 f"(more than {tolerance:g}); not exported"
             )
-        contract = build_contract(bundle, out.name, source, "int8" if int8 else "fp32")
+        precision = "int8" if int8 else "fp32"
+        contract = build_contract(bundle, out.name, source, precision)
         contract_path = contract_path_for(out)
         text = json.dumps(contract, indent=1, ensure_ascii=False) + "\n"
         tmp_contract = contract_path.with_name(f".{contract_path.name}.tmp-{os.getpid()}")
@@ -143,7 +145,7 @@ def _export(bundle: Bundle, out: Path, source: str, int8: bool) -> Exported:
         tmp_contract.replace(contract_path)
     finally:
         tmp.unlink(missing_ok=True)
-    return Exported(out, contract_path, difference)
+    return Exported(out, contract_path, difference, precision)
 
 
 def matmul_conv_banks(model: nn.Module) -> nn.Module:
