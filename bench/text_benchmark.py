@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from minilm_lr import MiniLMLogReg, embed  # noqa: E402
 from nbsvm import NBSVM  # noqa: E402
 
+from textcnn.cli.options import int_list  # noqa: E402
 from textcnn.engine.predictor import Predictor  # noqa: E402
 from textcnn.models.textcnn import MODES  # noqa: E402
 from textcnn.text.data import TextDataset, read_text_dataset  # noqa: E402
@@ -64,12 +65,12 @@ KIM = {
     "multichannel": {"mr": 81.1, "trec": 92.2, "sst2": 88.1},
 }
 TARGETS = {"mr": 81.5, "trec": 93.0, "sst2": 86.0}
-# the recipe's training options a run may override, as flags and their types
-OVERRIDES: dict[str, type] = {
+# the recipe's training options a run may override, as flags and their parsers
+OVERRIDES: dict[str, Any] = {
     "--epochs": int, "--batch-size": int, "--optimizer": str, "--lr": float, "--patience": int,
     "--feature-maps": int, "--dropout": float, "--word-dropout": float, "--max-norm": float,
     "--label-smoothing": float, "--ema": float, "--teacher": str, "--augment": int,
-    "--teacher-epochs": int, "--distill-weight": float,
+    "--teacher-epochs": int, "--distill-weight": float, "--filter-widths": int_list,
 }  # fmt: skip
 
 
