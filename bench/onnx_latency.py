@@ -1,4 +1,5 @@
-"""Predictor (PyTorch) vs ONNX Runtime on one batch of sentences, and the files' sizes.
+"""Predictor (PyTorch) vs ONNX Runtime (convolutions, and a token table) on one batch of
+sentences, and the files' sizes.
 
 Trains the demo text model (support intents, non-static GloVe-50d, a few epochs: latency does
 not depend on accuracy) unless ``--model`` names a bundle, exports it with ``export_onnx``,
@@ -78,7 +79,7 @@ def thread_cpu_beside_python(fn: Callable[[], Any], calls: int) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.splitlines()[:2]))
     p.add_argument("--model", type=Path, help="a text bundle (default: train the demo model)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads")
@@ -94,24 +95,29 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = bundle.save(Path(tmp) / "bundle")
         export = export_onnx(bundle, Path(tmp) / "model.onnx")
+        tabled = export_onnx(bundle, Path(tmp) / "table.onnx", token_table=True)
         sizes = {
             "bundle weights (model.safetensors)": (bundle_dir / WEIGHTS_FILE).stat().st_size,
             "bundle vocab.json": (bundle_dir / "vocab.json").stat().st_size,
             "ONNX network (model.onnx)": export.onnx_path.stat().st_size,
+            "ONNX network, token table (--token-table)": tabled.onnx_path.stat().st_size,
             "contract (model.json)": export.contract_path.stat().st_size,
         }
         predictor = Predictor(bundle)
         onnx = ExportedModel(export.contract_path, threads=args.threads)
+        table = ExportedModel(tabled.contract_path, threads=args.threads)
         ids = predictor.encode(texts)
         ids_np = ids.numpy()
-        np.testing.assert_allclose(
-            onnx.predict_proba(texts), predictor.predict_proba(texts).numpy(), atol=1e-4
-        )
+        for exported in (onnx, table):
+            np.testing.assert_allclose(
+                exported.predict_proba(texts), predictor.predict_proba(texts).numpy(), atol=1e-4
+            )
         cases = {
             "end to end: Predictor.predict_proba": lambda: predictor.predict_proba(texts),
             "end to end: ExportedModel.predict_proba": lambda: onnx.predict_proba(texts),
             "forward: Predictor.logits_from_tensor": lambda: predictor.logits_from_tensor(ids),
             "forward: onnxruntime session.run": lambda: onnx.run(ids_np),
+            "forward: onnxruntime session.run, token table": lambda: table.run(ids_np),
         }
         busy = {
             "forward beside busy Python, thread CPU: Predictor": cases[
@@ -119,6 +125,9 @@ def main() -> None:
             ],
             "forward beside busy Python, thread CPU: onnxruntime": cases[
                 "forward: onnxruntime session.run"
+            ],
+            "forward beside busy Python, thread CPU: onnxruntime, token table": cases[
+                "forward: onnxruntime session.run, token table"
             ],
         }
         times: dict[str, list[float]] = {name: [] for name in [*cases, *busy]}

@@ -15,10 +15,10 @@ Models missing from ``--work`` are trained first (the MR models only where
 ../shared/datasets, or ``$TEXTCNN_DATASETS``, holds MR).
 Every cell runs ``--repeats`` times (3), interleaved, and the table shows medians; with
 ``--before DIR`` the code of another checkout (e.g. the main branch's) is served and measured
-beside this one, each against its own ceiling, and with ``--also-precision P`` so is a
-server of this code in precision ``P`` (e.g. int8 beside the default fp32).
+beside this one, each against its own ceiling, and with ``--also SETTING=VALUE`` so is a
+server of this code with that setting (e.g. ``TEXTCNN_PRECISION=int8`` beside the default fp32).
 Usage: ``python bench/serve_benchmark.py [--duration 5] [--workers 1,2] [--concurrency 1,16,64]
-[--precision bf16] [--also-precision int8] [--repeats 3] [--before ../main]``
+[--precision bf16] [--also TEXTCNN_PRECISION=int8] [--repeats 3] [--before ../main]``
 (needs ``wrk``: ``apt-get install -y wrk``). It keeps the machine's cores busy for minutes.
 """
 
@@ -364,6 +364,14 @@ def measure(
     return cell
 
 
+def setting(text: str) -> tuple[str, str]:
+    """``--also``'s ``TEXTCNN_NAME=VALUE``: a service setting and its value."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("TEXTCNN_"):
+        raise argparse.ArgumentTypeError(f"expected TEXTCNN_NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def table(cells: list[Cell]) -> str:
     """One row per cell: the median over repeats of each figure; "vs ceiling" is the median of
     each repeat's requests/s over the ceiling's in that repeat (same code, workers, load)."""
@@ -426,9 +434,11 @@ def main() -> None:
     precisions = ["fp32", "bf16", "int8"]
     p.add_argument("--precision", choices=precisions, help="server setting (default fp32)")
     p.add_argument(
-        "--also-precision",
-        choices=precisions,
-        help="also serve this precision beside the other settings, cells interleaved",
+        "--also",
+        type=setting,
+        metavar="SETTING=VALUE",
+        help="also serve this code with one setting changed (TEXTCNN_PRECISION=int8, "
+        "TEXTCNN_TOKEN_TABLE_MB=0), cells interleaved",
     )
     p.add_argument("--runtime", choices=["onnx", "torch"], help="server setting (default onnx)")
     p.add_argument("--device", help="server setting: cpu, cuda or cuda:N (default cpu)")
@@ -497,15 +507,12 @@ def main() -> None:
                 log = args.work / f"server-{workers}-unbatched.log"
                 slow = stack.enter_context(server(registry, workers, baseline, log))
             codes = [("this", fast)]
-            if args.also_precision:
-                log = args.work / f"server-{workers}-{args.also_precision}.log"
-                other = {**tuned, "TEXTCNN_PRECISION": args.also_precision}
-                codes.append(
-                    (
-                        args.also_precision,
-                        stack.enter_context(server(registry, workers, other, log)),
-                    )
-                )
+            if args.also:
+                name, value = args.also
+                log = args.work / f"server-{workers}-{name}-{value}.log"
+                other = {**tuned, name: value}
+                label = f"{name.removeprefix('TEXTCNN_').lower()}={value}"
+                codes.append((label, stack.enter_context(server(registry, workers, other, log))))
             if args.before:
                 log = args.work / f"server-{workers}-before.log"
                 before = server(registry, workers, tuned, log, args.before.resolve())

@@ -32,7 +32,7 @@ from service.sources import ModelSource, configured_sources
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Prediction, Predictor
 from textcnn.errors import InputError
-from textcnn.export.runtime import OnnxForward, onnx_forward
+from textcnn.export.runtime import OnnxForward, onnx_forward, token_table_bytes
 from textcnn.modalities import Modality, get_modality
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,11 @@ def cpu_runtime(bundle: Bundle, settings: Settings, what: str) -> OnnxForward | 
     if torch.device(settings.device).type != "cpu" or settings.precision == "bf16":
         log.info("model %s: served by PyTorch (%s, %s)", what, settings.device, settings.precision)
         return None
+    int8 = settings.precision == "int8"
+    table = token_table_bytes(bundle)
+    token_table = not int8 and 0 < table <= settings.token_table_mb * 2**20
     try:
-        return onnx_forward(bundle, settings.torch_threads, int8=settings.precision == "int8")
+        return onnx_forward(bundle, settings.torch_threads, int8=int8, token_table=token_table)
     except Exception as exc:  # a missing package, a refused graph, an unwritable cache
         log.warning("model %s: served by PyTorch, not ONNX Runtime: %s", what, exc)
         return None

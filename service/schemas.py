@@ -245,6 +245,11 @@ class ModelInfo(BaseModel):
     precision: Literal["fp32", "bf16", "int8"] | None = Field(
         None, description="The precision they run in (see TEXTCNN_PRECISION)."
     )
+    token_table: bool = Field(
+        False,
+        description="Whether a text model's convolutions run as lookups in a token table "
+        "(see TEXTCNN_TOKEN_TABLE_MB).",
+    )
     labels: list[str] = Field(default_factory=list)
     multi_label: bool = Field(False, description="Whether each input may get several labels.")
     thresholds: list[float] | None = Field(
@@ -302,6 +307,7 @@ def model_info(state: ModelState, settings: Settings) -> ModelInfo:
             "arch": bundle.arch,
             "runtime": predictor.runtime.name if predictor.runtime else "torch",
             "precision": predictor.runtime.precision if predictor.runtime else predictor.precision,
+            "token_table": bool(predictor.runtime and predictor.runtime.token_table),
             "labels": predictor.labels,
             "multi_label": predictor.multi_label,
             "thresholds": predictor.thresholds,

@@ -297,3 +297,17 @@ def test_int8_export_runs_in_the_consumer_near_float32(tmp_path: Path) -> None:
     assert exported.contract["precision"] == "int8"
     got = exported.predict_proba(TEXTS)
     np.testing.assert_allclose(got, expected_proba(bundle, TEXTS), rtol=0, atol=INT8_TOLERANCE)
+
+
+def test_token_table_export_runs_in_the_consumer_as_pytorch(tmp_path: Path) -> None:
+    bundle = text_bundle("multichannel")
+    out = tmp_path / "table.onnx"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        model = ["--model", str(bundle.save(tmp_path / "bundle"))]
+        assert main(["export", *model, "--token-table", "--out", str(out)]) == 0
+    summary = json.loads(printed.getvalue())
+    assert summary["token_table"] and summary["precision"] == "fp32"
+    assert summary["max_probability_difference"] <= TOLERANCE
+    got = ExportedModel(out.with_suffix(".json")).predict_proba(TEXTS)
+    np.testing.assert_allclose(got, expected_proba(bundle, TEXTS), rtol=0, atol=TOLERANCE)

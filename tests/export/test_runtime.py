@@ -13,19 +13,22 @@ import torch
 from tests.export.test_onnx import TEXTS, spread, text_bundle
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
+from textcnn.errors import ExportError
 from textcnn.export import runtime
-from textcnn.export.onnx_export import INT8_TOLERANCE
-from textcnn.export.runtime import network_digest, onnx_forward
+from textcnn.export.onnx_export import INT8_TOLERANCE, export_onnx
+from textcnn.export.runtime import network_digest, onnx_forward, token_table_bytes
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model, make_config
-from textcnn.models.textcnn import MODES
+from textcnn.models.textcnn import MODES, table_bytes
 
 pytest.importorskip("onnxruntime")
 
 
-def assert_same_predictions(bundle: Bundle, batches: list, cache: Path) -> None:
+def assert_same_predictions(
+    bundle: Bundle, batches: list, cache: Path, token_table: bool = False
+) -> None:
     reference = Predictor(bundle)
-    served = Predictor(bundle, runtime=onnx_forward(bundle, cache=cache))
+    served = Predictor(bundle, runtime=onnx_forward(bundle, cache=cache, token_table=token_table))
     for batch in batches:
         x = bundle.processor.encode(batch)
         expected, got = reference.logits_from_tensor(x), served.logits_from_tensor(x)
@@ -119,3 +122,32 @@ def test_int8_and_float32_exports_are_cached_apart(tmp_path: Path, caplog) -> No
     digest = network_digest(bundle)
     names = sorted(p.name for p in (tmp_path / "onnx").iterdir())
     assert names == [f"{digest}-int8.onnx", f"{digest}.onnx"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_token_tables_give_the_predictors_logits_without_convolutions(
+    mode: str, tmp_path: Path
+) -> None:
+    import onnx
+
+    bundle = text_bundle(mode)
+    batches = [TEXTS, TEXTS[2:3], TEXTS[3:4], TEXTS[:2], TEXTS * 11]
+    assert_same_predictions(bundle, batches, tmp_path, token_table=True)
+    path = tmp_path / "onnx" / f"{network_digest(bundle)}-table.onnx"
+    ops = {node.op_type for node in onnx.load(path).graph.node}
+    assert "Conv" not in ops and "MatMul" not in ops  # only the head's Gemm multiplies
+    assert onnx_forward(bundle, cache=tmp_path, token_table=True).token_table
+    assert token_table_bytes(bundle) == table_bytes(bundle.model.encoder) > 0
+
+
+def test_token_tables_are_for_float32_text_models(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="choose one"):
+        export_onnx(text_bundle("rand"), tmp_path / "m.onnx", int8=True, token_table=True)
+    config = make_config("lenet5", num_classes=3, input_size=16, width=2)
+    bundle = Bundle(
+        create_model("lenet5", config), "lenet5", config, ImageProcessor(16), list("abc")
+    )
+    assert token_table_bytes(bundle) == 0
+    with pytest.raises(ExportError, match="text encoder"):
+        export_onnx(bundle, tmp_path / "m.onnx", token_table=True)
+    assert not list(tmp_path.iterdir())

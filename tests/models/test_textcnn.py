@@ -4,7 +4,7 @@ import torch
 from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.models import Classifier, create_model, list_models
 from textcnn.models.blocks import ConvBank1d, MatmulConvBank1d
-from textcnn.models.textcnn import MODES, TextCNNConfig
+from textcnn.models.textcnn import MODES, TextCNNConfig, TokenTableEncoder, table_bytes
 
 VOCAB, TRAINED, DIM, CLASSES = 40, 30, 12, 3
 
@@ -162,3 +162,24 @@ def test_the_matrix_product_form_of_a_conv_bank_gives_its_features(widths) -> No
         torch.testing.assert_close(MatmulConvBank1d(bank)(x, lengths), expected)
         full = torch.full((5,), 9)  # no padding: the bank's unmasked path
         torch.testing.assert_close(MatmulConvBank1d(bank)(x, full), bank(x, full))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("widths", [(3, 4, 5), (1,), (5, 2)])
+def test_the_token_table_form_of_an_encoder_gives_its_features(mode: str, widths) -> None:
+    # the service's fast form (``TokenTableEncoder``): every mode and width, trained and
+    # pretrained-only words, padding, a row of one token
+    model = make(mode, filter_widths=widths)
+    encoder = model.encoder
+    if mode != "static":
+        with torch.no_grad():  # trained rows differ from their pretrained ones
+            encoder.tuned.weight[1:].add_(0.5)
+    ids = torch.randint(1, VOCAB, (5, 9), generator=torch.Generator().manual_seed(0))
+    for row, length in enumerate([9, 4, 1, 6, 2]):
+        ids[row, length:] = 0
+    ids[0, :3] = torch.tensor([TRAINED - 1, TRAINED, VOCAB - 1])
+    table = TokenTableEncoder(encoder).eval()
+    assert table.table.numel() * 4 == table_bytes(encoder)
+    with torch.no_grad():
+        torch.testing.assert_close(table(ids), encoder(ids))
+        torch.testing.assert_close(table(ids[:, :1]), encoder(ids[:, :1]))

@@ -51,6 +51,22 @@ def test_onnx_runtime_is_the_default_and_answers_as_pytorch(
             assert a["label"] == b["label"] and a["score"] == pytest.approx(b["score"], abs=1e-5)
 
 
+def test_text_models_run_as_token_tables_within_their_memory_budget(
+    make_settings: Callable[..., Settings],
+) -> None:
+    info, tables = served_info(make_settings(), TEXTS)
+    assert info["token_table"] and info["runtime"] == "onnxruntime"
+    for budget in (0, 1e-3):  # never; a budget below the table's size
+        info, convolutions = served_info(make_settings(token_table_mb=budget), TEXTS)
+        assert not info["token_table"] and info["runtime"] == "onnxruntime"
+        assert [r["label"] for r in convolutions] == [r["label"] for r in tables]
+        for got, expected in zip(tables, convolutions, strict=True):
+            for a, b in zip(got["scores"], expected["scores"], strict=True):
+                assert a["score"] == pytest.approx(b["score"], abs=1e-5)
+    info, _ = served_info(make_settings(precision="int8"), TEXTS[:1])
+    assert not info["token_table"] and info["precision"] == "int8"
+
+
 def test_explanations_keep_the_label_and_scores_of_the_prediction(
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -68,7 +84,7 @@ def test_pytorch_serves_bf16_and_models_that_cannot_be_exported(
     runtime, _ = served(make_settings(precision="bf16"), TEXTS[:1])
     assert runtime == "torch"
 
-    def refuse(bundle: Bundle, threads: int, int8: bool) -> None:
+    def refuse(bundle: Bundle, threads: int, int8: bool, token_table: bool) -> None:
         raise ExportError("the 'textcnn' architecture cannot be exported to ONNX (test)")
 
     monkeypatch.setattr(service.loader, "onnx_forward", refuse)

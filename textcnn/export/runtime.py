@@ -28,6 +28,7 @@ from textcnn.cache import cache_root
 from textcnn.engine.bundle import Bundle
 from textcnn.export.contract import OUTPUTS
 from textcnn.export.onnx_export import export_onnx
+from textcnn.models.textcnn import TextEncoder, table_bytes
 
 VERSIONED = ("torch", "onnx", "onnxscript", "onnxruntime")
 
@@ -38,8 +39,11 @@ class OnnxForward:
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, threads: int = 1, precision: str = "fp32") -> None:
+    def __init__(
+        self, path: str | Path, threads: int = 1, precision: str = "fp32", token_table: bool = False
+    ) -> None:
         self.precision = precision  # of the file's matrix products: fp32 or int8
+        self.token_table = token_table  # a text model's convolutions as lookups
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -58,19 +62,31 @@ class OnnxForward:
 
 
 def onnx_forward(
-    bundle: Bundle, threads: int = 1, cache: Path | None = None, int8: bool = False
+    bundle: Bundle,
+    threads: int = 1,
+    cache: Path | None = None,
+    int8: bool = False,
+    token_table: bool = False,
 ) -> OnnxForward:
     """``bundle``'s network in ONNX Runtime, exported on first use (``ExportError`` when it
     cannot be: a missing package, an architecture the exporter refuses, a failed check);
-    ``int8``: its matrix products in int8 (``export_onnx``'s)."""
+    ``int8``: its matrix products in int8, ``token_table``: a text model's convolutions as
+    lookups (``export_onnx``'s)."""
     directory = (cache or cache_root()) / "onnx"
-    path = directory / f"{network_digest(bundle)}{'-int8' if int8 else ''}.onnx"
+    form = "-int8" if int8 else "-table" if token_table else ""
+    path = directory / f"{network_digest(bundle)}{form}.onnx"
     if not path.is_file():
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as tmp:
-            exported = export_onnx(bundle, Path(tmp) / path.name, int8=int8)
+            out = Path(tmp) / path.name
+            exported = export_onnx(bundle, out, int8=int8, token_table=token_table)
             os.replace(exported.onnx_path, path)  # another process may win: same bytes
-    return OnnxForward(path, threads, "int8" if int8 else "fp32")
+    return OnnxForward(path, threads, "int8" if int8 else "fp32", token_table)
+
+
+def token_table_bytes(bundle: Bundle) -> int:
+    """Memory ``bundle``'s token tables would take (``TokenTableEncoder``); 0 without one."""
+    return sum(table_bytes(m) for m in bundle.model.modules() if isinstance(m, TextEncoder))
 
 
 def network_digest(bundle: Bundle) -> str:

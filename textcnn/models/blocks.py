@@ -70,7 +70,6 @@ class MatmulConvBank1d(nn.Module):
         self.span = max(self.widths)
         convs = list(bank.convs)
         channels, maps = convs[0].in_channels, convs[0].out_channels
-        self.maps = maps
         weight = torch.zeros(self.span, channels, maps * len(convs))
         for g, conv in enumerate(convs):
             w = conv.kernel_size[0]
@@ -85,11 +84,20 @@ class MatmulConvBank1d(nn.Module):
         padded = F.pad(x.transpose(1, 2), (0, 0, k - 1, k - 1))  # [B, T + 2k - 2, C]
         steps = x.shape[-1] + k - 1
         windows = torch.cat([padded[:, tap : tap + steps] for tap in range(k)], dim=2)
-        h = (windows @ self.weight).unflatten(2, (len(self.widths), self.maps))
-        # [B, steps, widths]: a bias per window and width, broadcast over that width's maps
-        mask = [padding_bias(lengths, w, steps, h.dtype).transpose(1, 2) for w in self.widths]
-        pooled = (h + torch.cat(mask, dim=2).unsqueeze(-1)).amax(dim=1)  # [B, widths, maps]
-        return F.relu(pooled.flatten(1) + self.bias)
+        return pool_windows(windows @ self.weight, lengths, self.widths, self.bias)
+
+
+def pool_windows(
+    h: torch.Tensor, lengths: torch.Tensor, widths: tuple[int, ...], bias: torch.Tensor
+) -> torch.Tensor:
+    """``ConvBank1d``'s pooled features from its pre-activations ``h`` ``[B, steps, widths*maps]``
+    without bias, one step per window of the widest width (``MatmulConvBank1d``'s layout)."""
+    steps = h.shape[1]
+    h = h.unflatten(2, (len(widths), -1))
+    # [B, steps, widths]: a bias per window and width, broadcast over that width's maps
+    mask = [padding_bias(lengths, w, steps, h.dtype).transpose(1, 2) for w in widths]
+    pooled = (h + torch.cat(mask, dim=2).unsqueeze(-1)).amax(dim=1)  # [B, widths, maps]
+    return F.relu(pooled.flatten(1) + bias)
 
 
 def padding_bias(lengths: torch.Tensor, width: int, steps: int, dtype: torch.dtype) -> torch.Tensor:

@@ -17,9 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from textcnn.models.blocks import Classifier, ClassifierHead, ConvBank1d, eager_cpu
+from textcnn.models.blocks import (
+    Classifier,
+    ClassifierHead,
+    ConvBank1d,
+    MatmulConvBank1d,
+    eager_cpu,
+    pool_windows,
+)
 from textcnn.models.registry import register_model
 from textcnn.text.vocab import UNK_ID
 
@@ -112,6 +120,57 @@ class TextEncoder(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         lengths = (ids != PAD_ID).sum(dim=1).clamp(min=1)
         return self.convs(self.embed(ids).transpose(1, 2), lengths)
+
+
+class TokenTableEncoder(nn.Module):
+    """A ``TextEncoder`` with its embeddings folded into its convolutions: a table of each
+    token's response to each filter tap, so that a window's pre-activations are the sum of
+    ``span`` rows looked up, where the convolution multiplies the whole embedded window.
+
+    Why: on a CPU the sum costs ``span`` additions per output where the convolution costs
+    ``span x channels`` multiply-adds (114 channels in the default recipe): the default
+    recipe's MR model ran 35-text batches 3.7x faster in ONNX Runtime. The price is memory,
+    ``table_bytes``: 164 MB for that model, against 33 MB of embeddings. In float32 the two
+    forms agree to rounding. Built from a trained encoder, for export only.
+    """
+
+    def __init__(self, encoder: TextEncoder) -> None:
+        super().__init__()
+        bank = MatmulConvBank1d(encoder.convs)  # its taps' layout: windows of the widest width
+        self.widths, self.span = bank.widths, bank.span
+        vocab = table_rows(encoder) - 1  # ids 0 (padding) to vocab - 1
+        self.rows = vocab + 1  # and one zero row: the convolutions' own padding, id ``vocab``
+        with torch.no_grad():
+            embedded = encoder.embed(torch.arange(vocab)[None])[0]  # [vocab, C]
+            embedded = F.pad(embedded, (0, 0, 0, 1))
+            taps = bank.weight.unflatten(0, (self.span, -1))  # [span, C, widths*maps]
+            table = torch.einsum("vc,scm->svm", embedded, taps)
+        self.register_buffer("table", table.flatten(0, 1).contiguous())  # row tap*rows + id
+        self.register_buffer("bias", bank.bias)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Token ids ``[B, T]`` to ``[B, maps*widths]``, as ``TextEncoder.forward``."""
+        lengths = (ids != PAD_ID).sum(dim=1).clamp(min=1)
+        k = self.span
+        padded = F.pad(ids, (k - 1, k - 1), value=self.rows - 1)  # the zero row
+        steps = ids.shape[1] + k - 1
+        windows = torch.stack(
+            [padded[:, tap : tap + steps] + tap * self.rows for tap in range(k)], dim=2
+        )
+        h = F.embedding(windows, self.table).sum(dim=2)  # [B, steps, widths*maps]
+        return pool_windows(h, lengths, self.widths, self.bias)
+
+
+def table_rows(encoder: TextEncoder) -> int:
+    """Rows of each tap's part of a token table: every id the encoder embeds, and a zero row."""
+    table = encoder.static if hasattr(encoder, "static") else encoder.tuned
+    return table.num_embeddings + 1
+
+
+def table_bytes(encoder: TextEncoder) -> int:
+    """Memory a ``TokenTableEncoder`` of ``encoder`` takes (float32)."""
+    bank = encoder.convs
+    return table_rows(encoder) * max(bank.widths) * bank.out_features * 4
 
 
 class NgramScores(nn.Module):
