@@ -55,7 +55,8 @@ def check_predictor(predictor: Predictor) -> None:
 def cpu_runtime(bundle: Bundle, settings: Settings, what: str) -> OnnxForward | None:
     """The ONNX Runtime forward pass ``settings.runtime`` asks for, or None for PyTorch's:
     on a GPU, in bf16, or for a model that cannot be exported (logged, and served anyway, in
-    float32 if it was to run in int8)."""
+    float32 if it was to run in int8). A float32 text model runs as a token table when it
+    fits ``settings.token_table_mb``, and with its convolutions when that export fails."""
     if settings.runtime != "onnx":
         return None
     if torch.device(settings.device).type != "cpu" or settings.precision == "bf16":
@@ -65,7 +66,12 @@ def cpu_runtime(bundle: Bundle, settings: Settings, what: str) -> OnnxForward | 
     table = token_table_bytes(bundle)
     token_table = not int8 and 0 < table <= settings.token_table_mb * 2**20
     try:
-        return onnx_forward(bundle, settings.torch_threads, int8=int8, token_table=token_table)
+        if token_table:
+            try:
+                return onnx_forward(bundle, settings.torch_threads, token_table=True)
+            except Exception as exc:  # e.g. no memory for the table: the convolutions may fit
+                log.warning("model %s: served without a token table: %s", what, exc)
+        return onnx_forward(bundle, settings.torch_threads, int8=int8)
     except Exception as exc:  # a missing package, a refused graph, an unwritable cache
         log.warning("model %s: served by PyTorch, not ONNX Runtime: %s", what, exc)
         return None

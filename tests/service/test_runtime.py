@@ -15,6 +15,7 @@ from service.main import create_app
 from service.settings import Settings
 from textcnn.engine.bundle import Bundle
 from textcnn.errors import ExportError
+from textcnn.export.runtime import OnnxForward
 from textcnn.store import ModelStore
 
 pytest.importorskip("onnxruntime")
@@ -67,6 +68,23 @@ def test_text_models_run_as_token_tables_within_their_memory_budget(
     assert not info["token_table"] and info["precision"] == "int8"
 
 
+def test_a_refused_token_table_leaves_the_convolutions_in_onnx_runtime(
+    make_settings: Callable[..., Settings], monkeypatch, caplog
+) -> None:
+    export = service.loader.onnx_forward
+
+    def no_table(bundle: Bundle, threads: int, **form: bool) -> OnnxForward:
+        if form.get("token_table"):
+            raise ExportError("the table does not fit (test)")
+        return export(bundle, threads, **form)
+
+    monkeypatch.setattr(service.loader, "onnx_forward", no_table)
+    with caplog.at_level(logging.WARNING, logger="service.loader"):
+        info, results = served_info(make_settings(), TEXTS[:2])
+    assert info["runtime"] == "onnxruntime" and not info["token_table"] and len(results) == 2
+    assert "served without a token table: the table does not fit (test)" in caplog.text
+
+
 def test_explanations_keep_the_label_and_scores_of_the_prediction(
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -84,7 +102,7 @@ def test_pytorch_serves_bf16_and_models_that_cannot_be_exported(
     runtime, _ = served(make_settings(precision="bf16"), TEXTS[:1])
     assert runtime == "torch"
 
-    def refuse(bundle: Bundle, threads: int, int8: bool, token_table: bool) -> None:
+    def refuse(bundle: Bundle, threads: int, **form: bool) -> None:
         raise ExportError("the 'textcnn' architecture cannot be exported to ONNX (test)")
 
     monkeypatch.setattr(service.loader, "onnx_forward", refuse)
