@@ -35,7 +35,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--token-table",
         action="store_true",
         help="a text model's embeddings and convolutions folded into one table of lookups: "
-        "3-4x faster forward passes on a CPU, a file several times larger (what the service "
+        "about 4x faster forward passes on a CPU, a file several times larger (what the service "
         "runs under TEXTCNN_TOKEN_TABLE_MB)",
     )
     p.set_defaults(func=cmd_export)

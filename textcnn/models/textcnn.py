@@ -129,8 +129,8 @@ class TokenTableEncoder(nn.Module):
 
     Why: on a CPU the sum costs ``span`` additions per output where the convolution costs
     ``span x channels`` multiply-adds (114 channels in the default recipe): the default
-    recipe's MR model ran 35-text batches 3.7x faster in ONNX Runtime. The price is memory,
-    ``table_bytes``: 164 MB for that model, against 33 MB of embeddings. In float32 the two
+    recipe's MR model ran 35-text batches 4.5x faster in ONNX Runtime. The price is memory,
+    ``table_bytes``: 162 MiB for that model, against 37 MiB of embeddings. In float32 the two
     forms agree to rounding. Built from a trained encoder, for export only.
     """
 
