@@ -283,17 +283,21 @@ def test_the_contract_reproduces_every_tokenizer(
     np.testing.assert_array_equal(exported.encode(texts), processor.encode(texts).numpy())
 
 
-def test_int8_export_runs_in_the_consumer_near_float32(tmp_path: Path) -> None:
-    bundle = text_bundle("non-static")
-    out = tmp_path / "int8.onnx"
+def exported_by_the_cli(bundle: Bundle, tmp_path: Path, flag: str) -> tuple[dict, ExportedModel]:
+    """(the summary ``textcnn export FLAG`` prints, its file in the reference consumer)."""
+    out = tmp_path / "model.onnx"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         model = ["--model", str(bundle.save(tmp_path / "bundle"))]
-        assert main(["export", *model, "--int8", "--out", str(out)]) == 0
-    summary = json.loads(printed.getvalue())
+        assert main(["export", *model, flag, "--out", str(out)]) == 0
+    return json.loads(printed.getvalue()), ExportedModel(out.with_suffix(".json"))
+
+
+def test_int8_export_runs_in_the_consumer_near_float32(tmp_path: Path) -> None:
+    bundle = text_bundle("non-static")
+    summary, exported = exported_by_the_cli(bundle, tmp_path, "--int8")
     assert summary["precision"] == "int8"
     assert 0 < summary["max_probability_difference"] <= INT8_TOLERANCE
-    exported = ExportedModel(out.with_suffix(".json"))
     assert exported.contract["precision"] == "int8"
     got = exported.predict_proba(TEXTS)
     np.testing.assert_allclose(got, expected_proba(bundle, TEXTS), rtol=0, atol=INT8_TOLERANCE)
@@ -301,13 +305,8 @@ def test_int8_export_runs_in_the_consumer_near_float32(tmp_path: Path) -> None:
 
 def test_token_table_export_runs_in_the_consumer_as_pytorch(tmp_path: Path) -> None:
     bundle = text_bundle("multichannel")
-    out = tmp_path / "table.onnx"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        model = ["--model", str(bundle.save(tmp_path / "bundle"))]
-        assert main(["export", *model, "--token-table", "--out", str(out)]) == 0
-    summary = json.loads(printed.getvalue())
+    summary, exported = exported_by_the_cli(bundle, tmp_path, "--token-table")
     assert summary["token_table"] and summary["precision"] == "fp32"
     assert summary["max_probability_difference"] <= TOLERANCE
-    got = ExportedModel(out.with_suffix(".json")).predict_proba(TEXTS)
+    got = exported.predict_proba(TEXTS)
     np.testing.assert_allclose(got, expected_proba(bundle, TEXTS), rtol=0, atol=TOLERANCE)
