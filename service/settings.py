@@ -69,9 +69,9 @@ class Settings(BaseSettings):
         "bfloat16 autocast (PyTorch): about 3x faster convolutions on CPUs with AVX512-BF16 "
         "or AMX (slower on others), probabilities that differ in the third digit. int8 runs "
         "text models' convolutions and every linear layer as int8 matrix products in ONNX "
-        "Runtime (CPU only, unsigned weights): 1.2x faster forward passes than float32 on an "
-        "AVX2 CPU for a default-recipe model, probabilities within about 0.02 of float32's "
-        "(image convolutions stay float32).",
+        "Runtime (CPU only, unsigned weights): 1.1x faster forward passes than float32's "
+        "convolutions on an AVX2 CPU for a default-recipe model, probabilities within about "
+        "0.02 of float32's (image convolutions stay float32).",
     )
     runtime: Literal["onnx", "torch"] = Field(
         "onnx",
