@@ -32,7 +32,8 @@ from service.sources import ModelSource, configured_sources
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Prediction, Predictor
 from textcnn.errors import InputError
-from textcnn.export.runtime import OnnxForward, onnx_forward, token_table_bytes
+from textcnn.export.onnx_export import token_table_bytes
+from textcnn.export.runtime import OnnxForward, onnx_forward
 from textcnn.modalities import Modality, get_modality
 
 log = logging.getLogger(__name__)

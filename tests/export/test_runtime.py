@@ -15,8 +15,8 @@ from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
 from textcnn.errors import ExportError
 from textcnn.export import runtime
-from textcnn.export.onnx_export import INT8_TOLERANCE, export_onnx
-from textcnn.export.runtime import network_digest, onnx_forward, token_table_bytes
+from textcnn.export.onnx_export import INT8_TOLERANCE, export_onnx, token_table_bytes
+from textcnn.export.runtime import network_digest, onnx_forward
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model, make_config
 from textcnn.models.textcnn import MODES, table_bytes

@@ -98,8 +98,8 @@ def _export(bundle: Bundle, out: Path, source: str, int8: bool, token_table: boo
         raise ExportError(f"{out}: the ONNX file's name must end in .onnx")
     if int8 and token_table:
         raise ExportError("int8 and token_table are two forms of the convolutions: choose one")
-    encoders = [m for m in bundle.model.modules() if isinstance(m, TextEncoder)]
-    if token_table and not encoders:
+    table = token_table_bytes(bundle) if token_table else 0
+    if token_table and not table:
         raise ExportError(f"a token table folds a text encoder; {bundle.arch!r} has none")
     missing = [name for name in REQUIRED if importlib.util.find_spec(name) is None]
     if missing:
@@ -107,8 +107,7 @@ def _export(bundle: Bundle, out: Path, source: str, int8: bool, token_table: boo
     export = modality_export(bundle)
     spec = export.input(bundle.processor)
     weights = sum(t.numel() * t.element_size() for t in bundle.model.state_dict().values())
-    if token_table:  # checked before the tables are built: they may not fit in memory either
-        weights += sum(table_bytes(encoder) for encoder in encoders)
+    weights += table  # checked before a table is built: it may not fit in memory either
     if weights >= ONNX_LIMIT:
         raise ExportError(
             f"the weights take {weights / 2**30:.1f} GiB; an ONNX file holds at most 2 GiB "
@@ -169,6 +168,11 @@ def _export(bundle: Bundle, out: Path, source: str, int8: bool, token_table: boo
     finally:
         tmp.unlink(missing_ok=True)
     return Exported(out, contract_path, difference, precision, token_table)
+
+
+def token_table_bytes(bundle: Bundle) -> int:
+    """Memory ``bundle``'s token tables would take (``TokenTableEncoder``); 0 without one."""
+    return sum(table_bytes(m) for m in bundle.model.modules() if isinstance(m, TextEncoder))
 
 
 def matmul_conv_banks(model: nn.Module) -> nn.Module:

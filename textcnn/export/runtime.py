@@ -28,7 +28,6 @@ from textcnn.cache import cache_root
 from textcnn.engine.bundle import Bundle
 from textcnn.export.contract import OUTPUTS
 from textcnn.export.onnx_export import export_onnx
-from textcnn.models.textcnn import TextEncoder, table_bytes
 
 VERSIONED = ("torch", "onnx", "onnxscript", "onnxruntime")
 
@@ -82,11 +81,6 @@ def onnx_forward(
             exported = export_onnx(bundle, out, int8=int8, token_table=token_table)
             os.replace(exported.onnx_path, path)  # another process may win: same bytes
     return OnnxForward(path, threads, "int8" if int8 else "fp32", token_table)
-
-
-def token_table_bytes(bundle: Bundle) -> int:
-    """Memory ``bundle``'s token tables would take (``TokenTableEncoder``); 0 without one."""
-    return sum(table_bytes(m) for m in bundle.model.modules() if isinstance(m, TextEncoder))
 
 
 def network_digest(bundle: Bundle) -> str:
