@@ -10,7 +10,13 @@ forward per request. Splits as ``text_benchmark.py --dev-only`` (MR: the inner 1
 each of the first ``--run-folds`` outer folds' training part; TREC: a 10 % holdout; SST-2: its
 dev set); nothing here reads test data.
 
+``--test`` is for reporting, once, what was chosen: the weights of each run are chosen on its
+whole dev data and scored on its test data (MR: that fold's tenth; TREC and SST-2: their test
+sets), as mean ± std over the folds and ``--seeds``.
+
     python bench/encoder_side.py --datasets trec,sst2,mr --run-folds 3 --threads 2
+    python bench/encoder_side.py --test --datasets mr --run-folds 10 --seeds 0
+    python bench/encoder_side.py --test --datasets trec,sst2 --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from minilm_lr import MiniLMLogReg, embed  # noqa: E402
 from text_benchmark import DATASETS, tasks  # noqa: E402
 
+from textcnn.cli.options import int_list  # noqa: E402
 from textcnn.engine.bundle import Bundle  # noqa: E402
 from textcnn.engine.splits import dev_split  # noqa: E402
 from textcnn.text.nbsvm import WEIGHTS  # noqa: E402
@@ -41,6 +48,7 @@ from textcnn.text.recipes import recipe_options  # noqa: E402
 from textcnn.text.train import train_text  # noqa: E402
 
 ENCODER_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+THREE = (("cnn+ngrams+encoder", 3, [WEIGHTS, ENCODER_WEIGHTS]),)  # the candidate's terms
 HALVINGS = 20
 
 
@@ -50,10 +58,7 @@ def halved_accuracy(
     """Mean accuracy of ``terms[0] + sum(w_i * terms[i])`` on one half of the texts, the
     weights chosen (ties: the first, smallest) on the other half, over ``HALVINGS`` halvings."""
     candidates = list(itertools.product(*grids))
-    scores = [
-        terms[0] + sum(w * t for w, t in zip(ws, terms[1:], strict=True)) for ws in candidates
-    ]
-    hits = np.stack([s.argmax(1) == y for s in scores])  # [candidates, texts]
+    hits = np.stack([combined(terms, ws).argmax(1) == y for ws in candidates])
     accs = []
     for seed in range(HALVINGS):
         halves = StratifiedKFold(2, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
@@ -61,6 +66,17 @@ def halved_accuracy(
             best = int(hits[:, pick].mean(1).argmax())
             accs.append(hits[best, score].mean())
     return float(np.mean(accs))
+
+
+def combined(terms: list[np.ndarray], weights: tuple[float, ...]) -> np.ndarray:
+    return terms[0] + sum(w * t for w, t in zip(weights, terms[1:], strict=True))
+
+
+def chosen(terms: list[np.ndarray], grids: list[tuple[float, ...]], y: np.ndarray) -> tuple:
+    """The weights with the best accuracy on these texts (ties: the first, smallest)."""
+    candidates = list(itertools.product(*grids))
+    accs = [(combined(terms, ws).argmax(1) == y).mean() for ws in candidates]
+    return candidates[int(np.argmax(accs))]
 
 
 @torch.no_grad()
@@ -75,6 +91,16 @@ def network_terms(bundle: Bundle, texts: list[str]) -> tuple[np.ndarray, np.ndar
     ngrams = model.side(ids).numpy()
     model.side.weight.fill_(weight)
     return cnn, ngrams
+
+
+def all_terms(bundle: Bundle, lr: MiniLMLogReg, texts: list[str]) -> list[np.ndarray]:
+    """The CNN's logits, the n-gram scores and the encoder + LR's log-probabilities."""
+    order = [list(lr.clf.classes_).index(label) for label in bundle.labels]
+    return [*network_terms(bundle, texts), lr.clf.predict_log_proba(embed(texts))[:, order]]
+
+
+def gold(bundle: Bundle, labels: list[str]) -> np.ndarray:
+    return np.array([bundle.labels.index(label) for label in labels])
 
 
 def per_sentence_ms(run, texts: list[str], repeats: int = 3) -> float:
@@ -100,8 +126,9 @@ def main() -> None:
     p.add_argument("--datasets", default="trec,sst2,mr")
     p.add_argument("--datasets-root", type=Path, default=REPO.parent / "shared" / "datasets")
     p.add_argument("--run-folds", type=int, default=3, help="MR: the first N of its 10 folds")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default="0", help="comma list of model seeds")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--test", action="store_true", help="score the chosen weights on test data")
     args = p.parse_args()
     if not (args.datasets_root / "text").is_dir():
         print(f"skipped: {args.datasets_root / 'text'} is absent (pass --datasets-root)")
@@ -111,26 +138,29 @@ def main() -> None:
     for dataset in args.datasets.split(","):
         if dataset not in DATASETS:
             p.error(f"unknown data set {dataset!r}; one of {DATASETS}")
-        for fold, task in enumerate(tasks(dataset, args.datasets_root, 10, args.run_folds)):
+        work = tasks(dataset, args.datasets_root, 10, args.run_folds)
+        for seed, (fold, task) in itertools.product(int_list(args.seeds), enumerate(work)):
             train, dev = task.train, task.dev
             if dev is None:
-                train, dev = dev_split(train, 0.1, args.seed)
-            opts = recipe_options(seed=args.seed, threads=args.threads, progress=False)
+                train, dev = dev_split(train, 0.1, seed)
+            opts = recipe_options(seed=seed, threads=args.threads, progress=False)
             bundle = train_text(train, opts, dev=dev)
-            cnn, ngrams = network_terms(bundle, dev.texts)
-            lr = MiniLMLogReg(args.seed).fit(train.texts, train.labels)
-            order = [list(lr.clf.classes_).index(label) for label in bundle.labels]
-            encoder = lr.clf.predict_log_proba(embed(dev.texts))[:, order]
-            y = np.array([bundle.labels.index(label) for label in dev.labels])
-            row = {
-                "dataset": dataset,
-                "fold": fold + 1,
-                "cnn+ngrams": halved_accuracy([cnn, ngrams], [WEIGHTS], y),
-                "cnn+ngrams+encoder": halved_accuracy(
-                    [cnn, ngrams, encoder], [WEIGHTS, ENCODER_WEIGHTS], y
-                ),
-                "encoder+lr alone": float((encoder.argmax(1) == y).mean()),
-            }
+            lr = MiniLMLogReg(seed).fit(train.texts, train.labels)
+            dev_terms, y = all_terms(bundle, lr, dev.texts), gold(bundle, dev.labels)
+            row = {"dataset": dataset, "seed": seed, "fold": fold + 1}
+            if args.test:
+                test_terms = all_terms(bundle, lr, task.test.texts)
+                y_test = gold(bundle, task.test.labels)
+                for name, k, grids in (("cnn+ngrams", 2, [WEIGHTS]), *THREE):
+                    weights = chosen(dev_terms[:k], grids, y)
+                    hits = combined(test_terms[:k], weights).argmax(1) == y_test
+                    row[name] = float(hits.mean())
+                    row[f"{name} weights"] = weights
+            else:
+                row["cnn+ngrams"] = halved_accuracy(dev_terms[:2], [WEIGHTS], y)
+                row["cnn+ngrams+encoder"] = halved_accuracy(dev_terms, THREE[0][2], y)
+            scored, gold_labels = (test_terms, y_test) if args.test else (dev_terms, y)
+            row["encoder+lr alone"] = float((scored[2].argmax(1) == gold_labels).mean())
             print(json.dumps(row), flush=True)
             rows.append(row)
     sample = dev.texts[:256]
@@ -139,13 +169,19 @@ def main() -> None:
         "cnn+ngrams ms/sentence": per_sentence_ms(lambda t: network_terms(bundle, t), sample),
     }
     print(json.dumps({k: round(v, 3) for k, v in cost.items()}))
-    print("\n| data set | runs | CNN + n-grams | + encoder | gain |")
+    split = "test" if args.test else "dev, halves"
+    print(f"\n| data set ({split}) | runs | CNN + n-grams | + encoder | gain |")
     print("| --- | --: | --: | --: | --: |")
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         mine = [r for r in rows if r["dataset"] == dataset]
-        base = 100 * statistics.fmean(r["cnn+ngrams"] for r in mine)
-        more = 100 * statistics.fmean(r["cnn+ngrams+encoder"] for r in mine)
-        print(f"| {dataset} | {len(mine)} | {base:.1f} | {more:.1f} | {more - base:+.1f} |")
+        base, more = ([100 * r[k] for r in mine] for k in ("cnn+ngrams", "cnn+ngrams+encoder"))
+        gain = statistics.fmean(more) - statistics.fmean(base)
+        print(f"| {dataset} | {len(mine)} | {spread(base)} | {spread(more)} | {gain:+.1f} |")
+
+
+def spread(values: list[float]) -> str:
+    """Mean ± standard deviation (population) of percentages."""
+    return f"{statistics.fmean(values):.1f} ± {statistics.pstdev(values):.1f}"
 
 
 if __name__ == "__main__":
