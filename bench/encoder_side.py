@@ -1,4 +1,4 @@
-"""Would the frozen sentence encoder add to the default recipe? Dev data only.
+"""Would the frozen sentence encoder add to the default recipe? Chosen on dev data.
 
 The served model is the CNN's logits plus its n-gram scores at a weight chosen on dev data. This
 adds a third term, the log-probabilities of all-MiniLM-L6-v2 sentence embeddings + logistic
@@ -48,7 +48,11 @@ from textcnn.text.recipes import recipe_options  # noqa: E402
 from textcnn.text.train import train_text  # noqa: E402
 
 ENCODER_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-THREE = (("cnn+ngrams+encoder", 3, [WEIGHTS, ENCODER_WEIGHTS]),)  # the candidate's terms
+# each combination: how many of ``all_terms`` it adds up, and the candidate weights of the rest
+COMBINATIONS = {
+    "cnn+ngrams": (2, [WEIGHTS]),
+    "cnn+ngrams+encoder": (3, [WEIGHTS, ENCODER_WEIGHTS]),
+}
 HALVINGS = 20
 
 
@@ -151,14 +155,14 @@ def main() -> None:
             if args.test:
                 test_terms = all_terms(bundle, lr, task.test.texts)
                 y_test = gold(bundle, task.test.labels)
-                for name, k, grids in (("cnn+ngrams", 2, [WEIGHTS]), *THREE):
+                for name, (k, grids) in COMBINATIONS.items():
                     weights = chosen(dev_terms[:k], grids, y)
                     hits = combined(test_terms[:k], weights).argmax(1) == y_test
                     row[name] = float(hits.mean())
                     row[f"{name} weights"] = weights
             else:
-                row["cnn+ngrams"] = halved_accuracy(dev_terms[:2], [WEIGHTS], y)
-                row["cnn+ngrams+encoder"] = halved_accuracy(dev_terms, THREE[0][2], y)
+                for name, (k, grids) in COMBINATIONS.items():
+                    row[name] = halved_accuracy(dev_terms[:k], grids, y)
             scored, gold_labels = (test_terms, y_test) if args.test else (dev_terms, y)
             row["encoder+lr alone"] = float((scored[2].argmax(1) == gold_labels).mean())
             print(json.dumps(row), flush=True)
