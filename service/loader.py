@@ -252,19 +252,19 @@ class ModelManager:
         return True
 
     def _wrap(self, name: str, version: str, predictor: Predictor) -> LoadedModel:
-        modality_encode, forward = get_modality(predictor.modality).serving(predictor)
+        serving = get_modality(predictor.modality).serving(predictor)
 
-        def encode(items: Sequence[Any]) -> torch.Tensor:
+        def encode(items: Sequence[Any]) -> Any:
             try:
-                return modality_encode(items)
+                return serving.encode(items)
             except InputError as exc:
                 raise UnsupportedMedia(str(exc)) from exc
 
         s = self.settings
         batcher = Batcher(
             encode,
-            predictor.collate,
-            forward,
+            serving.collate,
+            serving.forward,
             self.executor,
             max_batch_size=s.max_batch_size,
             max_wait=s.max_wait_ms / 1000,

@@ -106,6 +106,16 @@ def text_bundle(keyword_files: dict[str, Path]) -> Bundle:
     return train_text(train, opts, test=test)
 
 
+@pytest.fixture(scope="session")
+def sentence_bundle(keyword_files: dict[str, Path]) -> Bundle:
+    """A CNN that has barely trained and no n-gram scores: the encoder's term must carry it."""
+    train = TrainConfig(epochs=1, lr=1e-5, optimizer="adam", progress=False, seed=0, threads=1)
+    opts = TextTrainOptions(
+        mode="rand", dim=8, feature_maps=4, ngram_buckets=0, sentence_encoder="minilm", train=train
+    )
+    return train_text(read_text_dataset(keyword_files["train"]), opts)
+
+
 def make_multilabel_examples(n: int, seed: int = 0) -> list[tuple[list[str], str]]:
     """Sentences holding the cue words of none, one, two or all three classes: the label set."""
     rng = random.Random(seed)

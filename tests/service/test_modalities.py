@@ -26,7 +26,9 @@ def test_each_modality_saves_loads_and_warms_up(
     before, after = Predictor(bundle), Predictor(loaded)
     assert torch.equal(before.predict_proba(example), after.predict_proba(example))
     check_predictor(after)
-    encode, forward = modality.serving(after)
-    assert forward(after.collate([encode(example)]))[0].label in bundle.labels
+    serving = modality.serving(after)
+    batch = serving.collate([serving.encode(example), serving.encode(example)])
+    served = [p.label for p in serving.forward(batch)]
+    assert served == [p.label for p in after.predict(example * 2)]
     limits = modality.limits(Settings(registry=tmp_path), loaded.processor)
     assert limits and all(value is not None for value in limits.values())

@@ -13,6 +13,7 @@ import torch
 from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.engine.forward import forward_logits
 from textcnn.engine.multilabel import decide
+from textcnn.errors import TextCNNError
 
 
 @dataclass
@@ -81,6 +82,8 @@ class Predictor:
         self.device = next(self.model.parameters()).device
         self.flip_tta = getattr(self.processor, "flip_tta", False)
         self.runtime = runtime
+        # a term of the raw inputs beside the network's (a text model's sentence encoder)
+        self.input_scores = getattr(self.model, "sentence", None)
 
     @classmethod
     def load(
@@ -154,7 +157,18 @@ class Predictor:
         ]
         if not chunks:
             return torch.empty(0, len(self.labels))
-        return self.proba_from_logits(torch.cat(chunks))
+        return self.proba_from_logits(self.with_input_scores(torch.cat(chunks), items))
+
+    def with_input_scores(self, logits: torch.Tensor, items: Sequence[Any] | None) -> torch.Tensor:
+        """The network's ``logits`` plus the model's term of the raw ``items``, if it has one."""
+        if self.input_scores is None:
+            return logits
+        if items is None:
+            raise TextCNNError(
+                "this model also scores the raw inputs: pass them beside the encoding"
+            )
+        with torch.inference_mode():
+            return logits + self.input_scores(items).to(logits.dtype)
 
     def proba_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Softmax over the labels; a sigmoid per label for multi-label models."""
@@ -178,9 +192,13 @@ class Predictor:
             results.append(Prediction(ranked[0][0], ranked[0][1], ranked, labels))
         return results
 
-    def predict_encoded(self, x: torch.Tensor) -> list[Prediction]:
-        """Predictions for already-encoded inputs (see ``encode`` and ``collate``)."""
-        return self.predictions_from_proba(self.proba_from_logits(self.logits_from_tensor(x)))
+    def predict_encoded(
+        self, x: torch.Tensor, items: Sequence[Any] | None = None
+    ) -> list[Prediction]:
+        """Predictions for already-encoded inputs (see ``encode`` and ``collate``); a model
+        with a term of the raw inputs (``input_scores``) needs those ``items`` too."""
+        logits = self.with_input_scores(self.logits_from_tensor(x), items)
+        return self.predictions_from_proba(self.proba_from_logits(logits))
 
     def predict(self, items: Sequence[Any]) -> list[Prediction]:
         return self.predictions_from_proba(self.predict_proba(items))

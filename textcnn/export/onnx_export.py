@@ -79,9 +79,14 @@ def export_onnx(
     source: str = "",
     int8: bool = False,
     token_table: bool = False,
+    network_only: bool = False,
 ) -> Exported:
     """Write ``out`` (a ``.onnx`` path) and its contract beside it; nothing is left behind
     unless onnxruntime reproduces the bundle's probabilities within ``TOLERANCE``.
+
+    A model whose predictions also add a term of the raw inputs (a text model's sentence
+    encoder, ``Predictor.input_scores``) is refused, since the file could not hold it, unless
+    ``network_only``: the caller adds the term itself (the service does).
 
     ``int8``: matrix products in int8 (ONNX Runtime's dynamic quantization: int8 weights, each
     batch's activations scaled to int8 as it runs), a text model's convolutions included, as
@@ -89,6 +94,12 @@ def export_onnx(
     ``token_table``: a text model's embeddings and convolutions folded into one table of
     lookups (``TokenTableEncoder``: faster, and larger by ``table_bytes``).
     """
+    if getattr(bundle.model, "sentence", None) is not None and not network_only:
+        raise ExportError(
+            "this model also adds a sentence encoder's scores of the raw text, which an ONNX "
+            "file cannot hold: serve it with `textcnn serve`, or train without "
+            "--sentence-encoder"
+        )
     with _EXPORT_LOCK:
         return _export(bundle, Path(out), source, int8, token_table)
 

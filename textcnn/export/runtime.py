@@ -78,7 +78,9 @@ def onnx_forward(
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as tmp:
             out = Path(tmp) / path.name
-            exported = export_onnx(bundle, out, int8=int8, token_table=token_table)
+            exported = export_onnx(
+                bundle, out, int8=int8, token_table=token_table, network_only=True
+            )
             os.replace(exported.onnx_path, path)  # another process may win: same bytes
     return OnnxForward(path, threads, "int8" if int8 else "fp32", token_table)
 

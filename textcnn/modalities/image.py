@@ -14,7 +14,7 @@ from textcnn.errors import InputError
 from textcnn.image.data import ImageDataset, read_image_dataset, split_names
 from textcnn.image.options import ImageTrainOptions
 from textcnn.image.processor import ImageProcessor
-from textcnn.modalities.registry import Modality, NoReadOptions, register_modality
+from textcnn.modalities.registry import Modality, NoReadOptions, Serving, register_modality
 
 if TYPE_CHECKING:
     from textcnn.engine.bundle import Bundle
@@ -85,9 +85,7 @@ class ImageModality(Modality):
             "media_types": sorted(MEDIA_TYPES),
         }
 
-    def serving(
-        self, predictor: Predictor
-    ) -> tuple[Callable[[Sequence[Any]], torch.Tensor], Callable[[torch.Tensor], list[Prediction]]]:
+    def serving(self, predictor: Predictor) -> Serving:
         """Requests decode to ``uint8`` pixels; each batch is normalised once, in ``forward``."""
         processor = predictor.processor
 
@@ -100,4 +98,4 @@ class ImageModality(Modality):
         def forward(pixels: torch.Tensor) -> list[Prediction]:
             return predictor.predict_encoded(processor.normalize(pixels))
 
-        return encode, forward
+        return Serving(encode, predictor.collate, forward)

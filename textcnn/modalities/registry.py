@@ -38,6 +38,15 @@ class Processor(Protocol):
 
 
 @dataclass(frozen=True)
+class Serving:
+    """How the service runs one model's batches (``Modality.serving``)."""
+
+    encode: Callable[[Sequence[Any]], Any]
+    collate: Callable[[Sequence[Any]], Any]
+    forward: Callable[[Any], list[Prediction]]
+
+
+@dataclass(frozen=True)
 class NoReadOptions:
     """For data readers that take no options."""
 
@@ -90,12 +99,11 @@ class Modality(ABC):
         """The input limits the service applies, from its ``settings``, as /models shows them."""
         return {}
 
-    def serving(
-        self, predictor: Predictor
-    ) -> tuple[Callable[[Sequence[Any]], torch.Tensor], Callable[[torch.Tensor], list[Prediction]]]:
-        """How the service batches requests: ``encode`` runs per request, ``forward`` once per
-        batch of collated encodings. An undecodable input raises ``errors.InputError``."""
-        return predictor.encode, predictor.predict_encoded
+    def serving(self, predictor: Predictor) -> Serving:
+        """How the service batches requests: ``encode`` runs per request, ``collate`` joins a
+        batch's encodings, ``forward`` runs once on them. An undecodable input raises
+        ``errors.InputError``."""
+        return Serving(predictor.encode, predictor.collate, predictor.predict_encoded)
 
     def explainable(self, predictor: Predictor) -> bool:
         """Whether ``explain`` can say why ``predictor`` chose its labels."""

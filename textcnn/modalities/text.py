@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textcnn.modalities.registry import Modality, register_modality
+from textcnn.modalities.registry import Modality, Serving, register_modality
 from textcnn.text.data import TextDataset, TextReadOptions, detect_format, read_text_dataset
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.processor import TextProcessor
@@ -67,6 +67,21 @@ class TextModality(Modality):
             "max_tokens": processor.max_length,
             "max_body_bytes": settings.max_body_bytes,
         }
+
+    def serving(self, predictor: Predictor) -> Serving:
+        """A model with a sentence-encoder term needs each batch's texts beside its ids."""
+        if predictor.input_scores is None:
+            return super().serving(predictor)
+
+        def collate(parts: Sequence[tuple[Any, list[str]]]) -> tuple[Any, list[str]]:
+            ids = predictor.collate([x for x, _ in parts])
+            return ids, [text for _, texts in parts for text in texts]
+
+        return Serving(
+            lambda texts: (predictor.encode(texts), list(texts)),
+            collate,
+            lambda batch: predictor.predict_encoded(*batch),
+        )
 
     def explainable(self, predictor: Predictor) -> bool:
         from textcnn.text.explain import supports_explanations

@@ -9,7 +9,8 @@ Embedding modes:
 
 With ``ngram_buckets`` the network also carries ``NgramScores`` (as the classifier's ``side``),
 a linear model of the text's word uni- and bigrams whose class scores are added to the CNN's
-logits.
+logits. With ``sentence_encoder`` it also carries ``SentenceScores`` (as ``sentence``), whose
+term needs the raw text: ``Predictor`` adds it, the network's forward does not.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from textcnn.models.blocks import (
     pool_windows,
 )
 from textcnn.models.registry import register_model
+from textcnn.text.sentence_scores import SentenceScores
 from textcnn.text.vocab import UNK_ID
 
 MODES = ("rand", "static", "non-static", "multichannel")
@@ -49,6 +51,7 @@ class TextCNNConfig:
     max_norm: float | None = 3.0
     ngram_buckets: int = 0  # hash buckets of word pairs in ``NgramScores``; 0: no such scores
     ngram_rows: int = 1  # rows of its table: the features seen in training, and a zero row
+    sentence_encoder: str | None = None  # ``SentenceScores``' encoder; None: no such term
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -227,4 +230,7 @@ def textcnn(cfg: TextCNNConfig) -> Classifier:
         ngrams = NgramScores(
             cfg.trained_vocab_size, cfg.ngram_buckets, cfg.num_classes, cfg.ngram_rows
         )
-    return Classifier(encoder, head, side=ngrams)
+    model = Classifier(encoder, head, side=ngrams)
+    if cfg.sentence_encoder:  # a term of the text itself, added by the Predictor
+        model.sentence = SentenceScores(cfg.sentence_encoder, cfg.num_classes)
+    return model

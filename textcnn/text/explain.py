@@ -80,10 +80,15 @@ class Explanation:
 
 
 def supports_explanations(predictor: Predictor) -> bool:
-    """Whether ``predictor`` is a TextCNN (an encoder with feature maps and a linear head)."""
+    """Whether ``predictor`` is a TextCNN (an encoder with feature maps and a linear head)
+    whose logits its spans account for: not with a sentence encoder's term of the whole text."""
     model = predictor.model
     encoder = getattr(model, "encoder", None)
-    return isinstance(encoder, TextEncoder) and hasattr(getattr(model, "head", None), "linear")
+    return (
+        isinstance(encoder, TextEncoder)
+        and hasattr(getattr(model, "head", None), "linear")
+        and predictor.input_scores is None
+    )
 
 
 @torch.inference_mode()

@@ -8,6 +8,7 @@ from textcnn.engine.config import TrainConfig, option
 from textcnn.errors import TextCNNError
 from textcnn.models.textcnn import MODES, TextCNNConfig
 from textcnn.text.encoder_vectors import DEFAULT_DIM as DEFAULT_ENCODER_DIM
+from textcnn.text.sentence_scores import ENCODERS as SENTENCE_ENCODERS
 from textcnn.text.tokenize import TOKENIZERS
 
 
@@ -57,6 +58,12 @@ class TextTrainOptions:
         "hash buckets of word pairs in the n-gram (NBSVM) scores added to the CNN's logits, "
         "their weight chosen on dev data; 0: the CNN alone",
     )
+    sentence_encoder: str | None = option(
+        None,
+        "also add this frozen sentence encoder's view of each text (minilm: the packaged "
+        "all-MiniLM-L6-v2, with logistic regression), weighted on dev data: more accurate, but an "
+        "encoder forward per request (about 30x the rest's cost; README); none: no such term",
+    )
     word_dropout: float = option(0.0, "share of training words replaced by <unk>", type="fraction")
     max_norm: float | None = option(TextCNNConfig.max_norm, "head weight norm cap, <= 0: none")
     tokenizer: str = option("kim", "tokenisation", choices=sorted(TOKENIZERS))
@@ -93,6 +100,16 @@ class TextTrainOptions:
             self.max_norm = None
         if self.teacher in ("", "none"):
             self.teacher = None
+        if self.sentence_encoder in ("", "none"):
+            self.sentence_encoder = None
+        if self.sentence_encoder is not None:
+            if self.sentence_encoder not in SENTENCE_ENCODERS:
+                raise TextCNNError(
+                    f"unknown `sentence_encoder` {self.sentence_encoder!r}; one of "
+                    f"{', '.join(SENTENCE_ENCODERS)} or none"
+                )
+            if self.multi_label:
+                raise TextCNNError("`sentence_encoder` applies to single-label models only")
         if self.augment and self.teacher is None:
             raise TextCNNError("`augment` needs a `teacher` to label the augmented texts")
         if self.threshold is not None and not self.multi_label:

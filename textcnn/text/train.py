@@ -23,7 +23,7 @@ from textcnn.engine.finish import finish_bundle, headline_metric
 from textcnn.engine.multilabel import label_matrix
 from textcnn.engine.optim import supports_sparse_grads
 from textcnn.engine.splits import dev_split, training_labels
-from textcnn.engine.trainer import Split, TrainResult, fit
+from textcnn.engine.trainer import Split, TrainResult, fit, predict_logits
 from textcnn.errors import DataError
 from textcnn.models import create_model
 from textcnn.models.blocks import Classifier
@@ -31,9 +31,10 @@ from textcnn.models.textcnn import PAD_ID, TextCNNConfig
 from textcnn.text import fold_parallel, teacher, warmstart
 from textcnn.text.data import TextDataset
 from textcnn.text.embeddings import embedding_table, load_vectors, needs_vocabulary
-from textcnn.text.nbsvm import fit_ngram_scores
+from textcnn.text.nbsvm import WEIGHTS, fit_ngram_scores
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.processor import TextProcessor
+from textcnn.text.sentence_scores import fit_sentence_scores
 from textcnn.text.vocab import UNK_ID, Vocab
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def build_model(
         dropout=opts.dropout,
         max_norm=opts.max_norm,
         ngram_buckets=opts.ngram_buckets,
+        sentence_encoder=opts.sentence_encoder,
     )
     torch.manual_seed(opts.train.seed)
     model = create_model("textcnn", cfg)
@@ -239,6 +241,8 @@ def finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRes
     if model.side is not None:
         training["ngrams"] = fit_ngram_scores(model, prepared.train_split, prepared.dev_split)
         prepared.model_config.ngram_rows = len(model.side.table)
+    if getattr(model, "sentence", None) is not None and len(prepared.dev):
+        training["sentence_encoder"] = fit_sentence_term(model, prepared)
     bundle = finish_bundle(
         model,
         arch="textcnn",
@@ -253,10 +257,39 @@ def finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRes
         training=training,
         threshold=opts.threshold,
     )
-    if "ngrams" in training and training["ngrams"]["dev_by_weight"]:  # the whole network's
+    if "sentence_encoder" in training:  # the whole model's
+        bundle.metrics[f"dev_{result.dev_metric}"] = training["sentence_encoder"]["dev"]
+    elif "ngrams" in training and training["ngrams"]["dev_by_weight"]:  # the whole network's
         weight = str(training["ngrams"]["weight"])
         bundle.metrics[f"dev_{result.dev_metric}"] = training["ngrams"]["dev_by_weight"][weight]
     return bundle
+
+
+@torch.no_grad()
+def fit_sentence_term(model: Classifier, prepared: PreparedText) -> dict[str, Any]:
+    """Fit ``model.sentence`` on the training texts and choose its weight on dev data together
+    with the n-gram scores' (``text.sentence_scores``); returns what to record of it."""
+    dev = prepared.dev_split
+    ngrams = model.side
+    side = None
+    if ngrams is not None:
+        ngrams.weight.fill_(1.0)
+        side = torch.cat([ngrams(dev.x[i : i + 1024].cpu()) for i in range(0, len(dev), 1024)])
+        ngrams.weight.zero_()
+    cnn = predict_logits(model, dev.x.cpu(), lengths=dev.lengths.cpu()).cpu()
+    fitted = fit_sentence_scores(
+        model.sentence,
+        prepared.train.texts,
+        prepared.train_split.y,
+        prepared.dev.texts,
+        dev.y,
+        cnn,
+        side,
+        WEIGHTS,
+    )
+    if ngrams is not None:
+        ngrams.weight.fill_(fitted["ngram_weight"])
+    return fitted
 
 
 def train_text(

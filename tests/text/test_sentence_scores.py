@@ -1,0 +1,71 @@
+"""The sentence encoder's term beside the CNN (``--sentence-encoder minilm``): its fit and
+weight on dev data, the predictions it changes, bundles, and what refuses it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from textcnn.engine.bundle import Bundle, load_bundle
+from textcnn.engine.predictor import Predictor
+from textcnn.errors import ExportError, TextCNNError
+from textcnn.export import export_onnx
+from textcnn.text.sentence_scores import WEIGHTS, embed_sentences
+from textcnn.text.train import TextTrainOptions
+
+TEXTS = ["the food was superb", "a dreadful film", "where is the store", "!!!"]
+
+
+def test_the_term_is_fitted_and_weighed_on_dev_data(sentence_bundle: Bundle) -> None:
+    record = sentence_bundle.training["sentence_encoder"]
+    assert record["encoder"] == "minilm" and record["weight"] in WEIGHTS
+    assert record["weight"] > 0 and record["dev"] >= record["dev_without"] + 0.3
+    assert sentence_bundle.metrics["dev_accuracy"] == record["dev"]
+    assert sentence_bundle.model_config.sentence_encoder == "minilm"
+
+
+def test_predictions_add_the_weighted_log_probabilities(sentence_bundle: Bundle) -> None:
+    predictor = Predictor(sentence_bundle)
+    model, scores = sentence_bundle.model, sentence_bundle.model.sentence
+    with torch.no_grad():
+        network = model(sentence_bundle.processor.encode(TEXTS))
+        term = scores.weight * torch.log_softmax(
+            embed_sentences("minilm", TEXTS) @ scores.coef.T + scores.bias, dim=1
+        )
+    torch.testing.assert_close(predictor.predict_proba(TEXTS), (network + term).softmax(1))
+    assert [p.label for p in predictor.predict(TEXTS[:3])] == ["positive", "negative", "question"]
+    with pytest.raises(TextCNNError, match="raw inputs"):
+        predictor.predict_encoded(predictor.encode(TEXTS))
+
+
+def test_a_bundle_round_trip_predicts_the_same(sentence_bundle: Bundle, tmp_path: Path) -> None:
+    loaded = load_bundle(sentence_bundle.save(tmp_path / "m"))
+    np.testing.assert_allclose(
+        Predictor(loaded).predict_proba(TEXTS), Predictor(sentence_bundle).predict_proba(TEXTS)
+    )
+    torch.testing.assert_close(loaded.model.sentence.coef, sentence_bundle.model.sentence.coef)
+
+
+def test_an_onnx_file_cannot_hold_the_term(sentence_bundle: Bundle, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="sentence encoder"):
+        export_onnx(sentence_bundle, tmp_path / "m.onnx")
+
+
+def test_embeddings_are_normalised_remembered_and_empty_for_no_texts() -> None:
+    first = embed_sentences("minilm", [*TEXTS, TEXTS[0]])
+    assert first.shape == (5, 384) and embed_sentences("minilm", []).shape == (0, 384)
+    torch.testing.assert_close(first.norm(dim=1), torch.ones(5))
+    torch.testing.assert_close(first[0], first[4])
+    torch.testing.assert_close(embed_sentences("minilm", TEXTS[::-1]), first[:4].flip(0))
+
+
+def test_options_name_the_encoder_or_none() -> None:
+    assert TextTrainOptions(sentence_encoder="none").sentence_encoder is None
+    assert TextTrainOptions().sentence_encoder is None  # an option: it costs a forward a request
+    with pytest.raises(TextCNNError, match="sentence_encoder"):
+        TextTrainOptions(sentence_encoder="bert")
+    with pytest.raises(TextCNNError, match="single-label"):
+        TextTrainOptions(sentence_encoder="minilm", multi_label=True)
