@@ -71,6 +71,7 @@ OVERRIDES: dict[str, Any] = {
     "--feature-maps": int, "--dropout": float, "--word-dropout": float, "--max-norm": float,
     "--label-smoothing": float, "--ema": float, "--teacher": str, "--augment": int,
     "--teacher-epochs": int, "--distill-weight": float, "--filter-widths": int_list,
+    "--sentence-encoder": str,
 }  # fmt: skip
 
 
@@ -120,14 +121,19 @@ def run_cnn(task: Task, opts: TextTrainOptions, dev_only: bool = False) -> dict[
     if dev_only:
         return out
     out["test"] = bundle.metrics["test_accuracy"]
-    if "dev_cnn_alone" in out:
-        weight = bundle.model.side.weight.item()
-        bundle.model.side.weight.zero_()
+    if "dev_cnn_alone" in out:  # every term beside the CNN weighted 0, then restored
+        terms = [
+            m for m in (bundle.model.side, getattr(bundle.model, "sentence", None)) if m is not None
+        ]
+        weights = [m.weight.item() for m in terms]
+        for m in terms:
+            m.weight.zero_()
         predicted = Predictor(bundle).predict(task.test.texts)
         out["test_cnn_alone"] = statistics.fmean(
             p.label == y for p, y in zip(predicted, task.test.labels, strict=True)
         )
-        bundle.model.side.weight.fill_(weight)
+        for m, weight in zip(terms, weights, strict=True):
+            m.weight.fill_(weight)
     return out
 
 
