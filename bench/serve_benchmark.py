@@ -80,12 +80,14 @@ def textcnn(*args: str) -> None:
 
 
 def ensure_models(
-    work: Path, image_bundle: Path | None, encoder_dims: list[int]
+    work: Path, image_bundle: Path | None, encoder_dims: list[int], sentence_encoder: bool = False
 ) -> dict[str, Path]:
     """Bundle directory per served model name, trained when missing.
 
     ``encoder_dims``: also the default recipe on MR with minilm vectors of each size
     (``mr-e<dim>``; one epoch, since only the cost of a forward pass matters here).
+    ``sentence_encoder``: also the default recipe on MR with ``--sentence-encoder minilm``
+    (``mr-sentence``, one epoch).
     """
     models = {"text": work / "demo-glove50", "rand300": work / "demo-rand300"}
     demo = ("train", "--data", str(DEMO_TRAIN), "--test", str(DEMO_TEST), "--threads", "1")
@@ -108,6 +110,13 @@ def ensure_models(
                 textcnn(
                     *("train", "--data", str(MR), "--encoder-dim", str(dim), "--epochs", "1"),
                     *("--out", str(models[f"mr-e{dim}"])),
+                )
+        if sentence_encoder:
+            models["mr-sentence"] = work / "mr-default-sentence"
+            if not (models["mr-sentence"] / "config.json").is_file():
+                textcnn(
+                    *("train", "--data", str(MR), "--sentence-encoder", "minilm"),
+                    *("--epochs", "1", "--out", str(models["mr-sentence"])),
                 )
     else:
         print(f"skipping the MR models: {MR} is absent", file=sys.stderr)
@@ -447,12 +456,17 @@ def main() -> None:
         default="64",
         help="also serve the default recipe on MR at these minilm sizes (comma list; '' none)",
     )
+    p.add_argument(
+        "--sentence-encoder",
+        action="store_true",
+        help="also serve the default recipe on MR with --sentence-encoder minilm",
+    )
     args = p.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     args.work.mkdir(parents=True, exist_ok=True)
     dims = [int(d) for d in args.encoder_dims.split(",")] if args.encoder_dims else []
-    models = ensure_models(args.work, args.image_bundle, dims)
+    models = ensure_models(args.work, args.image_bundle, dims, args.sentence_encoder)
     registry = build_registry(args.work, models)
 
     demo = sentences(DEMO_TEST, "jsonl") + sentences(DEMO_TRAIN, "jsonl")
@@ -460,6 +474,8 @@ def main() -> None:
     if "mr" in models:
         texts["mr"] = sentences(MR, "label-text")
         texts.update({f"mr-e{dim}": texts["mr"] for dim in dims})
+        if "mr-sentence" in models:
+            texts["mr-sentence"] = texts["mr"]
 
     def script(name: str, bodies: list[dict]) -> Path:
         return lua_script(args.work, name, [json.dumps(b) for b in bodies])
@@ -547,7 +563,8 @@ def main() -> None:
         "on the same machine. Models: text = the demo "
         "model (scripts/demo.sh: GloVe-50d non-static), rand300 = Kim's CNN-rand "
         "(--recipe kim2014, 300-d) on the demo data, mr = MR GloVe-50d non-static, mr-eD = "
-        "the default recipe on MR with D-d minilm vectors (50 + D dimensions), image = "
+        "the default recipe on MR with D-d minilm vectors (50 + D dimensions), mr-sentence = "
+        "the default recipe on MR with --sentence-encoder minilm, image = "
         f"{models['image'].name}. "
         f"Settings: {tuned or 'the service defaults'}."
     )
