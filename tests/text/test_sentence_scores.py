@@ -13,6 +13,7 @@ from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.engine.predictor import Predictor
 from textcnn.errors import ExportError, TextCNNError
 from textcnn.export import export_onnx
+from textcnn.text import sentence_scores
 from textcnn.text.sentence_scores import WEIGHTS, embed_sentences
 from textcnn.text.train import TextTrainOptions
 
@@ -54,12 +55,27 @@ def test_an_onnx_file_cannot_hold_the_term(sentence_bundle: Bundle, tmp_path: Pa
         export_onnx(sentence_bundle, tmp_path / "m.onnx")
 
 
-def test_embeddings_are_normalised_remembered_and_empty_for_no_texts() -> None:
+def test_embeddings_are_normalised_and_remembered_only_while_training(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     first = embed_sentences("minilm", [*TEXTS, TEXTS[0]])
     assert first.shape == (5, 384) and embed_sentences("minilm", []).shape == (0, 384)
     torch.testing.assert_close(first.norm(dim=1), torch.ones(5))
     torch.testing.assert_close(first[0], first[4])
-    torch.testing.assert_close(embed_sentences("minilm", TEXTS[::-1]), first[:4].flip(0))
+    encoder = sentence_scores._encoder("minilm")
+    encoded: list[int] = []  # how many texts each call to the real encoder got
+    real = encoder.encode
+
+    def counted(texts: list[str], **kw: object) -> object:
+        encoded.append(len(texts))
+        return real(texts, **kw)
+
+    monkeypatch.setattr(encoder, "encode", counted)
+    with sentence_scores.remembering():
+        torch.testing.assert_close(embed_sentences("minilm", TEXTS[::-1]), first[:4].flip(0))
+        embed_sentences("minilm", TEXTS[:2])  # remembered: not encoded again
+    embed_sentences("minilm", TEXTS[:2])  # serving: always encoded
+    assert encoded == [4, 2] and not sentence_scores._MEMO
 
 
 def test_options_name_the_encoder_or_none() -> None:

