@@ -250,6 +250,11 @@ class ModelInfo(BaseModel):
         description="Whether a text model's convolutions run as lookups in a token table "
         "(see TEXTCNN_TOKEN_TABLE_MB).",
     )
+    explainable: bool = Field(
+        False,
+        description='Whether `"explain": true` works for it (text TextCNNs without a '
+        "sentence encoder).",
+    )
     sentence_encoder: str | None = Field(
         None,
         description="A text model's sentence encoder, whose term beside the network costs an "
@@ -313,6 +318,7 @@ def model_info(state: ModelState, settings: Settings) -> ModelInfo:
             "runtime": predictor.runtime.name if predictor.runtime else "torch",
             "precision": predictor.runtime.precision if predictor.runtime else predictor.precision,
             "token_table": bool(predictor.runtime and predictor.runtime.token_table),
+            "explainable": state.loaded.explainable,
             "sentence_encoder": getattr(predictor.input_scores, "encoder", None),
             "labels": predictor.labels,
             "multi_label": predictor.multi_label,

@@ -166,7 +166,10 @@ async function classifyText() {
     $("text-meta").textContent = "";
     return;
   }
-  const payload = { text, explain: true, top_k: topK(), model: modelFor("text") };
+  const model = modelFor("text");
+  const info = state.models.find((m) => m.name === model);
+  // highlights where the model has explanations (not with a sentence encoder's term)
+  const payload = { text, explain: !info || info.explainable, top_k: topK(), model };
   try {
     const { body, ms } = await call("/classify", {
       method: "POST",

@@ -30,7 +30,7 @@ def test_the_service_answers_as_the_predictor(
     with TestClient(create_app(settings)) as client:
         (info,) = client.get("/models").json()["models"]
         assert info["runtime"] == ("onnxruntime" if runtime == "onnx" else "torch")
-        assert info["sentence_encoder"] == "minilm"
+        assert info["sentence_encoder"] == "minilm" and not info["explainable"]
         r = client.post("/classify", json={"texts": TEXTS})
         assert r.status_code == 200, r.text
         for row, result in zip(expected.tolist(), r.json()["results"], strict=True):
