@@ -64,6 +64,16 @@ def feature_counts(ngrams: NgramScores, ids: torch.Tensor) -> sparse.csr_matrix:
 
 
 @torch.no_grad()
+def unweighted_scores(ngrams: NgramScores, x: torch.Tensor) -> torch.Tensor:
+    """``ngrams``' class scores of ids ``x`` at weight 1, on the CPU, in chunks of 1024 rows;
+    its weight is left at 0 (the CNN alone), for the caller to set."""
+    ngrams.weight.fill_(1.0)
+    side = torch.cat([ngrams(x[i : i + 1024].cpu()) for i in range(0, len(x), 1024)])
+    ngrams.weight.zero_()
+    return side
+
+
+@torch.no_grad()
 def fit_ngram_scores(model: Classifier, train: Split, dev: Split) -> dict[str, Any]:
     """Fit ``model.side``, its ``NgramScores``, on ``train`` (one NBSVM per class, a single
     one for two classes, one per label for multi-label data), then set their weight to the
@@ -90,8 +100,7 @@ def fit_ngram_scores(model: Classifier, train: Split, dev: Split) -> dict[str, A
         log.warning("no dev data to weigh the n-gram scores by: the CNN decides alone")
         return {"buckets": ngrams.buckets, "weight": 0.0, "dev_by_weight": {}}
     cnn = predict_logits(model, dev.x, lengths=dev.lengths).cpu()
-    ngrams.weight.fill_(1.0)
-    side = torch.cat([ngrams(dev.x[i : i + 1024].cpu()) for i in range(0, len(dev), 1024)])
+    side = unweighted_scores(ngrams, dev.x)
     dev_cpu = Split(dev.x.cpu(), dev.y.cpu())
     by_weight = {w: split_score(cnn + w * side, dev_cpu) for w in WEIGHTS}
     best = max(WEIGHTS, key=lambda w: (by_weight[w], -w))

@@ -188,13 +188,14 @@ def fit_sentence_scores(
 
     by_weights = {w: accuracy(w) for w in itertools.product(ngram_weights, WEIGHTS)}
     best = max(by_weights, key=lambda w: (by_weights[w], -w[1], -w[0]))
+    without = max(v for w, v in by_weights.items() if w[1] == 0)  # the network alone
     scores.weight.fill_(best[1])
     log.info(
         "sentence encoder: weight %g, n-gram weight %g (dev %.4f; without it %.4f)",
         best[1],
         best[0],
         by_weights[best],
-        max(v for w, v in by_weights.items() if w[1] == 0),
+        without,
     )
     return {
         "encoder": scores.encoder,
@@ -202,5 +203,5 @@ def fit_sentence_scores(
         "ngram_weight": best[0],
         "C": regression.C,
         "dev": round(by_weights[best], 5),
-        "dev_without": round(max(v for w, v in by_weights.items() if w[1] == 0), 5),
+        "dev_without": round(without, 5),
     }

@@ -31,7 +31,7 @@ from textcnn.models.textcnn import PAD_ID, TextCNNConfig
 from textcnn.text import fold_parallel, teacher, warmstart
 from textcnn.text.data import TextDataset
 from textcnn.text.embeddings import embedding_table, load_vectors, needs_vocabulary
-from textcnn.text.nbsvm import WEIGHTS, fit_ngram_scores
+from textcnn.text.nbsvm import WEIGHTS, fit_ngram_scores, unweighted_scores
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.processor import TextProcessor
 from textcnn.text.sentence_scores import fit_sentence_scores, remembering
@@ -276,11 +276,7 @@ def fit_sentence_term(model: Classifier, prepared: PreparedText) -> dict[str, An
     with the n-gram scores' (``text.sentence_scores``); returns what to record of it."""
     dev = prepared.dev_split
     ngrams = model.side
-    side = None
-    if ngrams is not None:
-        ngrams.weight.fill_(1.0)
-        side = torch.cat([ngrams(dev.x[i : i + 1024].cpu()) for i in range(0, len(dev), 1024)])
-        ngrams.weight.zero_()
+    side = unweighted_scores(ngrams, dev.x) if ngrams is not None else None
     cnn = predict_logits(model, dev.x.cpu(), lengths=dev.lengths.cpu()).cpu()
     fitted = fit_sentence_scores(
         model.sentence,
