@@ -1,5 +1,5 @@
-"""The sentence encoder's term beside the CNN (``--sentence-encoder minilm``): its fit and
-weight on dev data, the predictions it changes, bundles, and what refuses it."""
+"""The sentence encoder's term beside the CNN (``--sentence-encoder minilm``): its fit, weight
+and gate on dev data, the predictions it changes, bundles, and what refuses it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from textcnn.engine.predictor import Predictor
 from textcnn.errors import ExportError, TextCNNError
 from textcnn.export import export_onnx
 from textcnn.text import sentence_scores
-from textcnn.text.sentence_scores import WEIGHTS, embed_sentences
+from textcnn.text.sentence_scores import GATES, WEIGHTS, embed_sentences, routed
 from textcnn.text.train import TextTrainOptions
 
 TEXTS = ["the food was superb", "a dreadful film", "where is the store", "!!!"]
@@ -24,6 +24,9 @@ def test_the_term_is_fitted_and_weighed_on_dev_data(sentence_bundle: Bundle) -> 
     record = sentence_bundle.training["sentence_encoder"]
     assert record["encoder"] == "minilm" and record["weight"] in WEIGHTS
     assert record["weight"] > 0 and record["dev"] >= record["dev_without"] + 0.3
+    # the crippled CNN is unsure of every text: the smallest gate already routes them all
+    assert record["gate"] == GATES[0] and record["dev_encoded"] == 1.0
+    assert float(sentence_bundle.model.sentence.gate) == pytest.approx(record["gate"])
     assert sentence_bundle.metrics["dev_accuracy"] == record["dev"]
     assert sentence_bundle.model_config.sentence_encoder == "minilm"
 
@@ -40,6 +43,38 @@ def test_predictions_add_the_weighted_log_probabilities(sentence_bundle: Bundle)
     assert [p.label for p in predictor.predict(TEXTS[:3])] == ["positive", "negative", "question"]
     with pytest.raises(TextCNNError, match="raw inputs"):
         predictor.predict_encoded(predictor.encode(TEXTS))
+
+
+def test_only_texts_the_network_is_unsure_of_are_encoded(
+    sentence_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the gate the network answers alone, and those texts never reach the encoder."""
+    predictor = Predictor(sentence_bundle)
+    scores = sentence_bundle.model.sentence
+    with torch.no_grad():
+        network = sentence_bundle.model(sentence_bundle.processor.encode(TEXTS))
+    top = network.softmax(1).amax(1)
+    gate = float(top.sort().values[1:3].mean())  # between the 2nd and 3rd most confident
+    encoded: list[str] = []
+    real = sentence_scores.embed_sentences
+
+    def counted(name: str, texts: list[str]) -> torch.Tensor:
+        encoded.extend(texts)
+        return real(name, texts)
+
+    monkeypatch.setattr(sentence_scores, "embed_sentences", counted)
+    unsure = routed(network, gate)
+    assert unsure.sum() == 2
+    chosen = float(scores.gate)
+    scores.gate.fill_(gate)
+    try:
+        proba = predictor.predict_proba(TEXTS)
+    finally:
+        scores.gate.fill_(chosen)  # the bundle is shared by other tests
+    assert encoded == [t for t, u in zip(TEXTS, unsure.tolist(), strict=True) if u]
+    torch.testing.assert_close(proba[~unsure], network[~unsure].softmax(1))
+    assert not torch.allclose(proba[unsure], network[unsure].softmax(1))
+    assert routed(network, 1.0).all() and not routed(network, 1.0, weight=0.0).any()
 
 
 def test_a_bundle_round_trip_predicts_the_same(sentence_bundle: Bundle, tmp_path: Path) -> None:
@@ -59,18 +94,21 @@ def test_embeddings_are_normalised_and_remembered_only_while_training(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first = embed_sentences("minilm", [*TEXTS, TEXTS[0]])
-    assert first.shape == (5, 384) and embed_sentences("minilm", []).shape == (0, 384)
-    torch.testing.assert_close(first.norm(dim=1), torch.ones(5))
+    assert first.shape == (5, 1152) and embed_sentences("minilm", []).shape == (0, 1152)
+    parts = first.view(5, len(sentence_scores.LAYERS), 384)  # one unit vector per layer
+    torch.testing.assert_close(parts.norm(dim=2), torch.ones(5, 3))
     torch.testing.assert_close(first[0], first[4])
-    encoder = sentence_scores._encoder("minilm")
+    # the last layer's part is sentence-transformers' own embedding
+    reference = sentence_scores._encoder("minilm").encode(TEXTS, normalize_embeddings=True)
+    np.testing.assert_allclose(parts[:4, -1].numpy(), reference, atol=1e-5)
     encoded: list[int] = []  # how many texts each call to the real encoder got
-    real = encoder.encode
+    real = sentence_scores._encode
 
-    def counted(texts: list[str], **kw: object) -> object:
+    def counted(name: str, texts: list[str]) -> np.ndarray:
         encoded.append(len(texts))
-        return real(texts, **kw)
+        return real(name, texts)
 
-    monkeypatch.setattr(encoder, "encode", counted)
+    monkeypatch.setattr(sentence_scores, "_encode", counted)
     with sentence_scores.remembering():
         torch.testing.assert_close(embed_sentences("minilm", TEXTS[::-1]), first[:4].flip(0))
         embed_sentences("minilm", TEXTS[:2])  # remembered: not encoded again

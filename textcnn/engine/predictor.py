@@ -168,7 +168,7 @@ class Predictor:
                 "this model also scores the raw inputs: pass them beside the encoding"
             )
         with torch.inference_mode():
-            return logits + self.input_scores(items).to(logits.dtype)
+            return logits + self.input_scores(items, logits).to(logits.dtype)
 
     def proba_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Softmax over the labels; a sigmoid per label for multi-label models."""

