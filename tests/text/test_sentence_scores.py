@@ -102,13 +102,13 @@ def test_embeddings_are_normalised_and_remembered_only_while_training(
     reference = sentence_scores._encoder("minilm").encode(TEXTS, normalize_embeddings=True)
     np.testing.assert_allclose(parts[:4, -1].numpy(), reference, atol=1e-5)
     encoded: list[int] = []  # how many texts each call to the real encoder got
-    real = sentence_scores._encode
+    real = sentence_scores.encode_layers
 
-    def counted(name: str, texts: list[str]) -> np.ndarray:
+    def counted(name: str, texts: list[str], layers: tuple[int, ...]) -> np.ndarray:
         encoded.append(len(texts))
-        return real(name, texts)
+        return real(name, texts, layers)
 
-    monkeypatch.setattr(sentence_scores, "_encode", counted)
+    monkeypatch.setattr(sentence_scores, "encode_layers", counted)
     with sentence_scores.remembering():
         torch.testing.assert_close(embed_sentences("minilm", TEXTS[::-1]), first[:4].flip(0))
         embed_sentences("minilm", TEXTS[:2])  # remembered: not encoded again

@@ -100,7 +100,7 @@ def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
             known = dict.fromkeys(range(len(texts)))
     new = list(dict.fromkeys(texts[i] for i, v in known.items() if v is None))
     if new:
-        fresh = dict(zip(new, _encode(name, new), strict=True))
+        fresh = dict(zip(new, encode_layers(name, new, LAYERS), strict=True))
         with _MEMO_LOCK:
             if _REMEMBERING[0]:
                 for text, vector in fresh.items():
@@ -113,11 +113,14 @@ def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def _encode(name: str, texts: list[str]) -> np.ndarray:
-    """Run the encoder over ``texts`` in batches of similar length (less padding)."""
+def encode_layers(name: str, texts: Sequence[str], layers: Sequence[int]) -> np.ndarray:
+    """``[N, 384 * len(layers)]``: the mean-pooled token states after each of ``layers`` (0:
+    the embeddings, 6: the last), each L2-normalised, concatenated; the encoder runs over
+    ``texts`` in batches of similar length (less padding). No memory of earlier calls."""
     model = _encoder(name)
     tokenizer, transformer = model.tokenizer, model[0].auto_model
-    out = np.empty((len(texts), ENCODERS[name]), dtype=np.float32)
+    width = transformer.config.hidden_size
+    out = np.empty((len(texts), width * len(layers)), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), _BATCH):
         rows = order[start : start + _BATCH]
@@ -131,7 +134,7 @@ def _encode(name: str, texts: list[str]) -> np.ndarray:
         states = transformer(**batch, output_hidden_states=True).hidden_states
         mask = batch["attention_mask"].unsqueeze(-1).to(states[0].dtype)
         count = mask.sum(dim=1).clamp(min=1)
-        pooled = [F.normalize((states[layer] * mask).sum(dim=1) / count) for layer in LAYERS]
+        pooled = [F.normalize((states[layer] * mask).sum(dim=1) / count) for layer in layers]
         out[rows] = torch.cat(pooled, dim=1).float().numpy()
     return out
 
