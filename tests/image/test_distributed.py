@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from textcnn.engine.distributed import shutdown_distributed
+from textcnn.engine.distributed import broadcast_from_main, shutdown_distributed
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.image.augment import ImageTransform
@@ -66,9 +66,12 @@ def worker(rank: int, port: int, out: str) -> None:
         model, Split(x, torch.arange(40) % 2), Split(x, torch.arange(40) % 2), cfg, transform
     )
     state = {k: v.tolist() for k, v in model.state_dict().items() if v.is_floating_point()}
-    record = {"seen": transform.seen, "state": state, "history": result.history}
-    Path(out, f"{rank}.json").write_text(json.dumps(record))
+    broadcast_from_main(result.history)  # the last collective of a retrain, as in the CLI
     shutdown_distributed()
+    threads = [p.read_text().strip() for p in Path("/proc/self/task").glob("*/comm")]
+    record = {"seen": transform.seen, "state": state, "history": result.history}
+    record["threads"] = threads
+    Path(out, f"{rank}.json").write_text(json.dumps(record))
 
 
 def test_fit_shards_every_epoch_and_keeps_the_ranks_in_sync(tmp_path: Path) -> None:
@@ -80,6 +83,9 @@ def test_fit_shards_every_epoch_and_keeps_the_ranks_in_sync(tmp_path: Path) -> N
         assert shards[0].isdisjoint(shards[1]) and shards[0] | shards[1] == set(range(40))
     assert ranks[0]["state"] == ranks[1]["state"]  # weights and batch-norm statistics
     assert ranks[0]["history"][-1]["train_loss"] == ranks[1]["history"][-1]["train_loss"]
+    # the group's gloo threads are joined at shutdown, not left to run into the interpreter's
+    # exit (where one aborted the process); /proc names a process's threads on Linux
+    assert [t for r in ranks for t in r["threads"] if "gloo" in t] == []
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:

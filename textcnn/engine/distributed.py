@@ -13,6 +13,14 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+
+# Imported here, before any process group exists, on purpose: this module binds
+# ``group.WORLD`` as default arguments when first imported, and DistributedDataParallel
+# imports it (through torch._dynamo). Imported after ``init_process_group`` it would keep the
+# group alive past ``destroy_process_group``, its gloo worker threads would outlive the
+# interpreter, and one releasing a broadcast's tensors at exit aborted the process
+# ("terminate called without an active exception", about one torchrun in ten).
+import torch.distributed.nn.functional  # noqa: F401
 from torch import nn
 
 
