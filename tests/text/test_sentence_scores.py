@@ -123,3 +123,23 @@ def test_options_name_the_encoder_or_none() -> None:
         TextTrainOptions(sentence_encoder="bert")
     with pytest.raises(TextCNNError, match="single-label"):
         TextTrainOptions(sentence_encoder="minilm", multi_label=True)
+
+
+def test_the_warm_started_c_search_picks_what_cold_fits_pick() -> None:
+    """``fit_regression`` walks each fold's C grid from one warm-started model; the C it
+    keeps is the one ten cold fits a fold keep."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 20)).astype(np.float32)
+    y = (x[:, :3].sum(1) + rng.normal(scale=2.0, size=300) > 0).astype(int)
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    grid = sentence_scores.C_GRID
+    cold = {
+        c: cross_val_score(LogisticRegression(C=c, max_iter=2000), x, y, cv=cv).mean() for c in grid
+    }
+    best = max(grid, key=lambda c: (cold[c], -c))
+    assert best not in (grid[0], grid[-1])  # an inner optimum: the search has work to do
+    chosen = sentence_scores.fit_regression(x, y).C
+    assert chosen == best
