@@ -126,8 +126,8 @@ def test_options_name_the_encoder_or_none() -> None:
 
 
 def test_the_warm_started_c_search_picks_what_cold_fits_pick() -> None:
-    """``fit_regression`` walks each fold's C grid from one warm-started model; the C it
-    keeps is the one ten cold fits a fold keep."""
+    """``fit_regression`` walks each fold's C grid from one warm-started model; on a problem
+    with a clear best C, it keeps the one ten cold fits a fold keep."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
