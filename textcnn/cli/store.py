@@ -21,6 +21,7 @@ from textcnn.cli.options import add_field
 from textcnn.cli.report import add_report_option, write_report
 from textcnn.engine.bundle import read_config
 from textcnn.engine.config import TrainConfig
+from textcnn.engine.distributed import join_process_group, run_on_main
 from textcnn.errors import TextCNNError
 from textcnn.modalities import get_modality
 from textcnn.report import Report, evaluation_record
@@ -122,9 +123,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     registry = ModelStore(args.registry)
-    modality = check_retrainable(registry, args.name, args.from_version)
-    config = read_config(registry.version_dir(args.name, registry.resolve(args.name)))
-    read = reader_options(modality, args, bool(config.get("multi_label")))
+    join_process_group()  # from here on a failure on rank 0 stops every torchrun rank
+
+    def stored() -> tuple[str, bool]:
+        modality = check_retrainable(registry, args.name, args.from_version)
+        config = read_config(registry.version_dir(args.name, registry.resolve(args.name)))
+        return modality.name, bool(config.get("multi_label"))
+
+    modality_name, multi_label = run_on_main(stored)
+    modality = get_modality(modality_name)
+    read = reader_options(modality, args, multi_label)
     data = modality.read_training(args.data, read)[0]
     dev = modality.read(args.dev, read) if args.dev else None
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
