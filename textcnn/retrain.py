@@ -299,7 +299,7 @@ def retrain(
     if not promote:
         reason += (
             f"; kept as a non-current version (textcnn models promote --registry "
-            f"{registry.root} --name {name} --version {version} makes it current)"
+            f"{registry.location} --name {name} --version {version} makes it current)"
         )
     result = RetrainResult(
         name=name,

@@ -17,7 +17,7 @@ from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.image.augment import ImageTransform
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -136,7 +136,7 @@ def test_retrain_under_torchrun(
 ) -> None:
     """Rank 0 alone takes the train lock and publishes; rank 1 trains alongside it (were it
     to take the lock too, one rank would fail and the other hang at its first all-reduce)."""
-    store = ModelStore(tmp_path / "reg", create=True)
+    store = LocalStore(tmp_path / "reg", create=True)
     store.publish("m", request.getfixturevalue(f"{modality}_bundle"))
     data = keyword_files["train"] if modality == "text" else shapes / "train"
     done = torchrun(

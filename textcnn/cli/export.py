@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textcnn.cli.common import add_model_options
 from textcnn.engine.bundle import load_bundle
-from textcnn.store import ModelStore
+from textcnn.store import open_store
 
 FORMATS = ("onnx",)
 
@@ -47,10 +47,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.model is not None:
         bundle, source = load_bundle(args.model), str(args.model)
     else:
-        store = ModelStore(args.registry)
+        store = open_store(args.registry)
         version = store.resolve(args.name, args.version)
         bundle = store.load_bundle(args.name, version)
-        source = f"{store.root} {args.name} {version}"
+        source = f"{store.location} {args.name} {version}"
     result = export_onnx(bundle, args.out, source, int8=args.int8, token_table=args.token_table)
     summary = {
         "onnx": str(result.onnx_path),
