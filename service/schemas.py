@@ -215,13 +215,30 @@ class ReadyResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {"ready": True, "models": {"text": "v3", "image": "v1"}},
-                {"ready": False, "models": {"text": "v3", "image": None}},
+                {
+                    "ready": False,
+                    "models": {"text": "v3", "image": None},
+                    "errors": {"image": "cannot read its current version: ..."},
+                },
+                {
+                    "ready": False,
+                    "models": {},
+                    "error": "cannot reach the registry s3://models/prod at http://s3:8333: ...",
+                },
             ]
         }
     )
 
     ready: bool = Field(description="Whether every configured model is loaded.")
     models: dict[str, str | None] = Field(description="Served version per model (null: none).")
+    errors: dict[str, str] = Field(
+        default_factory=dict,
+        description="Why a model is not served at its current version (a version refused, a "
+        "pointer that cannot be read), by model; the one served before keeps serving.",
+    )
+    error: str | None = Field(
+        None, description="Why the models to serve could not be listed (the registry)."
+    )
 
 
 class RefusedVersion(BaseModel):

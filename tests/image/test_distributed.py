@@ -22,7 +22,7 @@ from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.image.augment import ImageTransform
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -141,7 +141,7 @@ def test_retrain_under_torchrun(
 ) -> None:
     """Rank 0 alone takes the train lock and publishes; rank 1 trains alongside it (were it
     to take the lock too, one rank would fail and the other hang at its first all-reduce)."""
-    store = ModelStore(tmp_path / "reg", create=True)
+    store = LocalStore(tmp_path / "reg", create=True)
     store.publish("m", request.getfixturevalue(f"{modality}_bundle"))
     data = keyword_files["train"] if modality == "text" else shapes / "train"
     done = torchrun(
@@ -230,7 +230,7 @@ def test_a_busy_lock_on_rank_0_stops_every_rank_with_its_error(
     text_bundle: Bundle, keyword_files: dict[str, Path], tmp_path: Path
 ) -> None:
     """Before: rank 1 trained on and waited for rank 0 until gloo timed out."""
-    store = ModelStore(tmp_path / "reg", create=True)
+    store = LocalStore(tmp_path / "reg", create=True)
     store.publish("m", text_bundle)
     args = retrain_args(store.root, keyword_files["train"])
     with store.training("m"):
@@ -247,9 +247,9 @@ def test_a_failed_publish_on_rank_0_stops_every_rank_with_its_error(
 ) -> None:
     """The ranks train, then rank 0's publish fails: an image model's version is the newest
     (copied in from another registry), so a text candidate cannot follow it."""
-    store = ModelStore(tmp_path / "reg", create=True)
+    store = LocalStore(tmp_path / "reg", create=True)
     store.publish("m", text_bundle)
-    other = ModelStore(tmp_path / "other", create=True)
+    other = LocalStore(tmp_path / "other", create=True)
     other.publish("m", image_bundle)
     shutil.copytree(other.version_dir("m", "v1"), store.model_dir("m") / "versions" / "v2")
     args = retrain_args(store.root, keyword_files["train"])
@@ -268,9 +268,9 @@ def test_every_rank_trains_rank_0s_plan(
     """Rank 1 sees another current version, with other options (as if one were published
     between the ranks' reads): it trains rank 0's. Before, its network had another shape
     and DistributedDataParallel refused the pair."""
-    store = ModelStore(tmp_path / "reg", create=True)
+    store = LocalStore(tmp_path / "reg", create=True)
     store.publish("m", text_bundle)
-    changed = ModelStore(tmp_path / "changed", create=True)
+    changed = LocalStore(tmp_path / "changed", create=True)
     changed.publish("m", text_bundle)
     wider = copy.deepcopy(text_bundle)
     wider.training["options"]["feature_maps"] = 24
