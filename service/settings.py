@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.api_keys import key_digests
 from service.limits import QueueLimits
 
 # No setting may allow more texts per request: longer lists fail at the first extra item,
@@ -219,6 +220,12 @@ class Settings(BaseSettings):
                 "no models to serve: set TEXTCNN_REGISTRY (--registry) or TEXTCNN_BUNDLES "
                 "(--bundle NAME=DIR)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _keys_usable(self) -> Settings:
+        """Configured keys that cannot be used stop the start (``service.api_keys``)."""
+        key_digests([k.get_secret_value() for k in self.api_keys], self.api_keys_file)
         return self
 
     def queue_limits(self) -> QueueLimits:

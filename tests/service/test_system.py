@@ -105,6 +105,23 @@ def test_public_error_keeps_the_message_and_drops_directories() -> None:
     )
     assert public_error("boom\nTraceback (most recent call last):\n  File x") == "boom"
     assert public_error(None) is None
+    for path in (  # relative paths, a home, a URL, a Windows drive: each cut to its last part
+        "registry/text/versions/v3/config.json",
+        "v3/config.json",
+        "./versions/v3/config.json",
+        "~/models/config.json",
+        "s3://bucket/registry/text/v3/config.json",
+        "C:\\models\\v3\\config.json",
+    ):
+        assert public_error(f"{path}: bad") == "config.json: bad", path
+        assert public_error(f"cannot open ({path})") == "cannot open (config.json)", path
+    for message in (  # words with a slash that are not paths stay whole
+        "expected text/plain or application/json",
+        "and/or 3/4 of the rows; 1.5/2.5 at 12/07/2026",
+        "sha256: needs 64 hex digits",
+        "weights: shape (3, 4) != (3, 5).",
+    ):
+        assert public_error(message) == message
 
 
 def test_a_bundle_directory_is_served_too(text_bundle_dir: Path) -> None:

@@ -125,7 +125,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise TextCNNError(f"invalid service settings: {problems}") from None
     with metrics_directory(settings.workers):
