@@ -93,6 +93,47 @@ def test_fit_shards_every_epoch_and_keeps_the_ranks_in_sync(tmp_path: Path) -> N
     assert [t for r in ranks for t in r["threads"] if "gloo" in t] == []
 
 
+def text_worker(rank: int, port: int, out: str) -> None:
+    """A TextCNN with n-gram scores, whose index rank 1 marks before training."""
+    os.environ.update(
+        loopback_env(
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            WORLD_SIZE="2",
+        )
+    )
+    torch.manual_seed(0)
+    model = create_model(
+        "textcnn",
+        vocab_size=30,
+        num_classes=2,
+        dim=8,
+        feature_maps=4,
+        ngram_buckets=64,
+        ngram_rows=8,
+    )
+    if rank == 1:
+        model.side.index.fill_(7)
+    x = torch.randint(2, 30, (40, 6))
+    cfg = TrainConfig(epochs=1, batch_size=8, optimizer="adam", device="cpu", threads=1)
+    fit(model, Split(x, torch.arange(40) % 2), Split(x, torch.arange(40) % 2), cfg)
+    params = {k: v.tolist() for k, v in model.named_parameters()}
+    marked = bool((model.side.index == 7).all())
+    shutdown_distributed()
+    Path(out, f"{rank}.json").write_text(json.dumps({"params": params, "marked": marked}))
+
+
+def test_ddp_does_not_send_the_ngram_index_each_step(tmp_path: Path) -> None:
+    """The index (4 MiB at the default buckets) is constant while the CNN trains: DDP must not
+    broadcast it before every step. Rank 1's own mark surviving shows that nothing was sent."""
+    mp.spawn(text_worker, args=(free_port(), str(tmp_path)), nprocs=2, join=True)
+    ranks = [json.loads((tmp_path / f"{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["params"] == ranks[1]["params"]  # the weights still trained in step
+    assert [r["marked"] for r in ranks] == [False, True]
+
+
 def torchrun(*args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1"]
     command += ["--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
