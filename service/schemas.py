@@ -295,7 +295,7 @@ class ModelInfo(BaseModel):
     )
 
 
-_PATH = re.compile(r"(?<![\w.~])(?:~|\.{1,2})?(?:/[^\s'\"/:,;()\[\]]+)+/?")
+_PATH = re.compile(r"(?<![\w.~:/])(?:~|\.{1,2})?(?:/[^\s'\"/:,;()\[\]]+)+/?")  # not in URLs
 
 
 def public_error(message: str | None) -> str | None:
