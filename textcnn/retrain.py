@@ -330,7 +330,7 @@ def _gate_and_publish(
     if not promote:
         reason += (
             f"; kept as a non-current version (textcnn models promote --registry "
-            f"{registry.root} --name {name} --version {version} makes it current)"
+            f"{registry.location} --name {name} --version {version} makes it current)"
         )
     return RetrainResult(
         name=name,

@@ -33,7 +33,7 @@ from tests.deploy.conftest import (
 )
 from textcnn.cli import build_parser
 from textcnn.cli.serve import FLAGS
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 DOCKERFILE = parse_dockerfile(REPO / "Dockerfile")
 COMPOSE = load_compose()
@@ -51,7 +51,7 @@ def mounts(service: dict[str, Any], tmp_path: Path) -> dict[str, Path]:
             out[target] = (REPO / source).resolve()
         else:
             assert source in (COMPOSE.get("volumes") or {}), f"volume {source} is not declared"
-            out[target] = ModelStore(tmp_path / source, create=True).root
+            out[target] = LocalStore(tmp_path / source, create=True).root
     return out
 
 
@@ -135,7 +135,7 @@ def test_api_serves_the_registry_volume_on_the_published_port(
     args = parse(cmd, capsys)
     assert args.command == "serve"
     settings = serve_settings(args, environment(api, mapped), monkeypatch)
-    assert settings.registry is not None and settings.registry in mapped.values()
+    assert settings.registry is not None and Path(settings.registry) in mapped.values()
     assert settings.host == "0.0.0.0", "bind all interfaces, or the port is unreachable"
     assert published(api) == [settings.port]
     assert RUNTIME.all("EXPOSE") == [str(settings.port)]

@@ -27,7 +27,7 @@ from textcnn.export.contract import OUTPUTS
 from textcnn.export.triton import MAX_BATCH_SIZE
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model, make_config
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 ONNX_TYPES = {"tensor(int64)": "TYPE_INT64", "tensor(float)": "TYPE_FP32"}
 
@@ -60,7 +60,7 @@ def test_the_repository_matches_the_contract_and_runs_in_onnxruntime(
     modality: str, tmp_path: Path
 ) -> None:
     bundle = text_bundle("non-static") if modality == "text" else image_bundle()
-    store = ModelStore(tmp_path / "registry", create=True)
+    store = LocalStore(tmp_path / "registry", create=True)
     store.publish("m", bundle)
     repository = tmp_path / "triton"
     status, summary = export("--registry", str(store.root), "--name", "m", "--out", str(repository))
@@ -118,7 +118,7 @@ def test_the_repository_matches_the_contract_and_runs_in_onnxruntime(
 def test_versions_follow_the_registry_and_are_never_overwritten(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = ModelStore(tmp_path / "registry", create=True)
+    store = LocalStore(tmp_path / "registry", create=True)
     store.publish("m", text_bundle("rand"))
     store.publish("m", text_bundle("static"))
     repository = tmp_path / "triton"

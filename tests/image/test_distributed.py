@@ -22,7 +22,7 @@ from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.image.augment import ImageTransform
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,6 +93,47 @@ def test_fit_shards_every_epoch_and_keeps_the_ranks_in_sync(tmp_path: Path) -> N
     assert [t for r in ranks for t in r["threads"] if "gloo" in t] == []
 
 
+def text_worker(rank: int, port: int, out: str) -> None:
+    """A TextCNN with n-gram scores, whose index rank 1 marks before training."""
+    os.environ.update(
+        loopback_env(
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            WORLD_SIZE="2",
+        )
+    )
+    torch.manual_seed(0)
+    model = create_model(
+        "textcnn",
+        vocab_size=30,
+        num_classes=2,
+        dim=8,
+        feature_maps=4,
+        ngram_buckets=64,
+        ngram_rows=8,
+    )
+    if rank == 1:
+        model.side.index.fill_(7)
+    x = torch.randint(2, 30, (40, 6))
+    cfg = TrainConfig(epochs=1, batch_size=8, optimizer="adam", device="cpu", threads=1)
+    fit(model, Split(x, torch.arange(40) % 2), Split(x, torch.arange(40) % 2), cfg)
+    params = {k: v.tolist() for k, v in model.named_parameters()}
+    marked = bool((model.side.index == 7).all())
+    shutdown_distributed()
+    Path(out, f"{rank}.json").write_text(json.dumps({"params": params, "marked": marked}))
+
+
+def test_ddp_does_not_send_the_ngram_index_each_step(tmp_path: Path) -> None:
+    """The index (4 MiB at the default buckets) is constant while the CNN trains: DDP must not
+    broadcast it before every step. Rank 1's own mark surviving shows that nothing was sent."""
+    mp.spawn(text_worker, args=(free_port(), str(tmp_path)), nprocs=2, join=True)
+    ranks = [json.loads((tmp_path / f"{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["params"] == ranks[1]["params"]  # the weights still trained in step
+    assert [r["marked"] for r in ranks] == [False, True]
+
+
 def torchrun(*args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1"]
     command += ["--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
@@ -141,7 +182,7 @@ def test_retrain_under_torchrun(
 ) -> None:
     """Rank 0 alone takes the train lock and publishes; rank 1 trains alongside it (were it
     to take the lock too, one rank would fail and the other hang at its first all-reduce)."""
-    store = ModelStore(tmp_path / "reg", create=True)
+    store = LocalStore(tmp_path / "reg", create=True)
     store.publish("m", request.getfixturevalue(f"{modality}_bundle"))
     data = keyword_files["train"] if modality == "text" else shapes / "train"
     done = torchrun(
@@ -230,7 +271,7 @@ def test_a_busy_lock_on_rank_0_stops_every_rank_with_its_error(
     text_bundle: Bundle, keyword_files: dict[str, Path], tmp_path: Path
 ) -> None:
     """Before: rank 1 trained on and waited for rank 0 until gloo timed out."""
-    store = ModelStore(tmp_path / "reg", create=True)
+    store = LocalStore(tmp_path / "reg", create=True)
     store.publish("m", text_bundle)
     args = retrain_args(store.root, keyword_files["train"])
     with store.training("m"):
@@ -247,9 +288,9 @@ def test_a_failed_publish_on_rank_0_stops_every_rank_with_its_error(
 ) -> None:
     """The ranks train, then rank 0's publish fails: an image model's version is the newest
     (copied in from another registry), so a text candidate cannot follow it."""
-    store = ModelStore(tmp_path / "reg", create=True)
+    store = LocalStore(tmp_path / "reg", create=True)
     store.publish("m", text_bundle)
-    other = ModelStore(tmp_path / "other", create=True)
+    other = LocalStore(tmp_path / "other", create=True)
     other.publish("m", image_bundle)
     shutil.copytree(other.version_dir("m", "v1"), store.model_dir("m") / "versions" / "v2")
     args = retrain_args(store.root, keyword_files["train"])
@@ -268,9 +309,9 @@ def test_every_rank_trains_rank_0s_plan(
     """Rank 1 sees another current version, with other options (as if one were published
     between the ranks' reads): it trains rank 0's. Before, its network had another shape
     and DistributedDataParallel refused the pair."""
-    store = ModelStore(tmp_path / "reg", create=True)
+    store = LocalStore(tmp_path / "reg", create=True)
     store.publish("m", text_bundle)
-    changed = ModelStore(tmp_path / "changed", create=True)
+    changed = LocalStore(tmp_path / "changed", create=True)
     changed.publish("m", text_bundle)
     wider = copy.deepcopy(text_bundle)
     wider.training["options"]["feature_maps"] = 24

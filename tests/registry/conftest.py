@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import REPO, make_keyword_examples, write_label_text
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.trainer import TrainConfig
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore, ModelStore
 from textcnn.text.data import read_text_dataset
 from textcnn.text.train import TextTrainOptions, train_text
 
@@ -53,7 +53,7 @@ def kw_bundle(kw_files: dict[str, Path]) -> Bundle:
 @pytest.fixture
 def registry(tmp_path: Path, kw_bundle: Bundle) -> ModelStore:
     """A registry holding model ``kw`` with one version, v1, current."""
-    reg = ModelStore(tmp_path / "reg", create=True)
+    reg = LocalStore(tmp_path / "reg", create=True)
     reg.publish(NAME, kw_bundle)
     return reg
 

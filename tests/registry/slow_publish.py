@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from textcnn import store
 from textcnn.cli import main
+from textcnn.store import local as store
 
 
 def pause_after_manifests(seconds: float) -> None:

@@ -13,7 +13,7 @@ import torch
 from tests.registry.conftest import NAME
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
-from textcnn.store import ModelStore, StoreError
+from textcnn.store import LocalStore, ModelStore, StoreError
 
 
 def test_publish_writes_a_verified_version_and_points_to_it(registry: ModelStore) -> None:
@@ -113,13 +113,13 @@ def test_missing_and_unlisted_files_are_refused(registry: ModelStore) -> None:
 
 def test_bad_paths_names_and_versions(tmp_path, registry: ModelStore) -> None:
     with pytest.raises(StoreError, match="no such registry directory"):
-        ModelStore(tmp_path / "absent")
+        LocalStore(tmp_path / "absent")
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "notes.txt").write_text("hi")
     with pytest.raises(StoreError, match="not a model registry"):
-        ModelStore(tmp_path / "plain")
+        LocalStore(tmp_path / "plain")
     with pytest.raises(StoreError, match="not a model registry"):
-        ModelStore(tmp_path / "plain", create=True)
+        LocalStore(tmp_path / "plain", create=True)
     with pytest.raises(StoreError, match="unknown model 'nope'.*models: kw"):
         registry.load("nope")
     with pytest.raises(StoreError, match=r"unknown version 'v9' of 'kw' \(versions: v1\)"):

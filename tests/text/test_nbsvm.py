@@ -19,7 +19,7 @@ from textcnn.text.data import read_text_dataset
 from textcnn.text.explain import explain
 from textcnn.text.nbsvm import WEIGHTS, nbsvm_weights
 from textcnn.text.recipes import recipe_options
-from textcnn.text.train import TextTrainOptions, train_text
+from textcnn.text.train import TextTrainOptions, fit_prepared, prepare_text, train_text
 
 
 def test_nbsvm_scores_follow_the_log_count_ratios_and_skip_unseen_features() -> None:
@@ -168,3 +168,15 @@ def test_splitting_the_binary_scores_moves_no_prediction(
 
     exported = ExportedModel(export_onnx(binary_bundle, tmp_path / "m.onnx").contract_path)
     np.testing.assert_allclose(exported.predict_proba(texts), split, atol=1e-4)
+
+
+def test_training_steps_leave_the_unfitted_scores_out(keyword_files: dict[str, Path]) -> None:
+    """Their weight is 0 until the CNN has trained: a training step that ran them would pay
+    for an all-zero term; evaluation still runs them (the dev score is the whole network's)."""
+    train = TrainConfig(epochs=2, batch_size=50, progress=False, seed=0, threads=1)
+    opts = TextTrainOptions(mode="rand", dim=8, feature_maps=4, train=train)
+    prepared = prepare_text(read_text_dataset(keyword_files["train"]), opts)
+    calls: list[bool] = []
+    prepared.model.side.register_forward_hook(lambda m, args, out: calls.append(m.training))
+    fit_prepared([prepared], opts.train)
+    assert calls and not any(calls)  # evaluations only, never a training step

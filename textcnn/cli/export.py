@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from textcnn.cli.common import add_model_options
 from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.errors import TextCNNError
-from textcnn.store import ModelStore, version_number
+from textcnn.store import open_store, version_number
 
 if TYPE_CHECKING:
     from textcnn.export import Exported
@@ -70,10 +70,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.model is not None:
         bundle, source, version = load_bundle(args.model), str(args.model), None
     else:
-        store = ModelStore(args.registry)
+        store = open_store(args.registry)
         version = store.resolve(args.name, args.version)
         bundle = store.load_bundle(args.name, version)
-        source = f"{store.root} {args.name} {version}"
+        source = f"{store.location} {args.name} {version}"
     if args.format == "triton":
         return _export_triton(args, bundle, source, version)
     if args.triton_model is not None or args.triton_version is not None:
