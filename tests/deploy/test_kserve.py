@@ -139,3 +139,18 @@ def test_the_probes_answer_as_kubernetes_expects(tmp_path: Path, text_bundle: Bu
         assert r.status_code == 200, r.text
         assert {o["name"] for o in r.json()["outputs"]} >= {"label", "probabilities"}
     assert probe_path("readinessProbe") == "/v2/health/ready"  # the v2 protocol's own probes
+
+
+def test_the_documented_secret_holds_what_the_predictor_reads() -> None:
+    from tests.deploy.test_readme import shell_commands
+
+    created = [
+        c
+        for c in shell_commands(REPO / "docs" / "multi-host.md")
+        if c[:4] == ["kubectl", "create", "secret", "generic"]
+    ]
+    [command] = created
+    keys = {w.split("=")[1] for w in command if w.startswith("--from-literal=")}
+    secrets = secret_env()
+    assert {name for name, _ in secrets.values()} == {command[4]}
+    assert keys == {key for _, key in secrets.values()}
