@@ -24,7 +24,7 @@ from textcnn.cache import cache_root
 from textcnn.cli import build_parser
 from textcnn.cli.serve import FLAGS
 from textcnn.engine.bundle import Bundle
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 MANIFEST = REPO / "deploy" / "kserve" / "inferenceservice.yaml"
 [SERVICE] = list(yaml.safe_load_all(MANIFEST.read_text(encoding="utf-8")))
@@ -125,11 +125,11 @@ def probe_path(name: str) -> str:
 def test_the_probes_answer_as_kubernetes_expects(tmp_path: Path, text_bundle: Bundle) -> None:
     """Ready only with every model loaded, live as soon as the server answers (a 404 would
     fail both); and the v2 inference route a KServe client calls answers."""
-    empty = ModelStore(tmp_path / "empty", create=True)
+    empty = LocalStore(tmp_path / "empty", create=True)
     with TestClient(create_app(Settings(registry=empty.root))) as client:
         assert client.get(probe_path("readinessProbe")).status_code == 503
         assert client.get(probe_path("livenessProbe")).status_code == 200
-    store = ModelStore(tmp_path / "registry", create=True)
+    store = LocalStore(tmp_path / "registry", create=True)
     store.publish("text", text_bundle)
     with TestClient(create_app(Settings(registry=store.root))) as client:
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
