@@ -24,7 +24,8 @@ from textcnn.cache import cache_root
 from textcnn.cli import build_parser
 from textcnn.cli.serve import FLAGS
 from textcnn.engine.bundle import Bundle
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
+from textcnn.store.s3 import parse_uri
 
 MANIFEST = REPO / "deploy" / "kserve" / "inferenceservice.yaml"
 [SERVICE] = list(yaml.safe_load_all(MANIFEST.read_text(encoding="utf-8")))
@@ -96,8 +97,10 @@ def test_the_environment_is_what_the_service_and_boto3_read(
     mounts = {m["name"]: m["mountPath"] for m in CONTAINER["volumeMounts"]}
     volumes = {v["name"] for v in PREDICTOR["volumes"]}
     assert env[f"{ENV_PREFIX}CACHE"] in mounts.values() and set(mounts) <= volumes
-    assert env[f"{ENV_PREFIX}REGISTRY"].startswith("s3://")
-    assert settings(monkeypatch).registry is not None
+    assert settings(monkeypatch).registry == env[f"{ENV_PREFIX}REGISTRY"]
+    parse_uri(env[f"{ENV_PREFIX}REGISTRY"])  # an s3://bucket/prefix registry
+    extras = parse_dockerfile(REPO / "Dockerfile").args["EXTRAS"].split(",")
+    assert "s3" in extras, "the image needs textcnn[s3] for an s3:// registry"
 
     # the secret's variables, as boto3 reads them (a made-up secret: nothing is contacted)
     secrets = secret_env()
@@ -125,11 +128,11 @@ def probe_path(name: str) -> str:
 def test_the_probes_answer_as_kubernetes_expects(tmp_path: Path, text_bundle: Bundle) -> None:
     """Ready only with every model loaded, live as soon as the server answers (a 404 would
     fail both); and the v2 inference route a KServe client calls answers."""
-    empty = ModelStore(tmp_path / "empty", create=True)
+    empty = LocalStore(tmp_path / "empty", create=True)
     with TestClient(create_app(Settings(registry=empty.root))) as client:
         assert client.get(probe_path("readinessProbe")).status_code == 503
         assert client.get(probe_path("livenessProbe")).status_code == 200
-    store = ModelStore(tmp_path / "registry", create=True)
+    store = LocalStore(tmp_path / "registry", create=True)
     store.publish("text", text_bundle)
     with TestClient(create_app(Settings(registry=store.root))) as client:
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
