@@ -299,18 +299,22 @@ _WORD = re.compile(r"[^\s'\"`()\[\]{}<>,;]+")  # what may be a path: no spaces, 
 _SEPARATORS = re.compile(r"[/\\]+")
 _ROOTED = re.compile(r"[/\\~.]|[A-Za-z][\w+.-]*://|[A-Za-z]:[/\\]")  # /, ~, ./, s3://, C:\
 _FILE_NAME = re.compile(r"\.[A-Za-z]\w*$")  # config.json, model.safetensors
+_URL = re.compile(r"[A-Za-z][\w+.-]*://")
 
 
 def _scrubbed(word: str) -> str:
     """``word`` cut to its last part when it is a path: from the root, home, the current
-    directory, a URL or a drive, or relative with two separators or a file name at its end
-    (``v3/config.json``). ``text/plain``, ``and/or`` and ``3/4`` stay as they are."""
+    directory, a URL to a file or a drive, or relative with two separators or a file name at
+    its end (``v3/config.json``). ``text/plain``, ``and/or``, ``3/4`` and a URL that names no
+    file (a registry, an endpoint) stay as they are."""
     path = word.rstrip(":.")
     if not _SEPARATORS.search(path) or re.fullmatch(r"[\d/\\.:-]+", path):
         return word
     parts = [part for part in _SEPARATORS.split(path) if part]
     if not (_ROOTED.match(path) or len(parts) > 2 or _FILE_NAME.search(parts[-1])):
         return word
+    if _URL.match(path) and not _FILE_NAME.search(parts[-1]):
+        return word  # a registry or endpoint the operator named (s3://bucket/prefix, http://host)
     return (parts[-1] if parts else "/") + word[len(path) :]
 
 

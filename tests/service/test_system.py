@@ -104,6 +104,9 @@ def test_public_error_keeps_the_message_and_drops_directories() -> None:
         "model.safetensors: checksum mismatch"
     )
     assert public_error("boom\nTraceback (most recent call last):\n  File x") == "boom"
+    assert public_error("cannot reach s3://models/prod at http://s3:8333/x: refused") == (
+        "cannot reach s3://models/prod at http://s3:8333/x: refused"
+    )
     assert public_error(None) is None
     for path in (  # relative paths, a home, a URL, a Windows drive: each cut to its last part
         "registry/text/versions/v3/config.json",

@@ -137,24 +137,30 @@ def new_manifest(
     }
 
 
-def verify_files(directory: Path, manifest: dict[str, Any], label: str, where: str) -> None:
-    """Check the files in ``directory`` against ``manifest``: every listed file present with
-    its sha256, nothing unlisted. ``where`` prefixes file names in errors."""
+def check_listing(present: set[str], manifest: dict[str, Any], label: str, where: str) -> None:
+    """The files of a version (``present``, the manifest aside) are those its manifest lists.
+    ``where`` prefixes file names in errors."""
     listed = manifest.get("files") or {}
-    present = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
-    present.discard(MANIFEST)
-    for filename, expected in sorted(listed.items()):
-        if filename not in present:
-            raise VersionRefused(f"{where}/{filename}: missing from {label}; version refused")
-        if sha256_file(directory / filename) != expected:
-            raise VersionRefused(
-                f"{where}/{filename}: checksum mismatch (tampered or truncated); {label} refused"
-            )
+    missing = sorted(set(listed) - present)
+    if missing:
+        raise VersionRefused(f"{where}/{missing[0]}: missing from {label}; version refused")
     unlisted = sorted(present - set(listed))
     if unlisted:
         raise VersionRefused(f"{where}/{unlisted[0]}: not in the manifest; {label} refused")
     if not listed:
         raise VersionRefused(f"{where}/{MANIFEST}: lists no files; {label} refused")
+
+
+def verify_files(directory: Path, manifest: dict[str, Any], label: str, where: str) -> None:
+    """Check the files in ``directory`` against ``manifest``: every listed file present with
+    its sha256, nothing unlisted."""
+    present = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
+    check_listing(present - {MANIFEST}, manifest, label, where)
+    for filename, expected in sorted(manifest["files"].items()):
+        if sha256_file(directory / filename) != expected:
+            raise VersionRefused(
+                f"{where}/{filename}: checksum mismatch (tampered or truncated); {label} refused"
+            )
 
 
 def moved_pointer(pointer: dict[str, Any], version: str, history: list[str]) -> dict[str, Any]:

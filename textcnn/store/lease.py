@@ -18,7 +18,19 @@ from typing import Any
 from textcnn.store.base import StoreConflict, StoreError, json_bytes, parse_json
 
 log = logging.getLogger(__name__)
-LEASE_SECONDS = 60.0  # how long a lease lasts unless renewed; renewed every third of it
+LEASE_ENV = "TEXTCNN_LEASE_SECONDS"
+
+
+def lease_seconds() -> float:
+    """How long a lease lasts unless renewed (renewed every third of it): how long a dead
+    trainer keeps others waiting. ``$TEXTCNN_LEASE_SECONDS``, by default 60."""
+    try:
+        seconds = float(os.environ.get(LEASE_ENV) or 60)
+    except ValueError:
+        raise StoreError(f"{LEASE_ENV} must be a number of seconds") from None
+    if seconds <= 0:
+        raise StoreError(f"{LEASE_ENV} must be positive")
+    return seconds
 
 
 def _when(timestamp: float) -> str:
@@ -37,7 +49,7 @@ class Lease:
         get: Callable[[str], tuple[bytes, str] | None],
         put: Callable[..., str],
         delete: Callable[..., None],
-        seconds: float = LEASE_SECONDS,
+        seconds: float,
     ) -> None:
         self.key, self.what, self.seconds = key, what, seconds
         self._get, self._put, self._delete = get, put, delete

@@ -40,12 +40,13 @@ from textcnn.store.base import (
     StoreConflict,
     StoreError,
     StoreUnreachable,
+    check_listing,
     check_name,
     json_bytes,
     parse_json,
 )
 from textcnn.store.cache import cached_version
-from textcnn.store.lease import LEASE_SECONDS, Lease
+from textcnn.store.lease import Lease, lease_seconds
 
 SCHEME = "s3://"
 CLAIM = ".claim"
@@ -83,7 +84,7 @@ class S3Store(ModelStore):
         uri: str,
         create: bool = False,
         client: Any = None,
-        lease_seconds: float = LEASE_SECONDS,
+        lease_seconds: float | None = None,
     ) -> None:
         self.bucket, self.prefix = parse_uri(uri)
         self.location = f"{SCHEME}{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
@@ -94,7 +95,7 @@ class S3Store(ModelStore):
             client = _boto3().session.Session().client("s3", config=config)
         self.client = client
         self.endpoint = client.meta.endpoint_url
-        self.lease_seconds = lease_seconds
+        self.lease_seconds = lease_seconds  # default: $TEXTCNN_LEASE_SECONDS
         self._pointers: dict[str, tuple[str, dict[str, Any]]] = {}  # name: (ETag, pointer)
         self._held: dict[str, str | None] = {}  # name: the pointer ETag its lock remembers
         self._leases: dict[str, Lease] = {}
@@ -255,6 +256,11 @@ class S3Store(ModelStore):
         return f"{SCHEME}{self.bucket}/{self._key(name, 'versions', version)}"
 
     def verified_dir(self, name: str, version: str, manifest: dict[str, Any]) -> Path:
+        where, label = self.version_location(name, version), f"{name} {version}"
+        prefix = self._key(name, "versions", version, "")
+        present = {key[len(prefix) :] for key in self._keys(prefix)} - {MANIFEST, CLAIM}
+        check_listing(present, manifest, label, where)
+
         def download(filename: str, dest: Path) -> None:
             key = self._key(name, "versions", version, filename)
             response = self._call("get_object", Key=key)
@@ -262,8 +268,7 @@ class S3Store(ModelStore):
                 for chunk in response["Body"].iter_chunks(1 << 20):
                     fh.write(chunk)
 
-        where = self.version_location(name, version)
-        return cached_version(manifest, f"{name} {version}", where, download)
+        return cached_version(manifest, label, where, download)
 
     # -- writing -----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -294,7 +299,7 @@ class S3Store(ModelStore):
             self._get,
             self._put,
             self._delete,
-            self.lease_seconds,
+            self.lease_seconds or lease_seconds(),
         )
         lease.acquire()
         self._leases[name] = lease
@@ -359,8 +364,10 @@ class S3Store(ModelStore):
         self._pointers[name] = (etag, pointer)
 
     def _delete_version(self, name: str, version: str) -> None:
-        """The manifest first (the version stops being listed), then everything else."""
+        """The manifest first (the version stops being listed), then its files; the claim
+        stays, so that the number is never used again."""
         prefix = self._key(name, "versions", version, "")
         keys = sorted(self._keys(prefix), key=lambda k: not k.endswith(f"/{MANIFEST}"))
         for key in keys:
-            self._delete(key)
+            if not key.endswith(f"/{CLAIM}"):
+                self._delete(key)
