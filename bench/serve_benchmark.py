@@ -153,11 +153,11 @@ def train_image_model(out: Path) -> None:
 
 def build_registry(work: Path, models: dict[str, Path]) -> Path:
     from textcnn.engine.bundle import load_bundle
-    from textcnn.store import ModelStore
+    from textcnn.store import LocalStore
 
     root = work / "registry"
     shutil.rmtree(root, ignore_errors=True)
-    registry = ModelStore(root, create=True)
+    registry = LocalStore(root, create=True)
     for name, path in models.items():
         registry.publish(name, load_bundle(path))
     return root

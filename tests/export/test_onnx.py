@@ -31,7 +31,7 @@ from textcnn.models.blocks import Classifier, ClassifierHead
 from textcnn.models.image import ImageConfig
 from textcnn.models.registry import _MODELS
 from textcnn.models.textcnn import MODES
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 from textcnn.text.processor import TextProcessor
 from textcnn.text.vocab import PAD, UNK, Vocab
 
@@ -105,7 +105,7 @@ def export_text(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tup
             out = root / "export" / "model.onnx"
             if mode == MULTI_LABEL_MODE:
                 bundle = text_bundle(mode, multi_label=True, thresholds=THRESHOLDS)
-                store = ModelStore(root / "registry", create=True)
+                store = LocalStore(root / "registry", create=True)
                 store.publish("tickets", bundle)
                 source = ["--registry", str(store.root), "--name", "tickets", "--version", "v1"]
             else:

@@ -14,7 +14,7 @@ from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.report import EVALUATION_KEY
 from textcnn.report.evaluation import calibration
 from textcnn.report.page import Report
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 
 def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
@@ -88,7 +88,7 @@ def test_models_show_reports_a_registry_version(
     tmp_path: Path,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    registry = ModelStore(tmp_path / "reg", create=True)
+    registry = LocalStore(tmp_path / "reg", create=True)
     registry.publish("text", text_bundle)
     show = ["models", "show", "--registry", str(registry.root), "--name", "text"]
     code, out, _ = run(capsys, *show, "--report", str(tmp_path / "stored"))

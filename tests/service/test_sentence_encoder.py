@@ -13,7 +13,7 @@ from service.main import create_app
 from service.settings import Settings
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 TEXTS = ["the food was superb", "a dreadful film", "where is the store", "!!!"]
 
@@ -24,7 +24,7 @@ def test_the_service_answers_as_the_predictor(
 ) -> None:
     """Batched requests carry their texts beside the ids; the network runs in either runtime."""
     root = tmp_path / "registry"
-    ModelStore(root, create=True).publish("text", sentence_bundle)
+    LocalStore(root, create=True).publish("text", sentence_bundle)
     expected = Predictor(sentence_bundle).predict_proba(TEXTS)
     settings = Settings(registry=root, reload_interval=0, runtime=runtime)
     with TestClient(create_app(settings)) as client:

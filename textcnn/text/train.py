@@ -247,7 +247,8 @@ def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRe
         training["ngrams"] = fit_ngram_scores(model, prepared.train_split, prepared.dev_split)
         prepared.model_config.ngram_rows = len(model.side.table)
     if getattr(model, "sentence", None) is not None and len(prepared.dev):
-        training["sentence_encoder"] = fit_sentence_term(model, prepared)
+        device = resolve_device(opts.train.device)  # the encoder runs where training did
+        training["sentence_encoder"] = fit_sentence_term(model, prepared, device)
     bundle = finish_bundle(
         model,
         arch="textcnn",
@@ -271,10 +272,12 @@ def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRe
 
 
 @torch.no_grad()
-def fit_sentence_term(model: Classifier, prepared: PreparedText) -> dict[str, Any]:
+def fit_sentence_term(
+    model: Classifier, prepared: PreparedText, device: torch.device | None = None
+) -> dict[str, Any]:
     """Fit ``model.sentence`` on the training texts and choose its weight and gate on dev
-    data, beside the network as it stands, n-gram scores included (``text.sentence_scores``);
-    returns what to record of it."""
+    data, beside the network as it stands, n-gram scores included (``text.sentence_scores``),
+    its encoder on ``device``; returns what to record of it."""
     dev = prepared.dev_split
     network = predict_logits(model, dev.x.cpu(), lengths=dev.lengths.cpu()).cpu()
     return fit_sentence_scores(
@@ -284,6 +287,7 @@ def fit_sentence_term(model: Classifier, prepared: PreparedText) -> dict[str, An
         prepared.dev.texts,
         dev.y,
         network,
+        device,
     )
 
 
