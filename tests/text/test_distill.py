@@ -50,9 +50,9 @@ def test_the_student_beats_the_same_cnn_without_the_teacher_and_reuses_its_label
     encoded: list[str] = []
     real = sentence_scores.encode_layers
 
-    def counted(name: str, texts: list[str], layers: tuple[int, ...]) -> object:
+    def counted(name: str, texts: list[str], layers: tuple[int, ...], runtime: str) -> object:
         encoded.extend(texts)
-        return real(name, texts, layers)
+        return real(name, texts, layers, runtime)
 
     monkeypatch.setattr(sentence_scores, "encode_layers", counted)
     plain = train_text(train, recipe_options(**SMALL), dev=dev)

@@ -14,6 +14,7 @@ from textcnn.engine.predictor import Predictor
 from textcnn.errors import ExportError, TextCNNError
 from textcnn.export import export_onnx
 from textcnn.text import sentence_scores
+from textcnn.text.embedding_cache import EmbeddingCache
 from textcnn.text.sentence_scores import GATES, WEIGHTS, embed_sentences, routed
 from textcnn.text.train import TextTrainOptions
 
@@ -58,9 +59,9 @@ def test_only_texts_the_network_is_unsure_of_are_encoded(
     encoded: list[str] = []
     real = sentence_scores.embed_sentences
 
-    def counted(name: str, texts: list[str]) -> torch.Tensor:
+    def counted(name: str, texts: list[str], runtime: str = "onnx") -> torch.Tensor:
         encoded.extend(texts)
-        return real(name, texts)
+        return real(name, texts, runtime)
 
     monkeypatch.setattr(sentence_scores, "embed_sentences", counted)
     unsure = routed(network, gate)
@@ -104,15 +105,16 @@ def test_embeddings_are_normalised_and_remembered_only_while_training(
     encoded: list[int] = []  # how many texts each call to the real encoder got
     real = sentence_scores.encode_layers
 
-    def counted(name: str, texts: list[str], layers: tuple[int, ...]) -> np.ndarray:
+    def counted(name: str, texts: list[str], layers: tuple[int, ...], runtime: str) -> np.ndarray:
         encoded.append(len(texts))
-        return real(name, texts, layers)
+        return real(name, texts, layers, runtime)
 
     monkeypatch.setattr(sentence_scores, "encode_layers", counted)
+    monkeypatch.setattr(sentence_scores, "SERVED", EmbeddingCache())  # no served cache
     with sentence_scores.remembering():
         torch.testing.assert_close(embed_sentences("minilm", TEXTS[::-1]), first[:4].flip(0))
         embed_sentences("minilm", TEXTS[:2])  # remembered: not encoded again
-    embed_sentences("minilm", TEXTS[:2])  # serving: always encoded
+    embed_sentences("minilm", TEXTS[:2])  # serving without its cache: encoded
     assert encoded == [4, 2] and not sentence_scores._MEMO
 
 
