@@ -13,7 +13,7 @@ from service.main import create_app
 from service.settings import Settings
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 from textcnn.text import sentence_scores
 from textcnn.text.embedding_cache import EmbeddingCache
 
@@ -26,7 +26,7 @@ def test_the_service_answers_as_the_predictor(
 ) -> None:
     """Batched requests carry their texts beside the ids; the network runs in either runtime."""
     root = tmp_path / "registry"
-    ModelStore(root, create=True).publish("text", sentence_bundle)
+    LocalStore(root, create=True).publish("text", sentence_bundle)
     expected = Predictor(sentence_bundle).predict_proba(TEXTS)
     settings = Settings(registry=root, reload_interval=0, runtime=runtime)
     with TestClient(create_app(settings)) as client:
@@ -49,7 +49,7 @@ def test_a_repeated_text_is_a_cache_hit_in_metrics(
     """The service sizes the embedding cache and counts its lookups in /metrics."""
     monkeypatch.setattr(sentence_scores, "SERVED", EmbeddingCache())
     root = tmp_path / "registry"
-    ModelStore(root, create=True).publish("text", sentence_bundle)
+    LocalStore(root, create=True).publish("text", sentence_bundle)
     settings = Settings(registry=root, reload_interval=0, sentence_cache_mib=1)
     with TestClient(create_app(settings)) as client:
         assert sentence_scores.SERVED.max_bytes == 2**20

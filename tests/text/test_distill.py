@@ -50,9 +50,11 @@ def test_the_student_beats_the_same_cnn_without_the_teacher_and_reuses_its_label
     encoded: list[str] = []
     real = sentence_scores.encode_layers
 
-    def counted(name: str, texts: list[str], layers: tuple[int, ...], runtime: str) -> object:
+    def counted(
+        name: str, texts: list[str], layers: tuple[int, ...], device: object, runtime: str
+    ) -> object:
         encoded.extend(texts)
-        return real(name, texts, layers, runtime)
+        return real(name, texts, layers, device, runtime)
 
     monkeypatch.setattr(sentence_scores, "encode_layers", counted)
     plain = train_text(train, recipe_options(**SMALL), dev=dev)

@@ -27,14 +27,14 @@ TEXTS = [
 
 
 def test_onnx_matches_pytorch_and_int8_keeps_the_documented_agreement() -> None:
-    torch_vectors = encode_layers("minilm", TEXTS, LAYERS, "pytorch")
-    onnx_vectors = encode_layers("minilm", TEXTS, LAYERS, "onnx")
+    torch_vectors = encode_layers("minilm", TEXTS, LAYERS, runtime="pytorch")
+    onnx_vectors = encode_layers("minilm", TEXTS, LAYERS, runtime="onnx")
     np.testing.assert_allclose(onnx_vectors, torch_vectors, atol=1e-4, rtol=0)
     exported = list((cache_root() / "sentence-encoder").glob("minilm-*-layers456.onnx"))
     assert len(exported) == 1  # named by the weights' checksum and the layers
     # int8: each layer's block keeps a cosine similarity to float32's of at least 0.97, and
     # 0.99 on average (README)
-    int8 = encode_layers("minilm", TEXTS, LAYERS, "onnx-int8").reshape(len(TEXTS), 3, -1)
+    int8 = encode_layers("minilm", TEXTS, LAYERS, runtime="onnx-int8").reshape(len(TEXTS), 3, -1)
     exact = onnx_vectors.reshape(len(TEXTS), 3, -1)
     cosine = (int8 * exact).sum(-1) / np.linalg.norm(int8, axis=-1)  # exact blocks: unit norm
     assert cosine.min() >= 0.97 and cosine.mean() >= 0.99, cosine
@@ -70,9 +70,11 @@ def test_a_repeated_text_is_served_from_the_cache_within_its_bound(
     encoded: list[str] = []
     real = sentence_scores.encode_layers
 
-    def counted(name: str, texts: list[str], layers: tuple[int, ...], runtime: str) -> object:
+    def counted(
+        name: str, texts: list[str], layers: tuple[int, ...], device: object, runtime: str
+    ) -> object:
         encoded.extend(texts)
-        return real(name, texts, layers, runtime)
+        return real(name, texts, layers, device, runtime)
 
     monkeypatch.setattr(sentence_scores, "encode_layers", counted)
     cache = EmbeddingCache(20 * 1024)  # room for four 4.5 KiB embeddings

@@ -11,12 +11,14 @@ import torch
 
 from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.engine.predictor import Predictor
+from textcnn.engine.trainer import TrainConfig
 from textcnn.errors import ExportError, TextCNNError
 from textcnn.export import export_onnx
 from textcnn.text import sentence_scores
+from textcnn.text.data import read_text_dataset
 from textcnn.text.embedding_cache import EmbeddingCache
 from textcnn.text.sentence_scores import GATES, WEIGHTS, embed_sentences, routed
-from textcnn.text.train import TextTrainOptions
+from textcnn.text.train import TextTrainOptions, train_text
 
 TEXTS = ["the food was superb", "a dreadful film", "where is the store", "!!!"]
 
@@ -61,7 +63,7 @@ def test_only_texts_the_network_is_unsure_of_are_encoded(
 
     def counted(name: str, texts: list[str], runtime: str = "onnx") -> torch.Tensor:
         encoded.extend(texts)
-        return real(name, texts, runtime)
+        return real(name, texts, runtime=runtime)
 
     monkeypatch.setattr(sentence_scores, "embed_sentences", counted)
     unsure = routed(network, gate)
@@ -105,9 +107,15 @@ def test_embeddings_are_normalised_and_remembered_only_while_training(
     encoded: list[int] = []  # how many texts each call to the real encoder got
     real = sentence_scores.encode_layers
 
-    def counted(name: str, texts: list[str], layers: tuple[int, ...], runtime: str) -> np.ndarray:
+    def counted(
+        name: str,
+        texts: list[str],
+        layers: tuple[int, ...],
+        device: torch.device | None,
+        runtime: str,
+    ) -> np.ndarray:
         encoded.append(len(texts))
-        return real(name, texts, layers, runtime)
+        return real(name, texts, layers, device, runtime)
 
     monkeypatch.setattr(sentence_scores, "encode_layers", counted)
     monkeypatch.setattr(sentence_scores, "SERVED", EmbeddingCache())  # no served cache
@@ -145,3 +153,26 @@ def test_the_warm_started_c_search_picks_what_cold_fits_pick() -> None:
     assert best not in (grid[0], grid[-1])  # an inner optimum: the search has work to do
     chosen = sentence_scores.fit_regression(x, y).C
     assert chosen == best
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_training_runs_the_encoder_on_the_training_device(
+    device: str, keyword_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--device`` reaches the encoder that embeds the training and dev texts."""
+    placed: list[str] = []
+    real = sentence_scores._encoder
+
+    def recorded(name: str, device: str = "cpu") -> object:
+        model = real(name, device)
+        placed.append(str(next(model.parameters()).device.type))
+        return model
+
+    monkeypatch.setattr(sentence_scores, "_encoder", recorded)
+    train = TrainConfig(epochs=1, lr=1e-5, progress=False, seed=0, threads=1, device=device)
+    opts = TextTrainOptions(
+        mode="rand", dim=8, feature_maps=4, ngram_buckets=0, sentence_encoder="minilm", train=train
+    )
+    bundle = train_text(read_text_dataset(keyword_files["train"]), opts)
+    assert placed and set(placed) == {device}
+    assert bundle.training["sentence_encoder"]["dev"] >= 0.9

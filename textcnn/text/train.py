@@ -293,7 +293,10 @@ def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRe
         training["ngrams"] = fit_ngram_scores(model, prepared.train_split, prepared.dev_split)
         prepared.model_config.ngram_rows = len(model.side.table)
     if getattr(model, "sentence", None) is not None and len(prepared.dev):
-        training["sentence_encoder"] = fit_sentence_term(model, prepared, opts.sentence_int8)
+        device = resolve_device(opts.train.device)  # the encoder runs where training did
+        training["sentence_encoder"] = fit_sentence_term(
+            model, prepared, device, opts.sentence_int8
+        )
         prepared.model_config.sentence_runtime = model.sentence.runtime
     if prepared.distilled is not None:
         training["distill"] = prepared.distilled
@@ -320,10 +323,16 @@ def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRe
 
 
 @torch.no_grad()
-def fit_sentence_term(model: Classifier, prepared: PreparedText, int8: bool) -> dict[str, Any]:
+def fit_sentence_term(
+    model: Classifier,
+    prepared: PreparedText,
+    device: torch.device | None = None,
+    int8: bool = False,
+) -> dict[str, Any]:
     """Fit ``model.sentence`` on the training texts and choose its weight and gate on dev
     data, beside the network as it stands, n-gram scores included, and (``int8``) its
-    encoder's runtime (``text.sentence_scores``); returns what to record of it."""
+    encoder's runtime (``text.sentence_scores``), its encoder on ``device``; returns what to
+    record of it."""
     dev = prepared.dev_split
     network = predict_logits(model, dev.x.cpu(), lengths=dev.lengths.cpu()).cpu()
     return fit_sentence_scores(
@@ -333,6 +342,7 @@ def fit_sentence_term(model: Classifier, prepared: PreparedText, int8: bool) -> 
         prepared.dev.texts,
         dev.y,
         network,
+        device,
         int8,
     )
 
