@@ -13,6 +13,7 @@ from textcnn.cli import main
 from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.report import EVALUATION_KEY
 from textcnn.report.evaluation import calibration
+from textcnn.report.page import Report
 from textcnn.store import LocalStore
 
 
@@ -115,3 +116,20 @@ def test_models_show_reports_a_registry_version(
     assert_numbers_match(numbers, json.loads(plain))
     code, _, err = run(capsys, *show, *data)
     assert code == 2 and "--report" in err
+
+
+def test_the_page_shows_the_calibration_error_before_and_after_the_temperature(
+    text_bundle: Bundle,
+) -> None:
+    record = json.loads(json.dumps(text_bundle.extra[EVALUATION_KEY]))
+    record["calibration"].update(ece=0.0123, ece_before=0.1171, temperature=1.8)
+    _, numbers = read_page(Report.of_bundle(text_bundle, "t", record).html(lambda name: name))
+    assert (numbers["ece"], numbers["ece_before"], numbers["temperature"]) == (
+        "0.0123",
+        "0.1171",
+        "1.800",
+    )
+    for key in ("ece_before", "temperature"):  # a record stored before temperatures
+        del record["calibration"][key]
+    _, numbers = read_page(Report.of_bundle(text_bundle, "t", record).html(lambda name: name))
+    assert numbers["ece"] == "0.0123" and "ece_before" not in numbers
