@@ -3,8 +3,9 @@
 Keys come from ``TEXTCNN_API_KEYS`` and/or ``TEXTCNN_API_KEYS_FILE`` (one a line; ``#``
 comments; a line ``sha256:<hex>`` holds a key's SHA-256 rather than the key, so the file
 need not hold secrets). Only digests are kept in memory; a presented key is hashed and
-compared with every digest in constant time. Without keys, authentication is off and the
-OpenAPI schema declares none.
+compared with every digest in constant time. Keys that are configured but cannot be used
+stop the start (``service.api_keys``); without keys, authentication is off and the OpenAPI
+schema declares none.
 
 Routers are protected where ``create_app`` includes them: ``dependencies=api_key_guard(s)``
 adds ``require_api_key`` (and the bearer scheme behind /docs' Authorize button) when keys
@@ -13,18 +14,16 @@ are configured, nothing otherwise.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.params import Depends as DependsParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from service import api_keys
 from service.settings import Settings
 
-DIGEST_PREFIX = "sha256:"
 REALM = 'Bearer realm="textcnn"'
 
 bearer = HTTPBearer(
@@ -35,36 +34,11 @@ bearer = HTTPBearer(
 )
 
 
-def digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
-
-
 def key_digests(settings: Settings) -> list[bytes]:
-    """The SHA-256 of every configured key; a clear error for an unreadable key file."""
+    """The SHA-256 of every configured key; ``ValueError`` for keys that cannot be used
+    (``service.api_keys``: the settings refuse them too, this re-reads the file)."""
     keys = [k.get_secret_value() for k in settings.api_keys]
-    digests = [digest(k) for k in keys if k]
-    if settings.api_keys_file is not None:
-        try:
-            lines = Path(settings.api_keys_file).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read TEXTCNN_API_KEYS_FILE: {exc}") from None
-        for number, raw in enumerate(lines, 1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith(DIGEST_PREFIX):
-                try:
-                    value = bytes.fromhex(line.removeprefix(DIGEST_PREFIX))
-                except ValueError:
-                    value = b""
-                if len(value) != hashlib.sha256().digest_size:
-                    raise ValueError(
-                        f"TEXTCNN_API_KEYS_FILE line {number}: sha256: needs 64 hex digits"
-                    )
-                digests.append(value)
-            else:
-                digests.append(digest(line))
-    return digests
+    return api_keys.key_digests(keys, settings.api_keys_file)
 
 
 def unauthorized(detail: str, error: str | None = None) -> HTTPException:
@@ -75,13 +49,12 @@ def unauthorized(detail: str, error: str | None = None) -> HTTPException:
 async def require_api_key(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
-    """401 unless the request carries one of the app's keys (``app.state.api_keys``)."""
+    """401 unless the request carries one of the app's keys (``app.state.api_keys``); with
+    none, every request is refused: the guard fails closed."""
     digests: list[bytes] = request.app.state.api_keys
-    if not digests:
-        return
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("an API key is required: send `Authorization: Bearer <key>`")
-    presented = digest(credentials.credentials)
+    presented = api_keys.digest(credentials.credentials)
     accepted = False
     for known in digests:  # every digest, always: no timing hint of which one matched
         accepted |= hmac.compare_digest(presented, known)

@@ -215,13 +215,30 @@ class ReadyResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {"ready": True, "models": {"text": "v3", "image": "v1"}},
-                {"ready": False, "models": {"text": "v3", "image": None}},
+                {
+                    "ready": False,
+                    "models": {"text": "v3", "image": None},
+                    "errors": {"image": "cannot read its current version: ..."},
+                },
+                {
+                    "ready": False,
+                    "models": {},
+                    "error": "cannot reach the registry s3://models/prod at http://s3:8333: ...",
+                },
             ]
         }
     )
 
     ready: bool = Field(description="Whether every configured model is loaded.")
     models: dict[str, str | None] = Field(description="Served version per model (null: none).")
+    errors: dict[str, str] = Field(
+        default_factory=dict,
+        description="Why a model is not served at its current version (a version refused, a "
+        "pointer that cannot be read), by model; the one served before keeps serving.",
+    )
+    error: str | None = Field(
+        None, description="Why the models to serve could not be listed (the registry)."
+    )
 
 
 class RefusedVersion(BaseModel):
@@ -278,16 +295,37 @@ class ModelInfo(BaseModel):
     )
 
 
-_PATH = re.compile(r"(?<![\w.~])(?:~|\.{1,2})?(?:/[^\s'\"/:,;()\[\]]+)+/?")
+_WORD = re.compile(r"[^\s'\"`()\[\]{}<>,;]+")  # what may be a path: no spaces, quotes, brackets
+_SEPARATORS = re.compile(r"[/\\]+")
+_ROOTED = re.compile(r"[/\\~.]|[A-Za-z][\w+.-]*://|[A-Za-z]:[/\\]")  # /, ~, ./, s3://, C:\
+_FILE_NAME = re.compile(r"\.[A-Za-z]\w*$")  # config.json, model.safetensors
+_URL = re.compile(r"[A-Za-z][\w+.-]*://")
+
+
+def _scrubbed(word: str) -> str:
+    """``word`` cut to its last part when it is a path: from the root, home, the current
+    directory, a URL to a file or a drive, or relative with two separators or a file name at
+    its end (``v3/config.json``). ``text/plain``, ``and/or``, ``3/4`` and a URL that names no
+    file (a registry, an endpoint) stay as they are."""
+    path = word.rstrip(":.")
+    if not _SEPARATORS.search(path) or re.fullmatch(r"[\d/\\.:-]+", path):
+        return word
+    parts = [part for part in _SEPARATORS.split(path) if part]
+    if not (_ROOTED.match(path) or len(parts) > 2 or _FILE_NAME.search(parts[-1])):
+        return word
+    if _URL.match(path) and not _FILE_NAME.search(parts[-1]):
+        return word  # a registry or endpoint the operator named (s3://bucket/prefix, http://host)
+    return (parts[-1] if parts else "/") + word[len(path) :]
 
 
 def public_error(message: str | None) -> str | None:
-    """An error as clients see it: its first line, every file path cut to its last part
-    (the log has the whole message; paths and tracebacks say too much about the host)."""
+    """An error as clients see it: its first line, every file path (absolute or relative)
+    cut to its last part (the log has the whole message; paths and tracebacks say too much
+    about the host)."""
     if message is None:
         return None
     first = message.strip().splitlines()[0] if message.strip() else message
-    return _PATH.sub(lambda m: m[0].rstrip("/").rsplit("/", 1)[-1] or "/", first)
+    return _WORD.sub(lambda m: _scrubbed(m[0]), first)
 
 
 def model_info(state: ModelState, settings: Settings) -> ModelInfo:

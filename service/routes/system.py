@@ -43,9 +43,20 @@ async def health() -> Any:
 )
 @probe_router.head("/ready", include_in_schema=False)
 async def ready(manager: ManagerDep) -> Any:
-    """200 when every configured model is loaded, 503 otherwise."""
+    """200 when every configured model is loaded, 503 otherwise; both say what keeps a
+    model from its current version (an unreachable registry, a refused version)."""
     is_ready, versions = readiness(manager)
-    body = {"ready": is_ready, "models": versions}
+    errors = {
+        name: public_error(state.error)
+        for name, state in sorted(manager.states.items())
+        if state.error
+    }
+    body = {
+        "ready": is_ready,
+        "models": versions,
+        "errors": errors,
+        "error": public_error(manager.error),
+    }
     return body if is_ready else JSONResponse(body, status_code=503)
 
 

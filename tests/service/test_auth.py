@@ -4,6 +4,9 @@ a bearer key; keys from a setting or a file (plain or SHA-256)."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,14 +82,91 @@ def test_metrics_auth_and_a_key_file_with_digests(
         assert client.get("/models", headers=bad).status_code == 401
 
 
-def test_a_bad_key_file_is_a_clear_startup_error(
+UNUSABLE = {  # form: (TEXTCNN_API_KEYS, TEXTCNN_API_KEYS_FILE's text or None for no file)
+    "empty key": (["", "good-key"], None),
+    "blank key": (["   "], None),
+    "key with spaces around": ([" good-key"], None),
+    "comment-only file": ([], "# keys go here\n\n   \n"),
+    "empty file": ([], ""),
+    "short digest": ([], "sha256:abc\n"),
+    "digest not hex": ([], "good-key\nsha256:" + "zz" * 32 + "\n"),
+    "a good key and an empty file": (["good-key"], ""),
+}
+WHY = {
+    "empty key": "key 1 is empty or blank",
+    "blank key": "key 1 is empty or blank",
+    "key with spaces around": "key 1 starts or ends with whitespace",
+    "comment-only file": "holds no key",
+    "empty file": "holds no key",
+    "short digest": "line 1: sha256: needs 64 hex digits",
+    "digest not hex": "line 2: sha256: needs 64 hex digits",
+    "a good key and an empty file": "holds no key",
+}
+
+
+@pytest.mark.parametrize("form", UNUSABLE)
+def test_unusable_keys_refuse_to_start(
+    make_settings: Callable[..., Settings], tmp_path: Path, form: str
+) -> None:
+    """Keys configured but unusable never mean "open": the settings refuse them, saying why."""
+    keys, text = UNUSABLE[form]
+    overrides: dict[str, object] = {"api_keys": keys}
+    if text is not None:
+        (tmp_path / "keys").write_text(text, encoding="utf-8")
+        overrides["api_keys_file"] = tmp_path / "keys"
+    with pytest.raises(ValueError, match=WHY[form]):
+        create_app(make_settings(**overrides))
+
+
+def test_a_missing_key_file_refuses_to_start(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     with pytest.raises(ValueError, match="cannot read TEXTCNN_API_KEYS_FILE"):
         create_app(make_settings(api_keys_file=tmp_path / "missing"))
-    (tmp_path / "keys").write_text("sha256:abc\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="line 1: sha256: needs 64 hex digits"):
-        create_app(make_settings(api_keys_file=tmp_path / "keys"))
+
+
+def test_a_key_file_emptied_after_the_settings_were_read(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """create_app reads the file again (a worker process starts from the environment)."""
+    keys = tmp_path / "keys"
+    keys.write_text("good-key\n", encoding="utf-8")
+    settings = make_settings(api_keys_file=keys)
+    keys.write_text("# rotated out\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="holds no key"):
+        create_app(settings)
+
+
+def test_the_guard_fails_closed_without_digests(make_settings: Callable[..., Settings]) -> None:
+    app = create_app(make_settings(api_keys=["good-key"]))
+    with TestClient(app) as client:
+        app.state.api_keys = []
+        auth = {"Authorization": "Bearer good-key"}
+        assert client.get("/models", headers=auth).status_code == 401
+        assert client.get("/models").status_code == 401
+
+
+def test_serve_exits_with_the_reason(registry_root: Path, tmp_path: Path) -> None:
+    """A real ``textcnn serve`` with an empty key or a comment-only key file exits non-zero
+    before it binds a port, and says why."""
+    (tmp_path / "keys").write_text("# nobody yet\n", encoding="utf-8")
+    for setting in (
+        {"TEXTCNN_API_KEYS": '[""]'},
+        {"TEXTCNN_API_KEYS_FILE": str(tmp_path / "keys")},
+    ):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTCNN_API_KEYS")}
+        command = [sys.executable, "-m", "textcnn", "serve", "--registry", str(registry_root)]
+        done = subprocess.run(
+            [*command, "--port", "0"],
+            env={**env, **setting},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2, done.stderr
+        reason = "key 1 is empty or blank" if "TEXTCNN_API_KEYS" in setting else "holds no key"
+        assert "invalid service settings" in done.stderr and reason in done.stderr
+        assert "Uvicorn running" not in done.stderr
 
 
 def test_405_lists_every_method_of_the_path(client: TestClient) -> None:

@@ -1,9 +1,9 @@
 """Bundles to ONNX files, checked against the Predictor's forward pass before they are kept.
 
 The graph is the bundle's network as the Predictor runs it (flip test-time augmentation
-included) with both logits and probabilities as outputs, traced by ``torch.export`` with
-dynamic batch (and, for text, sequence) axes. Next to ``NAME.onnx`` goes ``NAME.json``, the
-preprocessing contract (``textcnn.export.contract``).
+included) with both logits and probabilities (the bundle's temperature applied) as outputs,
+traced by ``torch.export`` with dynamic batch (and, for text, sequence) axes. Next to
+``NAME.onnx`` goes ``NAME.json``, the preprocessing contract (``textcnn.export.contract``).
 """
 
 from __future__ import annotations
@@ -45,19 +45,24 @@ _EXPORT_LOCK = threading.Lock()
 
 
 class ServedNetwork(nn.Module):
-    """Logits as the Predictor computes them, and the probabilities it reports: softmax, or
-    one sigmoid per label for multi-label models."""
+    """Logits as the Predictor computes them, and the probabilities it reports: the softmax
+    of the logits divided by the bundle's temperature, or one sigmoid per label for
+    multi-label models."""
 
-    def __init__(self, model: nn.Module, flip_tta: bool, multi_label: bool) -> None:
+    def __init__(
+        self, model: nn.Module, flip_tta: bool, multi_label: bool, temperature: float = 1.0
+    ) -> None:
         super().__init__()
         self.model = model
         self.flip_tta = flip_tta
         self.multi_label = multi_label
+        self.temperature = temperature
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = forward_logits(self.model, x, self.flip_tta)
-        probs = logits.sigmoid() if self.multi_label else logits.softmax(dim=1)
-        return logits, probs
+        if self.multi_label:
+            return logits, logits.sigmoid()
+        return logits, (logits / self.temperature).softmax(dim=1)
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ def _export(bundle: Bundle, out: Path, source: str, int8: bool, token_table: boo
         model,
         getattr(bundle.processor, "flip_tta", False),
         is_multi_label(bundle),
+        bundle.temperature,
     ).eval()
     sample = export.sample(bundle)
     dims = {axis: index for index, axis in enumerate(spec.axes) if isinstance(axis, str)}
@@ -160,7 +166,9 @@ def _export(bundle: Bundle, out: Path, source: str, int8: bool, token_table: boo
             if int8:
                 quantize_int8(tmp)
         # against the bundle's own network: the forms above are checked here, not assumed
-        reference = ServedNetwork(bundle.model, network.flip_tta, network.multi_label).eval()
+        reference = ServedNetwork(
+            bundle.model, network.flip_tta, network.multi_label, network.temperature
+        ).eval()
         difference = _check(reference, tmp, spec.name, [sample, _resized(sample, spec.axes)])
         tolerance = INT8_TOLERANCE if int8 else TOLERANCE
         if difference > tolerance:
