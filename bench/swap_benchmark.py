@@ -239,7 +239,8 @@ async def swap_once(
     every replica answered with the new version (plus ``settle`` seconds)."""
     run = SwapRun(len(urls))
     run.old_version = pointer(server, uri, name)["version"]
-    body = json.dumps({"texts": ["a great film", "why is it so", "awful service"]}).encode()
+    texts = ["a great film", "why is it so", "awful service"]
+    body = json.dumps({"texts": texts, "model": name}).encode()
     done = asyncio.Event()
     load = asyncio.create_task(
         load_until_swapped(urls, body, concurrency, run.old_version, done, run)
@@ -286,7 +287,8 @@ def replicas(
                 "PYTHONPATH": str(REPO),
             }
             args = ["--registry", uri, "--threads", "1"]
-            url, _ = stack.enter_context(serve(args, env, log_dir / f"replica-{i}.log"))
+            log = log_dir / f"replica-{i}.log"
+            url, _ = stack.enter_context(serve(args, env, log, timeout=600))
             urls.append(url)
         yield urls
 

@@ -76,7 +76,8 @@ OVERRIDES: dict[str, Any] = {
     "--feature-maps": int, "--dropout": float, "--word-dropout": float, "--max-norm": float,
     "--label-smoothing": float, "--ema": float, "--teacher": str, "--augment": int,
     "--teacher-epochs": int, "--distill-weight": float, "--filter-widths": int_list,
-    "--sentence-encoder": str,
+    "--sentence-encoder": str, "--distill": str, "--augment-mask": float,
+    "--augment-window": float, "--distill-temperature": float,
 }  # fmt: skip
 
 
@@ -128,6 +129,10 @@ def run_cnn(task: Task, opts: TextTrainOptions, dev_only: bool = False) -> dict[
     if ngrams and ngrams["dev_by_weight"]:  # the ablation: the same network, the CNN alone
         out["ngram_weight"] = ngrams["weight"]
         out["dev_cnn_alone"] = ngrams["dev_by_weight"]["0.0"]
+    taught = bundle.training.get("distill")
+    if taught:  # the teacher's dev accuracy, and its share of the time unless it was cached
+        out["teacher_dev"] = taught["teacher_dev"]
+        out["teacher_seconds"] = taught["teacher_seconds"] if not taught["cached"] else 0.0
     if dev_only:
         return out
     out["test"] = bundle.metrics["test_accuracy"]
@@ -309,6 +314,9 @@ def dev_record(
     }
     if all("dev_cnn_alone" in r for r in runs):
         record["dev_cnn_alone"] = [100 * r["dev_cnn_alone"] for r in runs]
+    if all("teacher_dev" in r for r in runs):
+        record["teacher_dev"] = [100 * r["teacher_dev"] for r in runs]
+        record["teacher_seconds"] = [r["teacher_seconds"] for r in runs]
     print(json.dumps({"selection": record}), flush=True)  # one line per cell, for sweeps
     return record
 

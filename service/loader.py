@@ -36,6 +36,7 @@ from textcnn.export.onnx_export import token_table_bytes
 from textcnn.export.runtime import OnnxForward, onnx_forward
 from textcnn.modalities import Modality, get_modality
 from textcnn.store import VersionRefused
+from textcnn.text import sentence_scores
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,9 @@ class ModelManager:
         self.error: str | None = None  # why the models to serve could not be listed
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task | None = None
+        # the sentence term's served embeddings (a process-wide cache, sized by the settings)
+        sentence_scores.SERVED.resize(int(settings.sentence_cache_mib * 2**20))
+        sentence_scores.SERVED.observe = metrics.count_sentence_lookups
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:

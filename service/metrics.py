@@ -103,11 +103,25 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemin",
         )
+        self.sentence_cache = Counter(
+            "textcnn_sentence_cache_lookups",
+            "Served texts whose sentence embedding was looked up, by result (hit: from the "
+            "cache, no encoder forward; miss: encoded).",
+            ["result"],
+            registry=r,
+        )
 
     def set_problem(self, model: str, reason: str | None) -> None:
         """Mark ``model``'s one current problem (``PROBLEMS``), or none."""
         for known in PROBLEMS:
             self.model_problem.labels(model, known).set(1 if known == reason else 0)
+
+    def count_sentence_lookups(self, hits: int, misses: int) -> None:
+        """The embedding cache's lookups (``textcnn.text.embedding_cache``)."""
+        if hits:
+            self.sentence_cache.labels("hit").inc(hits)
+        if misses:
+            self.sentence_cache.labels("miss").inc(misses)
 
     def retire_version(self, model: str, version: str, modality: str) -> None:
         """A version is no longer served: drop its series (multiprocess mode cannot drop a

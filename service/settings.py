@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         description="Most inputs in one forward pass; concurrent requests are coalesced up to "
         "it and larger requests split (1: one forward per request).",
     )
+    sentence_cache_mib: float = Field(
+        64,
+        ge=0,
+        description="Memory for the sentence embeddings of a `--sentence-encoder` model's "
+        "served texts, per worker, least recently used evicted (a repeated text is not "
+        "encoded again; hits and misses in /metrics; 0: off).",
+    )
     max_wait_ms: float = Field(
         0.0,
         ge=0,

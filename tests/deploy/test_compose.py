@@ -34,6 +34,7 @@ from tests.deploy.conftest import (
 from textcnn.cli import build_parser
 from textcnn.cli.serve import FLAGS
 from textcnn.store import LocalStore
+from textcnn.store.s3 import parse_uri
 
 DOCKERFILE = parse_dockerfile(REPO / "Dockerfile")
 COMPOSE = load_compose()
@@ -327,8 +328,9 @@ def test_replicas_serve_the_s3_registry_behind_nginx(
     assert args.command == "serve"
     env = {k: v for k, v in environment(replica, {}).items() if k.startswith(ENV_PREFIX)}
     settings = serve_settings(args, env, monkeypatch)
-    registry = urlsplit(env[f"{ENV_PREFIX}REGISTRY"])
-    assert registry.scheme == "s3" and registry.netloc == weed_flags()["bucket"]
+    assert settings.registry == env[f"{ENV_PREFIX}REGISTRY"]
+    assert parse_uri(settings.registry)[0] == weed_flags()["bucket"]
+    assert "s3" in DOCKERFILE.args["EXTRAS"].split(","), "the image needs textcnn[s3]"
     assert settings.host == "0.0.0.0"
     assert "ports" not in replica, "replicas are reached through nginx"
     assert replica["healthcheck"] == SERVICES["api"]["healthcheck"]

@@ -25,6 +25,7 @@ from textcnn.cli import build_parser
 from textcnn.cli.serve import FLAGS
 from textcnn.engine.bundle import Bundle
 from textcnn.store import LocalStore
+from textcnn.store.s3 import parse_uri
 
 MANIFEST = REPO / "deploy" / "kserve" / "inferenceservice.yaml"
 [SERVICE] = list(yaml.safe_load_all(MANIFEST.read_text(encoding="utf-8")))
@@ -96,8 +97,10 @@ def test_the_environment_is_what_the_service_and_boto3_read(
     mounts = {m["name"]: m["mountPath"] for m in CONTAINER["volumeMounts"]}
     volumes = {v["name"] for v in PREDICTOR["volumes"]}
     assert env[f"{ENV_PREFIX}CACHE"] in mounts.values() and set(mounts) <= volumes
-    assert env[f"{ENV_PREFIX}REGISTRY"].startswith("s3://")
-    assert settings(monkeypatch).registry is not None
+    assert settings(monkeypatch).registry == env[f"{ENV_PREFIX}REGISTRY"]
+    parse_uri(env[f"{ENV_PREFIX}REGISTRY"])  # an s3://bucket/prefix registry
+    extras = parse_dockerfile(REPO / "Dockerfile").args["EXTRAS"].split(",")
+    assert "s3" in extras, "the image needs textcnn[s3] for an s3:// registry"
 
     # the secret's variables, as boto3 reads them (a made-up secret: nothing is contacted)
     secrets = secret_env()

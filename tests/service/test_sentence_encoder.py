@@ -14,6 +14,8 @@ from service.settings import Settings
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
 from textcnn.store import LocalStore
+from textcnn.text import sentence_scores
+from textcnn.text.embedding_cache import EmbeddingCache
 
 TEXTS = ["the food was superb", "a dreadful film", "where is the store", "!!!"]
 
@@ -39,3 +41,31 @@ def test_the_service_answers_as_the_predictor(
             np.testing.assert_allclose(got, row, atol=1e-5)
         r = client.post("/classify", json={"texts": TEXTS[:1], "explain": True})
         assert r.status_code == 422 and "has no explanations" in r.text
+
+
+def test_a_repeated_text_is_a_cache_hit_in_metrics(
+    sentence_bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service sizes the embedding cache and counts its lookups in /metrics."""
+    monkeypatch.setattr(sentence_scores, "SERVED", EmbeddingCache())
+    root = tmp_path / "registry"
+    LocalStore(root, create=True).publish("text", sentence_bundle)
+    settings = Settings(registry=root, reload_interval=0, sentence_cache_mib=1)
+    with TestClient(create_app(settings)) as client:
+        assert sentence_scores.SERVED.max_bytes == 2**20
+        before = lookups(client.get("/metrics").text)
+        for _ in range(2):
+            r = client.post("/classify", json={"texts": ["a text sent twice"]})
+            assert r.status_code == 200, r.text
+        after = lookups(client.get("/metrics").text)
+    routed = after["miss"] - before["miss"]  # the gate routes the crippled CNN's every text
+    assert routed == 1 and after["hit"] - before["hit"] == 1
+
+
+def lookups(metrics: str) -> dict[str, float]:
+    found = dict.fromkeys(("hit", "miss"), 0.0)
+    for line in metrics.splitlines():
+        if line.startswith("textcnn_sentence_cache_lookups_total{"):
+            result = line.split('result="')[1].split('"')[0]
+            found[result] = float(line.rsplit(" ", 1)[1])
+    return found

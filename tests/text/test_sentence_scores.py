@@ -16,6 +16,7 @@ from textcnn.errors import ExportError, TextCNNError
 from textcnn.export import export_onnx
 from textcnn.text import sentence_scores
 from textcnn.text.data import read_text_dataset
+from textcnn.text.embedding_cache import EmbeddingCache
 from textcnn.text.sentence_scores import GATES, WEIGHTS, embed_sentences, routed
 from textcnn.text.train import TextTrainOptions, train_text
 
@@ -60,9 +61,9 @@ def test_only_texts_the_network_is_unsure_of_are_encoded(
     encoded: list[str] = []
     real = sentence_scores.embed_sentences
 
-    def counted(name: str, texts: list[str]) -> torch.Tensor:
+    def counted(name: str, texts: list[str], runtime: str = "onnx") -> torch.Tensor:
         encoded.extend(texts)
-        return real(name, texts)
+        return real(name, texts, runtime=runtime)
 
     monkeypatch.setattr(sentence_scores, "embed_sentences", counted)
     unsure = routed(network, gate)
@@ -107,16 +108,21 @@ def test_embeddings_are_normalised_and_remembered_only_while_training(
     real = sentence_scores.encode_layers
 
     def counted(
-        name: str, texts: list[str], layers: tuple[int, ...], device: torch.device | None
+        name: str,
+        texts: list[str],
+        layers: tuple[int, ...],
+        device: torch.device | None,
+        runtime: str,
     ) -> np.ndarray:
         encoded.append(len(texts))
-        return real(name, texts, layers, device)
+        return real(name, texts, layers, device, runtime)
 
     monkeypatch.setattr(sentence_scores, "encode_layers", counted)
+    monkeypatch.setattr(sentence_scores, "SERVED", EmbeddingCache())  # no served cache
     with sentence_scores.remembering():
         torch.testing.assert_close(embed_sentences("minilm", TEXTS[::-1]), first[:4].flip(0))
         embed_sentences("minilm", TEXTS[:2])  # remembered: not encoded again
-    embed_sentences("minilm", TEXTS[:2])  # serving: always encoded
+    embed_sentences("minilm", TEXTS[:2])  # serving without its cache: encoded
     assert encoded == [4, 2] and not sentence_scores._MEMO
 
 

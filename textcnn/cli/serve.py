@@ -1,4 +1,5 @@
-"""``textcnn serve``: the REST service under uvicorn (uvloop + httptools).
+"""``textcnn serve``: the REST service under uvicorn (uvloop + httptools), or with ``--ray`` as
+Ray Serve replicas (``service.ray_app``).
 
 Flags override ``TEXTCNN_*`` environment settings; they reach every worker process through
 those same environment variables, since uvicorn starts workers from an import string. With
@@ -78,6 +79,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--limit-concurrency", type=int, help="connections per worker before uvicorn's 503 (none)"
     )
+    p.add_argument(
+        "--ray",
+        action="store_true",
+        help="serve as Ray Serve replicas on the Ray cluster of RAY_ADDRESS or `ray start`, "
+        "else on a local one (needs textcnn[ray]; pays off across hosts, not on one)",
+    )
+    p.add_argument("--replicas", type=int, help="Ray Serve replicas, with --ray (1)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -130,6 +138,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             for e in exc.errors()
         )
         raise TextCNNError(f"invalid service settings: {problems}") from None
+    if args.ray:
+        return serve_on_ray(settings, 1 if args.replicas is None else args.replicas)
+    if args.replicas is not None:
+        raise TextCNNError("--replicas needs --ray (uvicorn runs --workers processes)")
     with metrics_directory(settings.workers):
         uvicorn.run(
             "service.main:create_app",
@@ -143,6 +155,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=settings.log_level,
             access_log=False,
         )
+    return 0
+
+
+def serve_on_ray(settings: Any, replicas: int) -> int:
+    """``--ray``: each replica one process with its own models, so uvicorn's ``--workers``
+    has no meaning there."""
+    if replicas < 1:
+        raise TextCNNError("--replicas must be at least 1")
+    if settings.workers > 1:
+        raise TextCNNError("--workers is for uvicorn; with --ray, run more --replicas")
+    try:
+        from service import ray_app
+    except ImportError as exc:
+        raise TextCNNError(
+            f"textcnn serve --ray needs the ray extra ({exc.name} is missing): "
+            "pip install 'textcnn[ray]'"
+        ) from None
+    ray_app.run(settings, replicas)
     return 0
 
 
