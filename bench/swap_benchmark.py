@@ -287,7 +287,8 @@ def replicas(
                 "PYTHONPATH": str(REPO),
             }
             args = ["--registry", uri, "--threads", "1"]
-            url, _ = stack.enter_context(serve(args, env, log_dir / f"replica-{i}.log"))
+            log = log_dir / f"replica-{i}.log"
+            url, _ = stack.enter_context(serve(args, env, log, timeout=600))
             urls.append(url)
         yield urls
 
