@@ -20,10 +20,6 @@ import pytest
 from tests.conftest import REPO
 from tests.deploy.conftest import free_port, readme_block
 
-DEMO_LABELS = {
-    json.loads(line)["label"]
-    for line in (REPO / "data/demo/support_test.jsonl").read_text(encoding="utf-8").splitlines()
-}
 STARTUP_S = 300  # two trainings, a cold venv check and the service start on a busy machine
 
 
@@ -93,12 +89,12 @@ def test_readme_demo_command_trains_and_serves(tmp_path: Path) -> None:
             {"Content-Type": "application/json"},
         )
         assert status == 200 and body["model"] == "text"
-        assert body["results"][0]["label"] in DEMO_LABELS
+        assert body["results"][0]["label"] == "billing"
         digit = sorted((tmp_path / "digits" / "test" / "7").glob("*.png"))[0]
         status, body = request(
             f"{url}/classify-image", digit.read_bytes(), {"Content-Type": "image/png"}
         )
-        assert status == 200 and body["results"][0]["label"] in {str(d) for d in range(10)}
+        assert status == 200 and body["results"][0]["label"] == "7"
     finally:
         stop(proc)
     first = log.read_text()
