@@ -216,12 +216,17 @@ class ReadyResponse(BaseModel):
             "examples": [
                 {"ready": True, "models": {"text": "v3", "image": "v1"}},
                 {"ready": False, "models": {"text": "v3", "image": None}},
+                {"ready": True},
             ]
         }
     )
 
     ready: bool = Field(description="Whether every configured model is loaded.")
-    models: dict[str, str | None] = Field(description="Served version per model (null: none).")
+    models: dict[str, str | None] | None = Field(
+        None,
+        description="Served version per model (null: none); only with a valid API key when "
+        "keys are configured.",
+    )
 
 
 class RefusedVersion(BaseModel):

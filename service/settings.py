@@ -163,13 +163,15 @@ class Settings(BaseSettings):
     api_keys: list[SecretStr] = Field(
         [],
         description='API keys, as JSON (`["key1"]`): with any key (here or in '
-        "`api_keys_file`) every route but /health, /ready, /docs and /metrics needs "
-        "`Authorization: Bearer <key>`. Default: no authentication.",
+        "`api_keys_file`) every route but the open ones (README, API keys) needs "
+        "`Authorization: Bearer <key>`; a key that cannot be used (empty, blank) stops the "
+        "start. Default: no authentication.",
     )
     api_keys_file: Path | None = Field(
         None,
         description="A file of API keys, one a line (`#` comments); a line `sha256:<hex>` "
-        "holds a key's SHA-256 instead of the key.",
+        "holds a key's SHA-256 instead of the key. A file that is missing, holds no key or "
+        "a malformed line stops the start.",
     )
     metrics_auth: bool = Field(
         False, description="Require an API key for /metrics too (when keys are configured)."

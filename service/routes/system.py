@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from service.auth import may_read_models
 from service.deps import ManagerDep, MetricsDep, SettingsDep, read_json, serving, shed_if_full
 from service.responses import FastJSONResponse
 from service.routing import readiness
@@ -24,7 +25,7 @@ from service.schemas import (
 )
 
 router = APIRouter(tags=["system"])  # behind the API keys, when there are keys
-probe_router = APIRouter(tags=["system"])  # always open: load balancers and orchestrators
+probe_router = APIRouter(tags=["system"])  # always open (README, API keys): probes
 metrics_router = APIRouter(tags=["system"])  # behind the keys only with TEXTCNN_METRICS_AUTH
 
 
@@ -38,14 +39,22 @@ async def health() -> Any:
 @probe_router.get(
     "/ready",
     response_model=ReadyResponse,
+    response_model_exclude_none=True,
     responses={503: {"model": ReadyResponse, "description": "A configured model is missing."}},
     summary="Readiness",
 )
 @probe_router.head("/ready", include_in_schema=False)
-async def ready(manager: ManagerDep) -> Any:
-    """200 when every configured model is loaded, 503 otherwise."""
+async def ready(manager: ManagerDep, request: Request) -> Any:
+    """200 when every configured model is loaded, 503 otherwise.
+
+    Open with API keys on, since probes (load balancers, the kubelet, Docker's healthcheck)
+    carry no key; so it says only ready or not. The served version of each model, which
+    tells a caller what the service holds, comes only with a valid key (or with keys off,
+    when /models is open anyway)."""
     is_ready, versions = readiness(manager)
-    body = {"ready": is_ready, "models": versions}
+    body: dict[str, Any] = {"ready": is_ready}
+    if await may_read_models(request):
+        body["models"] = versions
     return body if is_ready else JSONResponse(body, status_code=503)
 
 
