@@ -103,8 +103,9 @@ class Settings(BaseSettings):
         ge=0,
         description="A batch that the model's recent batches say takes less than this runs on "
         "the event loop itself instead of an inference thread, which saves the hand-off's "
-        "CPU; longer ones run in a thread so that the loop keeps answering. 0: every batch "
-        "in a thread.",
+        "CPU; longer ones run in a thread so that the loop keeps answering, as does every "
+        "batch of a model with a sentence encoder, whose cost no average foresees. 0: every "
+        "batch in a thread.",
     )
     explain_top: int = Field(
         5, ge=1, description="N-grams reported per input when a request asks for explanations."

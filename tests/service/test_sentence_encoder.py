@@ -39,3 +39,25 @@ def test_the_service_answers_as_the_predictor(
             np.testing.assert_allclose(got, row, atol=1e-5)
         r = client.post("/classify", json={"texts": TEXTS[:1], "explain": True})
         assert r.status_code == 422 and "has no explanations" in r.text
+
+
+def test_a_model_with_a_sentence_term_never_runs_on_the_event_loop(
+    sentence_bundle: Bundle, text_bundle: Bundle, tmp_path: Path
+) -> None:
+    """Whatever its recent batches cost, a gated encoder's next batch may route every text to
+    the encoder: it runs in an inference thread, while a plain model's small batches run
+    inline under the same settings."""
+    root = tmp_path / "registry"
+    store = ModelStore(root, create=True)
+    store.publish("text", sentence_bundle)
+    store.publish("plain", text_bundle)
+    settings = Settings(registry=root, reload_interval=0, inline_batch_ms=60_000)
+    with TestClient(create_app(settings)) as client:
+        for model in ("text", "plain"):
+            for _ in range(3):
+                r = client.post("/classify", json={"texts": TEXTS, "model": model})
+                assert r.status_code == 200, r.text
+        states = client.app.state.manager.states
+        assert not states["text"].loaded.batcher._runs_inline(1)
+        assert states["plain"].loaded.batcher._runs_inline(1)
+
