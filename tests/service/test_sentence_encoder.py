@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from service.main import create_app
@@ -61,3 +62,69 @@ def test_a_model_with_a_sentence_term_never_runs_on_the_event_loop(
         assert not states["text"].loaded.batcher._runs_inline(1)
         assert states["plain"].loaded.batcher._runs_inline(1)
 
+
+def test_a_term_on_another_device_than_its_embeddings_fails_the_load_check(
+    sentence_bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU's stand-in: the term's buffers on the ``meta`` device, the encoder's embeddings on
+    the CPU. The version is refused at load, with the reason, instead of serving 500s."""
+    root = tmp_path / "registry"
+    ModelStore(root, create=True).publish("text", sentence_bundle)
+    real = ModelStore.load_bundle
+
+    def on_another_device(self: ModelStore, *args: object, **kwargs: object) -> Bundle:
+        bundle = real(self, *args, **kwargs)
+        bundle.model.sentence.to("meta")
+        return bundle
+
+    monkeypatch.setattr(ModelStore, "load_bundle", on_another_device)
+    settings = Settings(registry=root, reload_interval=0, runtime="torch")
+    with TestClient(create_app(settings)) as client:
+        (info,) = client.get("/models").json()["models"]
+        assert info["state"] == "unavailable" and info["refused"][0]["version"] == "v1"
+        assert "meta" in info["refused"][0]["error"]
+        assert client.post("/classify", json={"texts": TEXTS}).status_code == 503
+        assert client.get("/ready").status_code == 503
+
+
+def test_the_load_check_warms_the_encoder(
+    sentence_bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoder runs once when a version loads, on the example, and no text of a request
+    waits for its first load: the check routes the example whatever the gate."""
+    from textcnn.text import sentence_scores
+
+    encoded: list[list[str]] = []
+    real = sentence_scores.embed_sentences
+
+    def counted(name: str, texts: list[str]) -> torch.Tensor:
+        encoded.append(list(texts))
+        return real(name, texts)
+
+    monkeypatch.setattr(sentence_scores, "embed_sentences", counted)
+    root = tmp_path / "registry"
+    ModelStore(root, create=True).publish("text", sentence_bundle)
+    with TestClient(create_app(Settings(registry=root, reload_interval=0))) as client:
+        assert encoded == [["warm up"]]  # the text modality's example
+        assert client.post("/classify", json={"text": TEXTS[0]}).status_code == 200
+
+
+@pytest.mark.cuda
+def test_a_sentence_encoder_model_serves_on_the_gpu(
+    sentence_bundle: Bundle, tmp_path: Path
+) -> None:
+    """The term's buffers on CUDA, the encoder's embeddings from the CPU: the same answers as
+    on the CPU (the stand-in above shows the check; this, the fix)."""
+    root = tmp_path / "registry"
+    ModelStore(root, create=True).publish("text", sentence_bundle)
+    expected = Predictor(sentence_bundle).predict_proba(TEXTS)
+    settings = Settings(registry=root, reload_interval=0, device="cuda")
+    with TestClient(create_app(settings)) as client:
+        (info,) = client.get("/models").json()["models"]
+        assert info["state"] == "serving", info
+        r = client.post("/classify", json={"texts": TEXTS})
+        assert r.status_code == 200, r.text
+        for row, result in zip(expected.tolist(), r.json()["results"], strict=True):
+            scores = {s["label"]: s["score"] for s in result["scores"]}
+            got = [scores[label] for label in sentence_bundle.labels]
+            np.testing.assert_allclose(got, row, atol=1e-4)

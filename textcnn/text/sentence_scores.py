@@ -156,8 +156,9 @@ class SentenceScores(nn.Module):
         self.register_buffer("gate", torch.ones(()))
 
     def log_proba(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """The regression's log-probabilities, unweighted: ``[N, classes]``."""
-        return F.log_softmax(embeddings @ self.coef.T + self.bias, dim=1)
+        """The regression's log-probabilities, unweighted: ``[N, classes]``, on the buffers'
+        device (the encoder's embeddings come from the CPU; the model may be on a GPU)."""
+        return F.log_softmax(embeddings.to(self.coef.device) @ self.coef.T + self.bias, dim=1)
 
     def forward(self, texts: Sequence[str], network: torch.Tensor) -> torch.Tensor:
         """The term for ``texts``, given the network's logits for them: only the texts it
@@ -166,7 +167,7 @@ class SentenceScores(nn.Module):
         rows = torch.nonzero(routed(network, self.gate, self.weight)).flatten().tolist()
         if rows:
             embeddings = embed_sentences(self.encoder, [texts[i] for i in rows])
-            out[rows] = self.weight * self.log_proba(embeddings)
+            out[rows] = (self.weight * self.log_proba(embeddings)).to(out.device)
         return out
 
 
@@ -237,7 +238,7 @@ def fit_sentence_scores(
         coef[present], bias[present] = regression.coef_, regression.intercept_
     scores.coef.copy_(torch.from_numpy(coef))
     scores.bias.copy_(torch.from_numpy(bias))
-    term = scores.log_proba(embed_sentences(scores.encoder, dev_texts))
+    term = scores.log_proba(embed_sentences(scores.encoder, dev_texts)).cpu()
     dev_y, network = dev_y.cpu(), network.cpu().float()
     route = {gate: routed(network, gate) for gate in GATES}
 
