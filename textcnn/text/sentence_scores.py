@@ -54,6 +54,10 @@ _REMEMBERED = 20_000  # texts whose embeddings are kept (4.5 KiB each)
 _MEMO: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
 _REMEMBERING = [0]  # open ``remembering()`` blocks
+# One encoder, and so one fast tokenizer, serves every sentence-encoder model of a process, and
+# fast tokenizers are not thread-safe: a call sets its padding and truncation on the shared
+# tokenizer, which raises "Already borrowed" while another thread encodes (tokenizers#537).
+_TOKENIZING = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -124,13 +128,14 @@ def encode_layers(name: str, texts: Sequence[str], layers: Sequence[int]) -> np.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), _BATCH):
         rows = order[start : start + _BATCH]
-        batch = tokenizer(
-            [texts[i] for i in rows],
-            padding=True,
-            truncation=True,
-            max_length=model.max_seq_length,
-            return_tensors="pt",
-        )
+        with _TOKENIZING:
+            batch = tokenizer(
+                [texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=model.max_seq_length,
+                return_tensors="pt",
+            )
         states = transformer(**batch, output_hidden_states=True).hidden_states
         mask = batch["attention_mask"].unsqueeze(-1).to(states[0].dtype)
         count = mask.sum(dim=1).clamp(min=1)
