@@ -9,10 +9,11 @@ ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim AS builder
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-# Optional dependency groups of pyproject.toml ("serve": the REST service this image runs).
+# Optional dependency groups of pyproject.toml ("serve": the REST service this image runs;
+# "s3": registries at s3://bucket/prefix, as the Compose `scale` profile and KServe use).
 # The vectors of the default recipe (GloVe 6B 50-d, all-MiniLM-L6-v2) are core dependencies,
 # so a served model can be retrained in the image.
-ARG EXTRAS=serve
+ARG EXTRAS=serve,s3
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

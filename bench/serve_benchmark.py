@@ -9,7 +9,10 @@ In one run, against real ``textcnn serve`` processes (uvloop + httptools, 1 and 
   (``max_batch_size=1``, the baseline);
 - ``/classify`` with 256 texts per request (texts/s);
 - ``/classify-image`` with 32x32 PNGs (a LeNet-5 trained for seconds on generated images,
-  unless ``--image-bundle`` names a real one).
+  unless ``--image-bundle`` names a real one);
+- with ``--ray 1,2``, the ceiling and the demo model's ``/classify`` through Ray Serve
+  (``textcnn serve --ray --replicas N``, each on its own local Ray instance) beside uvicorn
+  with as many workers (``--workers ''`` measures only these).
 
 Models missing from ``--work`` are trained first (the MR models only where
 ../shared/datasets, or ``$TEXTCNN_DATASETS``, holds MR).
@@ -18,8 +21,9 @@ Every cell runs ``--repeats`` times (3), interleaved, and the table shows median
 beside this one, each against its own ceiling, and with ``--also SETTING=VALUE`` so is a
 server of this code with that setting (e.g. ``TEXTCNN_PRECISION=int8`` beside the default fp32).
 Usage: ``python bench/serve_benchmark.py [--duration 5] [--workers 1,2] [--concurrency 1,16,64]
-[--precision bf16] [--also TEXTCNN_PRECISION=int8] [--repeats 3] [--before ../main]``
-(needs ``wrk``: ``apt-get install -y wrk``). It keeps the machine's cores busy for minutes.
+[--precision bf16] [--also TEXTCNN_PRECISION=int8] [--repeats 3] [--before ../main]
+[--ray 1,2] [--json-out bench/results/serve.json]`` (needs ``wrk``: ``apt-get install -y
+wrk``). It keeps the machine's cores busy for minutes.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -91,14 +95,9 @@ def ensure_models(
     runs only on texts the network is unsure of, so its cost depends on how well it learnt
     and on the texts being new to it.
     """
-    models = {"text": work / "demo-glove50", "rand300": work / "demo-rand300"}
-    demo = ("train", "--data", str(DEMO_TRAIN), "--test", str(DEMO_TEST), "--threads", "1")
-    if not (models["text"] / "config.json").is_file():  # scripts/demo.sh's recipe
-        out = str(models["text"])
-        textcnn(*demo, "--mode", "non-static", "--embeddings", "glove-6b-50d", "--epochs", "15",
-                "--out", out)  # fmt: skip
+    models = {"text": demo_model(work), "rand300": work / "demo-rand300"}
     if not (models["rand300"] / "config.json").is_file():  # Kim's defaults: 300-d CNN-rand
-        textcnn(*demo, "--recipe", "kim2014", "--out", str(models["rand300"]))
+        textcnn(*DEMO_ARGS, "--recipe", "kim2014", "--out", str(models["rand300"]))
     if MR.is_file():
         models["mr"] = work / "mr-glove50"
         if not (models["mr"] / "config.json").is_file():
@@ -134,6 +133,18 @@ def ensure_models(
     return models
 
 
+DEMO_ARGS = ("train", "--data", str(DEMO_TRAIN), "--test", str(DEMO_TEST), "--threads", "1")
+
+
+def demo_model(work: Path) -> Path:
+    """The demo model (``scripts/demo.sh``'s recipe: GloVe-50d non-static), trained if missing."""
+    path = work / "demo-glove50"
+    if not (path / "config.json").is_file():
+        textcnn(*DEMO_ARGS, "--mode", "non-static", "--embeddings", "glove-6b-50d",
+                "--epochs", "15", "--out", str(path))  # fmt: skip
+    return path
+
+
 def train_image_model(out: Path) -> None:
     """A LeNet-5 on generated 32x32 images: real architecture and preprocessing, toy task."""
     import torch
@@ -153,11 +164,11 @@ def train_image_model(out: Path) -> None:
 
 def build_registry(work: Path, models: dict[str, Path]) -> Path:
     from textcnn.engine.bundle import load_bundle
-    from textcnn.store import ModelStore
+    from textcnn.store import LocalStore
 
     root = work / "registry"
     shutil.rmtree(root, ignore_errors=True)
-    registry = ModelStore(root, create=True)
+    registry = LocalStore(root, create=True)
     for name, path in models.items():
         registry.publish(name, load_bundle(path))
     return root
@@ -238,15 +249,19 @@ class Server:
     workers: int
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the server and its worker processes."""
-        pids, total = [self.pid], 0.0
+        """User + system CPU of the server and every process under it (uvicorn's workers;
+        a Ray instance's raylet, proxy and replicas)."""
+        parents: dict[int, list[int]] = {}
         for pid in Path("/proc").iterdir():
             if pid.name.isdigit():
                 try:
-                    if int((pid / "stat").read_text().rsplit(")", 1)[1].split()[1]) == self.pid:
-                        pids.append(int(pid.name))
+                    ppid = int((pid / "stat").read_text().rsplit(")", 1)[1].split()[1])
                 except (OSError, IndexError, ValueError):
                     continue
+                parents.setdefault(ppid, []).append(int(pid.name))
+        pids, total = [self.pid], 0.0
+        for pid in pids:  # grows as it goes: the whole tree
+            pids += parents.get(pid, [])
         for pid in pids:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -256,27 +271,55 @@ class Server:
         return total
 
 
+def ray_replicas_answering(url: str) -> int:
+    """How many Ray Serve replicas answered 40 concurrent /ready probes (0: none ready)."""
+    import concurrent.futures
+
+    def probe(_: int) -> str | None:
+        try:
+            with urllib.request.urlopen(f"{url}/ready", timeout=5) as r:
+                return r.headers.get("x-ray-replica")
+        except OSError:
+            return None
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        return len({r for r in pool.map(probe, range(40)) if r})
+
+
 @contextlib.contextmanager
 def server(
-    registry: Path, workers: int, env: dict[str, str], log: Path, src: Path = REPO
+    registry: Path,
+    workers: int,
+    env: dict[str, str],
+    log: Path,
+    src: Path = REPO,
+    ray: bool = False,
 ) -> Iterator[Server]:
-    """A ``textcnn serve`` of the code in ``src`` (this checkout, or another's ``--before``)."""
+    """A ``textcnn serve`` of the code in ``src`` (this checkout, or another's ``--before``);
+    ``ray``: ``--ray`` with ``workers`` replicas, on a Ray instance of its own on loopback."""
     port = free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("TEXTCNN_")}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTCNN_", "RAY_"))}
     environ.update({"TEXTCNN_BENCHMARK_ROUTE": "true", "TEXTCNN_LOG_LEVEL": "warning", **env})
     environ["PYTHONPATH"] = str(src)
     command = [sys.executable, "-m", "textcnn", "serve", "--registry", str(registry)]
-    command += ["--port", str(port), "--workers", str(workers)]
+    command += ["--port", str(port)]
+    if ray:
+        command += ["--ray", "--replicas", str(workers)]
+        environ.update(RAY_ADDRESS="local", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    else:
+        command += ["--workers", str(workers)]
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=src, env=environ, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"the server exited:\n{log.read_text()}")
             try:
-                if get(f"{url}/ready")[0] == 200:
+                if get(f"{url}/ready")[0] == 200 and (
+                    not ray or ray_replicas_answering(url) == workers
+                ):
                     break
             except OSError:
                 pass
@@ -287,7 +330,7 @@ def server(
     finally:
         process.terminate()
         try:
-            process.wait(20)
+            process.wait(60)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -445,6 +488,56 @@ def table(cells: list[Cell]) -> str:
     return "\n".join(rows)
 
 
+def ray_cells(
+    args: argparse.Namespace,
+    registry: Path,
+    targets: dict[str, Target],
+    tuned: dict[str, str],
+    concurrencies: list[int],
+) -> list[Cell]:
+    """The ceiling and the demo model through Ray Serve with each of ``args.ray`` replicas
+    (code ``ray``; the workers column holds replicas) and through uvicorn with as many
+    workers (code ``uvicorn``): every server side by side, cells interleaved."""
+    counts = [int(n) for n in args.ray.split(",")]
+    cells: list[Cell] = []
+    with contextlib.ExitStack() as stack:
+        runs = []
+        for n in counts:
+            for code, ray in (("uvicorn", False), ("ray", True)):
+                log = args.work / f"server-{code}-{n}.log"
+                srv = stack.enter_context(server(registry, n, tuned, log, ray=ray))
+                runs += [(code, srv, "ceiling", "ceiling"), (code, srv, "text", "batching")]
+        for _, srv, name, _ in runs:  # warm every replica's models and code paths
+            wrk(srv.url + targets[name].endpoint, targets[name].script, 8, 2)
+        for repeat in range(args.repeats):
+            for c in concurrencies:
+                for code, srv, name, mode in runs:
+                    kw = {"code": code, "repeat": repeat}
+                    cells.append(measure(srv, targets[name], mode, c, args.duration, **kw))
+    return cells
+
+
+def ray_summary(cells: list[Cell]) -> str:
+    """Ray Serve's requests/s on the demo model over uvicorn's with as many workers (the
+    median of each repeat's ratio)."""
+    rps = {
+        (c.code, c.workers, c.concurrency, c.repeat): c.rps
+        for c in cells
+        if c.model == "text" and c.code in ("ray", "uvicorn")
+    }
+    lines = []
+    for n, conc in sorted({(k[1], k[2]) for k in rps if k[0] == "ray"}):
+        repeats = [k[3] for k in rps if k[:3] == ("ray", n, conc)]
+        ray = median(rps["ray", n, conc, r] for r in repeats)
+        plain = median(rps["uvicorn", n, conc, r] for r in repeats)
+        ratio = median(rps["ray", n, conc, r] / rps["uvicorn", n, conc, r] for r in repeats)
+        lines.append(
+            f"/classify (text), c={conc}: Ray Serve {n} replica(s) {ray:.0f} req/s, "
+            f"uvicorn {n} worker(s) {plain:.0f} req/s: {ratio:.2f} of uvicorn's"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--work", type=Path, default=Path("/tmp/textcnn-serve-bench"))
@@ -483,16 +576,26 @@ def main() -> None:
         action="store_true",
         help="also serve the default recipe on MR with --sentence-encoder minilm",
     )
+    p.add_argument(
+        "--ray",
+        help="also Ray Serve with these replica counts (comma list, e.g. 1,2) beside uvicorn "
+        "with as many workers, on the demo model (needs textcnn[ray])",
+    )
+    p.add_argument("--json-out", type=Path, help="also write every cell (each repeat) here")
     args = p.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     args.work.mkdir(parents=True, exist_ok=True)
     dims = [int(d) for d in args.encoder_dims.split(",")] if args.encoder_dims else []
-    models = ensure_models(args.work, args.image_bundle, dims, args.sentence_encoder)
+    worker_counts = [int(w) for w in args.workers.split(",") if w]
+    if worker_counts:
+        models = ensure_models(args.work, args.image_bundle, dims, args.sentence_encoder)
+    else:  # --workers '': the Ray comparison alone, on the demo model
+        models = {"text": demo_model(args.work)}
     registry = build_registry(args.work, models)
 
     demo = sentences(DEMO_TEST, "jsonl") + sentences(DEMO_TRAIN, "jsonl")
-    texts = {"text": demo[:200], "rand300": demo[:200]}
+    texts = {"text": demo[:200], **({"rand300": demo[:200]} if "rand300" in models else {})}
     if "mr" in models:
         texts["mr"] = sentences(MR, "label-text")
         texts.update({f"mr-e{dim}": texts["mr"] for dim in dims})
@@ -513,13 +616,16 @@ def main() -> None:
     }
     many = texts["text"] * 2
     for model in ("text", "rand300"):
+        if model not in models:
+            continue
         batches = [{"texts": many[i : i + 256], "model": model} for i in range(0, 200, 50)]
         targets[f"batch-{model}"] = Target(model, script(f"batch-{model}", batches), items=256)
-    png = args.work / "image.png"
-    Image.effect_noise((32, 32), 64).convert("RGB").save(png)
-    targets["image"] = Target(
-        "image", lua_script(args.work, "image", file=png, content_type="image/png")
-    )
+    if "image" in models:
+        png = args.work / "image.png"
+        Image.effect_noise((32, 32), 64).convert("RGB").save(png)
+        targets["image"] = Target(
+            "image", lua_script(args.work, "image", file=png, content_type="image/png")
+        )
 
     tuned = {}
     if args.max_batch_size:
@@ -536,7 +642,7 @@ def main() -> None:
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     cells: list[Cell] = []
     baseline = {**tuned, "TEXTCNN_MAX_BATCH_SIZE": "1"}
-    for workers in [int(w) for w in args.workers.split(",")]:
+    for workers in worker_counts:
         # All servers run side by side (an idle one costs nothing) and their cells alternate,
         # repeat after repeat, so a change in the machine's load hits them alike.
         with contextlib.ExitStack() as stack:
@@ -580,7 +686,11 @@ def main() -> None:
                         cells.append(
                             measure(srv, batch, "256 texts/request", c, args.duration, **kw)
                         )
+    if args.ray:
+        cells += ray_cells(args, registry, targets, tuned, concurrencies)
     print(table(cells))
+    if args.ray:
+        print("\n" + ray_summary(cells))
     print(
         f"\n{os.cpu_count()} cores; 1-minute load average at the start: {load:.2f}; "
         f"{args.duration:g} s per cell, median of {args.repeats} interleaved repeats; wrk -t1 "
@@ -589,9 +699,27 @@ def main() -> None:
         "(--recipe kim2014, 300-d) on the demo data, mr = MR GloVe-50d non-static, mr-eD = "
         "the default recipe on MR with D-d minilm vectors (50 + D dimensions), mr-sentence = "
         "the default recipe on MR with --sentence-encoder minilm, image = "
-        f"{models['image'].name}. "
+        f"{models['image'].name if 'image' in models else '-'}. "
         f"Settings: {tuned or 'the service defaults'}."
+        + (
+            " Code ray: textcnn serve --ray --replicas N (workers = replicas), each on a Ray "
+            "instance of its own; code uvicorn: textcnn serve --workers N beside it."
+            if args.ray
+            else ""
+        )
     )
+    if args.json_out:
+        report = {
+            "command": ["python", "bench/serve_benchmark.py", *sys.argv[1:]],
+            "cores": os.cpu_count(),
+            "load_average_at_start": load,
+            "duration_s": args.duration,
+            "repeats": args.repeats,
+            "settings": tuned,
+            "cells": [asdict(c) for c in cells],
+        }
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

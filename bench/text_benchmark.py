@@ -47,9 +47,13 @@ from minilm_lr import MiniLMLogReg, embed  # noqa: E402
 from nbsvm import NBSVM  # noqa: E402
 
 from textcnn.cli.options import int_list  # noqa: E402
+from textcnn.engine.bundle import Bundle  # noqa: E402
+from textcnn.engine.calibration import nll  # noqa: E402
 from textcnn.engine.predictor import Predictor  # noqa: E402
 from textcnn.models.textcnn import MODES  # noqa: E402
+from textcnn.report.evaluation import calibration  # noqa: E402
 from textcnn.text.data import TextDataset, read_text_dataset  # noqa: E402
+from textcnn.text.nbsvm import unweighted_scores  # noqa: E402
 from textcnn.text.recipes import RECIPES, recipe_options  # noqa: E402
 from textcnn.text.tokenize import get_tokenizer  # noqa: E402
 from textcnn.text.train import TextTrainOptions, train_text  # noqa: E402
@@ -65,13 +69,15 @@ KIM = {
     "multichannel": {"mr": 81.1, "trec": 92.2, "sst2": 88.1},
 }
 TARGETS = {"mr": 81.5, "trec": 93.0, "sst2": 86.0}
+CALIBRATION = ("test_ece_before", "test_ece_after", "test_nll_before", "test_nll_after")
 # the recipe's training options a run may override, as flags and their parsers
 OVERRIDES: dict[str, Any] = {
     "--epochs": int, "--batch-size": int, "--optimizer": str, "--lr": float, "--patience": int,
     "--feature-maps": int, "--dropout": float, "--word-dropout": float, "--max-norm": float,
     "--label-smoothing": float, "--ema": float, "--teacher": str, "--augment": int,
     "--teacher-epochs": int, "--distill-weight": float, "--filter-widths": int_list,
-    "--sentence-encoder": str,
+    "--sentence-encoder": str, "--distill": str, "--augment-mask": float,
+    "--augment-window": float, "--distill-temperature": float,
 }  # fmt: skip
 
 
@@ -102,7 +108,11 @@ def tasks(name: str, root: Path, folds: int, run_folds: int) -> list[Task]:
 
 
 def run_cnn(task: Task, opts: TextTrainOptions, dev_only: bool = False) -> dict[str, float]:
-    """Train on ``task`` and score it; ``dev_only``: the test split is never read (selection)."""
+    """Train on ``task`` and score it; ``dev_only``: the test split is never read (selection).
+
+    On test: the accuracy, the expected calibration error and NLL before and after the
+    bundle's temperature, and, from the same bundle, the CNN alone (every other term weighted
+    0) and the n-gram scores alone (their argmax)."""
     started = time.perf_counter()
     bundle = train_text(task.train, opts, dev=task.dev, test=None if dev_only else task.test)
     seconds = time.perf_counter() - started
@@ -113,15 +123,22 @@ def run_cnn(task: Task, opts: TextTrainOptions, dev_only: bool = False) -> dict[
         "best_epoch": result["best_epoch"],
         "epochs_run": len(result["history"]),
         "seconds": seconds,
+        "temperature": bundle.temperature,
     }
     ngrams = bundle.training.get("ngrams")
     if ngrams and ngrams["dev_by_weight"]:  # the ablation: the same network, the CNN alone
         out["ngram_weight"] = ngrams["weight"]
         out["dev_cnn_alone"] = ngrams["dev_by_weight"]["0.0"]
+    taught = bundle.training.get("distill")
+    if taught:  # the teacher's dev accuracy, and its share of the time unless it was cached
+        out["teacher_dev"] = taught["teacher_dev"]
+        out["teacher_seconds"] = taught["teacher_seconds"] if not taught["cached"] else 0.0
     if dev_only:
         return out
     out["test"] = bundle.metrics["test_accuracy"]
+    out.update(test_calibration(bundle, task.test))
     if "dev_cnn_alone" in out:  # every term beside the CNN weighted 0, then restored
+        out["test_ngrams_alone"] = ngrams_alone(bundle, task.test)
         terms = [
             m for m in (bundle.model.side, getattr(bundle.model, "sentence", None)) if m is not None
         ]
@@ -135,6 +152,39 @@ def run_cnn(task: Task, opts: TextTrainOptions, dev_only: bool = False) -> dict[
         for m, weight in zip(terms, weights, strict=True):
             m.weight.fill_(weight)
     return out
+
+
+def gold_ids(bundle: Bundle, data: TextDataset) -> torch.Tensor:
+    index = {label: i for i, label in enumerate(bundle.labels)}
+    return torch.tensor([index[label] for label in data.labels])
+
+
+def test_calibration(bundle: Bundle, test: TextDataset) -> dict[str, float]:
+    """The test data's expected calibration error and NLL under the raw logits (before) and
+    under the bundle's temperature (after); fails if the temperature moved any prediction."""
+    predictor = Predictor(bundle)
+    logits = predictor.predict_logits(test.texts).float()
+    targets = gold_ids(bundle, test)
+    before, after = logits.softmax(dim=1), predictor.proba_from_logits(logits)
+    if not torch.equal(before.argmax(dim=1), after.argmax(dim=1)):
+        raise AssertionError("the temperature moved a prediction")
+    out = {}
+    for name, proba, t in (("before", before, 1.0), ("after", after, predictor.temperature)):
+        confidence, predicted = proba.max(dim=1)
+        out[f"test_ece_{name}"] = calibration(confidence, predicted == targets)["ece"]
+        out[f"test_nll_{name}"] = nll(logits, targets, t)
+    return out
+
+
+@torch.no_grad()
+def ngrams_alone(bundle: Bundle, test: TextDataset) -> float:
+    """Test accuracy of the bundle's n-gram scores on their own (the argmax of its NBSVM's
+    class scores), the CNN left out."""
+    side = bundle.model.side
+    weight = side.weight.item()
+    scores = unweighted_scores(side, bundle.processor.encode(test.texts))
+    side.weight.fill_(weight)
+    return float((scores.argmax(dim=1) == gold_ids(bundle, test)).float().mean())
 
 
 def run_baseline(name: str, task: Task, tokenizer: str) -> float:
@@ -205,6 +255,49 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def cnn_record(
+    info: dict[str, Any],
+    mode: str,
+    vectors: str,
+    runs: list[dict[str, Any]],
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """One CNN cell: its ``runs`` as they are (``raw``: every figure per fold and seed) and
+    their summaries."""
+    record = {
+        **info,
+        "model": "cnn",
+        "mode": mode,
+        "vectors": vectors,
+        "folds_run": len({r["fold"] for r in runs}),
+        "seeds": (seeds := sorted({r["seed"] for r in runs})),
+        "per_run": [r["test"] for r in runs],
+        "dev_accuracy": 100 * statistics.fmean(r["dev"] for r in runs),
+        "best_epochs": [r["best_epoch"] for r in runs],
+        "seconds_per_epoch": statistics.fmean(r["seconds_per_epoch"] for r in runs),
+        "seconds_per_seed": sum(r["seconds"] for r in runs) / len(seeds),
+        "options": options,
+        **summary([r["test"] for r in runs]),
+        "temperatures": [r["temperature"] for r in runs],
+        "raw": runs,
+    }
+    for key in CALIBRATION:
+        values = [r[key] for r in runs]
+        record[key] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values)}
+    if all("test_cnn_alone" in r for r in runs):
+        record["ngram_weights"] = [r["ngram_weight"] for r in runs]
+        record["cnn_alone"] = {
+            "dev_accuracy": 100 * statistics.fmean(r["dev_cnn_alone"] for r in runs),
+            "per_run": [r["test_cnn_alone"] for r in runs],
+            **summary([r["test_cnn_alone"] for r in runs]),
+        }
+        record["ngrams_alone"] = {
+            "per_run": [r["test_ngrams_alone"] for r in runs],
+            **summary([r["test_ngrams_alone"] for r in runs]),
+        }
+    return record
+
+
 def dev_record(
     dataset: str, mode: str, vectors: str | None, overrides: dict[str, Any], runs: list[dict]
 ) -> dict[str, Any]:
@@ -221,6 +314,9 @@ def dev_record(
     }
     if all("dev_cnn_alone" in r for r in runs):
         record["dev_cnn_alone"] = [100 * r["dev_cnn_alone"] for r in runs]
+    if all("teacher_dev" in r for r in runs):
+        record["teacher_dev"] = [100 * r["teacher_dev"] for r in runs]
+        record["teacher_seconds"] = [r["teacher_seconds"] for r in runs]
     print(json.dumps({"selection": record}), flush=True)  # one line per cell, for sweeps
     return record
 
@@ -252,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vectors", help="comma list of --embeddings values (default: the recipe's)")
     p.add_argument("--folds", type=int, default=10, help="MR cross-validation folds")
     p.add_argument("--run-folds", type=int, help="train only the first N MR folds")
+    p.add_argument(
+        "--first-fold",
+        type=int,
+        default=1,
+        help="start at this MR fold (1-based; to split the folds between runs)",
+    )
     p.add_argument("--seeds", default="0", help="comma list of model seeds")
     p.add_argument("--threads", type=int, default=2)
     for flag, kind in OVERRIDES.items():
@@ -300,47 +402,35 @@ def main(argv: list[str] | None = None) -> int:
             for vectors in vector_sources if mode != "rand" else [None]:
                 runs = []
                 for seed in seeds:
-                    for i, task in enumerate(work):
+                    first = args.first_fold - 1 if dataset == "mr" else 0
+                    for i, task in enumerate(work[first:], start=first):
                         opts = recipe_options(
                             args.recipe, mode=mode, embeddings=vectors, seed=seed,
                             threads=args.threads, progress=False, **overrides,
                         )  # fmt: skip
-                        runs.append(run_cnn(task, opts, args.dev_only))
-                        shown = json.dumps({k: round(v, 4) for k, v in runs[-1].items()})
+                        run = run_cnn(task, opts, args.dev_only)
+                        runs.append({"seed": seed, "fold": i if dataset == "mr" else None, **run})
+                        shown = json.dumps({k: round(v, 4) for k, v in run.items()})
                         log.info(
                             "%s %s %s seed %d run %d/%d: %s",
                             dataset, mode, vectors, seed, i + 1, len(work), shown,
                         )  # fmt: skip
+                        if args.dev_only:
+                            continue
+                        # written after every run: a long benchmark stopped early keeps its runs
+                        name = vectors or f"rand {base.dim}-d"
+                        records = [
+                            r for r in records if (r["dataset"], r["mode"], r["vectors"]) != (
+                                dataset, mode, name)
+                        ]  # fmt: skip
+                        records.append(cnn_record(info, mode, name, runs, asdict(opts)))
+                        if args.json_out:
+                            results = merge(args.json_out, records)
+                            args.json_out.write_text(
+                                json.dumps({"results": results}, indent=2) + "\n"
+                            )
                 if args.dev_only:
                     selection.append(dev_record(dataset, mode, vectors, overrides, runs))
-                    continue
-                records.append(
-                    {
-                        **info,
-                        "model": "cnn",
-                        "mode": mode,
-                        "vectors": vectors or f"rand {base.dim}-d",
-                        "folds_run": len(work),
-                        "seeds": seeds,
-                        "per_run": [r["test"] for r in runs],
-                        "dev_accuracy": 100 * statistics.fmean(r["dev"] for r in runs),
-                        "best_epochs": [r["best_epoch"] for r in runs],
-                        "seconds_per_epoch": statistics.fmean(r["seconds_per_epoch"] for r in runs),
-                        "seconds_per_seed": sum(r["seconds"] for r in runs) / len(seeds),
-                        "options": asdict(opts),
-                        **summary([r["test"] for r in runs]),
-                    }
-                )
-                if all("test_cnn_alone" in r for r in runs):
-                    records[-1]["ngram_weights"] = [r["ngram_weight"] for r in runs]
-                    records[-1]["cnn_alone"] = {
-                        "dev_accuracy": 100 * statistics.fmean(r["dev_cnn_alone"] for r in runs),
-                        "per_run": [r["test_cnn_alone"] for r in runs],
-                        **summary([r["test_cnn_alone"] for r in runs]),
-                    }
-                if args.json_out:
-                    all_results = merge(args.json_out, records)
-                    args.json_out.write_text(json.dumps({"results": all_results}, indent=2) + "\n")
     if args.dev_only:
         print(f"\n{args.threads} CPU threads; dev accuracy %, mean over runs (no test data read)\n")
         print(dev_table(selection))

@@ -35,6 +35,8 @@ from textcnn.errors import InputError
 from textcnn.export.onnx_export import token_table_bytes
 from textcnn.export.runtime import OnnxForward, onnx_forward
 from textcnn.modalities import Modality, get_modality
+from textcnn.store import VersionRefused
+from textcnn.text import sentence_scores
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +153,9 @@ class ModelManager:
         self.error: str | None = None  # why the models to serve could not be listed
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task | None = None
+        # the sentence term's served embeddings (a process-wide cache, sized by the settings)
+        sentence_scores.SERVED.resize(int(settings.sentence_cache_mib * 2**20))
+        sentence_scores.SERVED.observe = metrics.count_sentence_lookups
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -174,13 +179,16 @@ class ModelManager:
                 log.exception("checking for new model versions failed")
 
     # -- finding and loading versions ----------------------------------------------------
-    def _scan(self) -> tuple[dict[str, tuple[ModelSource | None, str | None, str | None]], str]:
-        """Each model's source and current version, or why it has none (runs in a thread)."""
+    def _scan(
+        self,
+    ) -> tuple[dict[str, tuple[ModelSource | None, str | None, str | None]], str, set[str]]:
+        """Each model's source and current version, or why it has none, and the models whose
+        pointer could not be read (runs in a thread)."""
         try:
             sources = configured_sources(self.settings)
         except Exception as exc:
-            return {}, str(exc)
-        found = {}
+            return {}, str(exc), set()
+        found, unread = {}, set()
         for name, source in sources.items():
             if source is None:
                 found[name] = (None, None, "not in the registry or the configured bundles")
@@ -189,15 +197,16 @@ class ModelManager:
                 version = source.current()
             except Exception as exc:
                 found[name] = (source, None, f"cannot read its current version: {exc}")
+                unread.add(name)
                 continue
             error = None if version else "the registry has no current version of it"
             found[name] = (source, version, error)
-        return found, ""
+        return found, "", unread
 
     async def refresh(self) -> None:
         """Look for new current versions once; load and swap in each one that works."""
         async with self._lock:
-            found, error = await asyncio.to_thread(self._scan)
+            found, error, unread = await asyncio.to_thread(self._scan)
             if error and error != self.error:
                 log.error("cannot list the models to serve: %s", error)
             self.error = error or None
@@ -209,13 +218,17 @@ class ModelManager:
                     if problem != state.error:
                         log.warning("model %s: %s", name, problem)
                     state.error = problem
+                    if name in unread:
+                        self.metrics.set_problem(name, "registry")
                     continue
                 if state.loaded is not None and state.loaded.version == version:
                     state.error = None
+                    self.metrics.set_problem(name, None)
                     continue
                 if version in state.refused:
                     continue
                 loaded |= await self._load(state, source, version)
+            self.metrics.registry_up.set(0 if error or unread else 1)
             if loaded:
                 freeze_heap()
 
@@ -235,6 +248,8 @@ class ModelManager:
             state.refused[version] = (message, _now())
             state.error = f"version {version} refused: {message}"
             self.metrics.reloads.labels(state.name, "refused").inc()
+            reason = "verification" if isinstance(exc, VersionRefused) else "load"
+            self.metrics.set_problem(state.name, reason)
             served = state.loaded.version if state.loaded else "nothing"
             log.error(
                 "model %s: refused version %s (%s); still serving %s",
@@ -246,6 +261,7 @@ class ModelManager:
             return False
         old, state.loaded = state.loaded, self._wrap(state.name, version, predictor)
         state.error = None
+        self.metrics.set_problem(state.name, None)
         self.metrics.reloads.labels(state.name, "loaded").inc()
         if old is not None:
             self.metrics.retire_version(old.name, old.version, old.predictor.modality)

@@ -22,6 +22,9 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
+# Why a model is not served at its current version (``textcnn_model_problem``'s reasons).
+PROBLEMS = ("registry", "verification", "load")
+
 # Methods counted by name; any other (a client may send anything) is counted as "other".
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -84,6 +87,41 @@ class Metrics:
             ["model", "outcome"],
             registry=r,
         )
+        self.model_problem = Gauge(
+            "textcnn_model_problem",
+            "1 while a model is not served at its current version, by reason: registry (its "
+            "pointer cannot be read: an unreachable registry or refused credentials), "
+            "verification (the current version's files do not match its manifest) or load "
+            "(it failed to load or to run); 0 once that is over. /models says more.",
+            ["model", "reason"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.registry_up = Gauge(
+            "textcnn_registry_up",
+            "1 when the last poll read the registry, 0 when it could not (/ready says why).",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.sentence_cache = Counter(
+            "textcnn_sentence_cache_lookups",
+            "Served texts whose sentence embedding was looked up, by result (hit: from the "
+            "cache, no encoder forward; miss: encoded).",
+            ["result"],
+            registry=r,
+        )
+
+    def set_problem(self, model: str, reason: str | None) -> None:
+        """Mark ``model``'s one current problem (``PROBLEMS``), or none."""
+        for known in PROBLEMS:
+            self.model_problem.labels(model, known).set(1 if known == reason else 0)
+
+    def count_sentence_lookups(self, hits: int, misses: int) -> None:
+        """The embedding cache's lookups (``textcnn.text.embedding_cache``)."""
+        if hits:
+            self.sentence_cache.labels("hit").inc(hits)
+        if misses:
+            self.sentence_cache.labels("miss").inc(misses)
 
     def retire_version(self, model: str, version: str, modality: str) -> None:
         """A version is no longer served: drop its series (multiprocess mode cannot drop a

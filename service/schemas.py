@@ -215,7 +215,16 @@ class ReadyResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {"ready": True, "models": {"text": "v3", "image": "v1"}},
-                {"ready": False, "models": {"text": "v3", "image": None}},
+                {
+                    "ready": False,
+                    "models": {"text": "v3", "image": None},
+                    "errors": {"image": "cannot read its current version: ..."},
+                },
+                {
+                    "ready": False,
+                    "models": {},
+                    "error": "cannot reach the registry s3://models/prod at http://s3:8333: ...",
+                },
                 {"ready": True},
             ]
         }
@@ -224,8 +233,16 @@ class ReadyResponse(BaseModel):
     ready: bool = Field(description="Whether every configured model is loaded.")
     models: dict[str, str | None] | None = Field(
         None,
-        description="Served version per model (null: none); only with a valid API key when "
-        "keys are configured.",
+        description="Served version per model (null: none); this and the errors only with a "
+        "valid API key when keys are configured.",
+    )
+    errors: dict[str, str] | None = Field(
+        None,
+        description="Why a model is not served at its current version (a version refused, a "
+        "pointer that cannot be read), by model; the one served before keeps serving.",
+    )
+    error: str | None = Field(
+        None, description="Why the models to serve could not be listed (the registry)."
     )
 
 
@@ -287,18 +304,22 @@ _WORD = re.compile(r"[^\s'\"`()\[\]{}<>,;]+")  # what may be a path: no spaces, 
 _SEPARATORS = re.compile(r"[/\\]+")
 _ROOTED = re.compile(r"[/\\~.]|[A-Za-z][\w+.-]*://|[A-Za-z]:[/\\]")  # /, ~, ./, s3://, C:\
 _FILE_NAME = re.compile(r"\.[A-Za-z]\w*$")  # config.json, model.safetensors
+_URL = re.compile(r"[A-Za-z][\w+.-]*://")
 
 
 def _scrubbed(word: str) -> str:
     """``word`` cut to its last part when it is a path: from the root, home, the current
-    directory, a URL or a drive, or relative with two separators or a file name at its end
-    (``v3/config.json``). ``text/plain``, ``and/or`` and ``3/4`` stay as they are."""
+    directory, a URL to a file or a drive, or relative with two separators or a file name at
+    its end (``v3/config.json``). ``text/plain``, ``and/or``, ``3/4`` and a URL that names no
+    file (a registry, an endpoint) stay as they are."""
     path = word.rstrip(":.")
     if not _SEPARATORS.search(path) or re.fullmatch(r"[\d/\\.:-]+", path):
         return word
     parts = [part for part in _SEPARATORS.split(path) if part]
     if not (_ROOTED.match(path) or len(parts) > 2 or _FILE_NAME.search(parts[-1])):
         return word
+    if _URL.match(path) and not _FILE_NAME.search(parts[-1]):
+        return word  # a registry or endpoint the operator named (s3://bucket/prefix, http://host)
     return (parts[-1] if parts else "/") + word[len(path) :]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.api_keys import key_digests
@@ -26,10 +26,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     # -- where models come from ----------------------------------------------------------
-    registry: Path | None = Field(
+    registry: str | None = Field(
         None,
-        description="Model registry directory (see `textcnn.store`); the service serves the "
-        "current version of each model in it and follows its pointer.",
+        description="Model registry: a directory, or `s3://bucket/prefix` on S3-compatible "
+        "storage (endpoint and credentials from the standard AWS settings, such as "
+        "`AWS_ENDPOINT_URL`; versions are cached in $TEXTCNN_CACHE/registry). The service "
+        "serves the current version of each model in it and follows its pointer.",
     )
     bundles: dict[str, Path] = Field(
         default_factory=dict,
@@ -57,6 +59,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Most inputs in one forward pass; concurrent requests are coalesced up to "
         "it and larger requests split (1: one forward per request).",
+    )
+    sentence_cache_mib: float = Field(
+        64,
+        ge=0,
+        description="Memory for the sentence embeddings of a `--sentence-encoder` model's "
+        "served texts, per worker, least recently used evicted (a repeated text is not "
+        "encoded again; hits and misses in /metrics; 0: off).",
     )
     max_wait_ms: float = Field(
         0.0,
@@ -198,6 +207,11 @@ class Settings(BaseSettings):
         description="Add POST /bench/noop, which validates a /classify body and returns a "
         "constant: the ceiling `bench/serve_benchmark.py` measures. Off in production.",
     )
+
+    @field_validator("registry", mode="before")
+    @classmethod
+    def _registry_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value  # s3:// is no Path
 
     @model_validator(mode="after")
     def _int8_runs_in_onnx(self) -> Settings:

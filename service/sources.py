@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Protocol
 
 from service.settings import Settings
 from textcnn.engine.bundle import CONFIG_FILE, Bundle, load_bundle
-from textcnn.store import ModelStore
+from textcnn.store import ModelStore, open_store
 
 
 class ModelSource(Protocol):
@@ -20,19 +21,26 @@ class ModelSource(Protocol):
     def load(self, version: str, device: str) -> Bundle: ...
 
 
+@functools.lru_cache(maxsize=8)
+def registry_store(location: str) -> ModelStore:
+    """The store at ``location``, opened once: an S3 store keeps the pointers' ETags, so a
+    poll that finds nothing new transfers nothing."""
+    return open_store(location)
+
+
 @dataclass
 class RegistrySource:
     """A model in the registry: its pointer names the version; loading verifies checksums."""
 
-    root: Path
+    location: str
     name: str
     label: str = "registry"
 
     def current(self) -> str | None:
-        return ModelStore(self.root).current(self.name)
+        return registry_store(self.location).current(self.name)
 
     def load(self, version: str, device: str) -> Bundle:
-        return ModelStore(self.root).load_bundle(self.name, version, device)
+        return registry_store(self.location).load_bundle(self.name, version, device)
 
 
 @dataclass
@@ -58,14 +66,14 @@ def configured_sources(s: Settings) -> dict[str, ModelSource | None]:
     names = list(s.models or [])
     if not s.models:
         if s.registry is not None:
-            names += ModelStore(s.registry).names()
+            names += registry_store(s.registry).names()
         names += [n for n in s.bundles if n not in names]
     sources: dict[str, ModelSource | None] = {}
     for name in names:
         if name in s.bundles:
             sources[name] = BundleSource(Path(s.bundles[name]))
         elif s.registry is not None:
-            sources[name] = RegistrySource(Path(s.registry), name)
+            sources[name] = RegistrySource(s.registry, name)
         else:
             sources[name] = None
     return sources

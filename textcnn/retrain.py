@@ -12,6 +12,7 @@ version's (or with ``force``); otherwise it is kept as a non-current version, wh
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -21,7 +22,7 @@ import torch
 
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.config import TrainConfig
-from textcnn.engine.distributed import broadcast_from_main, is_main_process
+from textcnn.engine.distributed import join_process_group, run_on_main
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import LabelledData, check_labels, dev_split, distinct_labels, gold
@@ -201,15 +202,24 @@ def _check_labels(
 
 
 @dataclass
+class _Recipe:
+    """What every rank trains the candidate with: rank 0 reads it from the registry and
+    sends it to the others, so a registry that changes meanwhile cannot split them."""
+
+    modality: str
+    opts: Any
+    warm: Bundle | None
+
+
+@dataclass
 class _Plan:
-    """What a retrain trains and gates, read from the registry and the data."""
+    """What a retrain trains and gates, read from the registry and the data (rank 0's)."""
 
     base: str
     current: Bundle
-    opts: Any
+    recipe: _Recipe
+    warm_start: str | None  # the version ``recipe.warm`` is, if any
     mismatch: str | None
-    warm: Bundle | None
-    train: LabelledData
     gate: LabelledData
     description: str
 
@@ -225,6 +235,7 @@ def _plan(
     holdout: float,
 ) -> _Plan:
     """Read-only: the current version, the options, the warm start and the gate split."""
+    modality = check_retrainable(registry, name, from_version)
     base = registry.resolve(name)
     current = registry.load_bundle(name, base)
     opts = stored_options(current, overrides)
@@ -236,8 +247,10 @@ def _plan(
     if warm is not None and _check_labels(data, labels, warm, f"{name!r} {from_version}", force):
         log.warning("labels differ from %s: --force trains a fresh model", from_version)
         warm = None
-    train, gate, description = _gate_split(data, dev, holdout, opts.train.seed)
-    return _Plan(base, current, opts, mismatch, warm, train, gate, description)
+    _, gate, description = _gate_split(data, dev, holdout, opts.train.seed)
+    recipe = _Recipe(modality.name, opts, warm)
+    warm_start = from_version if warm is not None else None
+    return _Plan(base, current, recipe, warm_start, mismatch, gate, description)
 
 
 def retrain(
@@ -254,54 +267,72 @@ def retrain(
 ) -> RetrainResult:
     """Train, gate and publish a candidate for ``name``; see the module docstring.
 
-    Under ``torchrun`` rank 0 alone takes the train lock, gates and publishes; the other
-    ranks only read the registry, train the same candidate with it (their steps are its
-    collectives) and return rank 0's result.
+    Under ``torchrun`` rank 0 alone reads the registry, holds the train lock, gates and
+    publishes. It sends its recipe to the other ranks before training, which train the same
+    candidate with it (their steps are its collectives), and its result after: a failure on
+    rank 0 (a busy lock, a failed gate or publish) stops every rank with its error at once.
+    Each rank reads its own ``data``, which must be the same.
     """
     if not 0 < holdout < 1:
         raise TextCNNError(f"`holdout` must be between 0 and 1, got {holdout}")
     if keep < 1:
         raise TextCNNError(f"`keep` must be at least 1, got {keep}")
-    modality = check_retrainable(registry, name, from_version)
-    args = (registry, name, data, dev, from_version, force, overrides, holdout)
-    if not is_main_process():
-        plan = _plan(*args)
-        _train_candidate(modality, plan.train, plan.opts, plan.warm, on_epoch)
-        return broadcast_from_main(None)
-    with registry.training(name):
-        plan = _plan(*args)
-        base, warm, gate = plan.base, plan.warm, plan.gate
-        candidate = _train_candidate(modality, plan.train, plan.opts, warm, on_epoch)
-        candidate_metrics = _gate_report(candidate, gate)
-        current_metrics = None if plan.mismatch else _gate_report(plan.current, gate)
-        multi = candidate.multi_label
-        promote, reason = decide(
-            candidate_metrics, current_metrics, base, force, GATE_METRICS[multi][0]
+    join_process_group()
+    plans: list[_Plan] = []  # rank 0's
+
+    with contextlib.ExitStack() as held:
+
+        def plan() -> _Recipe:
+            held.enter_context(registry.training(name))
+            args = (registry, name, data, dev, from_version, force, overrides, holdout)
+            plans.append(_plan(*args))
+            return plans[0].recipe
+
+        recipe = run_on_main(plan)
+        train = _gate_split(data, dev, holdout, recipe.opts.train.seed)[0]
+        modality = get_modality(recipe.modality)
+        candidate = _train_candidate(modality, train, recipe.opts, recipe.warm, on_epoch)
+
+        def publish() -> RetrainResult:
+            return _gate_and_publish(registry, name, plans[0], candidate, force, keep)
+
+        return run_on_main(publish)
+
+
+def _gate_and_publish(
+    registry: ModelStore, name: str, plan: _Plan, candidate: Bundle, force: bool, keep: int
+) -> RetrainResult:
+    """Rank 0's half after training: the gate, then the candidate published (current if it
+    passed and nothing was published meanwhile) and old versions pruned."""
+    base, gate = plan.base, plan.gate
+    candidate_metrics = _gate_report(candidate, gate)
+    current_metrics = None if plan.mismatch else _gate_report(plan.current, gate)
+    multi = candidate.multi_label
+    metric = GATE_METRICS[multi][0]
+    promote, reason = decide(candidate_metrics, current_metrics, base, force, metric)
+    gate_info = {"description": plan.description, "examples": len(gate), "data": gate.source}
+    candidate.metrics.update({f"gate_{k}": v for k, v in candidate_metrics.items()})
+    candidate.training["retrain"] = {
+        "base": base,
+        "warm_start": plan.warm_start,
+        "gate": gate_info,
+        "base_gate_metrics": current_metrics,
+        "force": force,
+    }
+    with registry.lock(name):
+        now = registry.current(name)
+        if promote and now != base:
+            promote, reason = False, f"the current version changed from {base} to {now}"
+        version = registry.publish(
+            name, candidate, parent=plan.warm_start or base, make_current=promote, locked=True
         )
-        gate_info = {"description": plan.description, "examples": len(gate), "data": gate.source}
-        warm_start = from_version if warm is not None else None
-        candidate.metrics.update({f"gate_{k}": v for k, v in candidate_metrics.items()})
-        candidate.training["retrain"] = {
-            "base": base,
-            "warm_start": warm_start,
-            "gate": gate_info,
-            "base_gate_metrics": current_metrics,
-            "force": force,
-        }
-        with registry.lock(name):
-            now = registry.current(name)
-            if promote and now != base:
-                promote, reason = False, f"the current version changed from {base} to {now}"
-            version = registry.publish(
-                name, candidate, parent=warm_start or base, make_current=promote, locked=True
-            )
-            pruned = registry.prune(name, keep, locked=True)
+        pruned = registry.prune(name, keep, locked=True)
     if not promote:
         reason += (
             f"; kept as a non-current version (textcnn models promote --registry "
-            f"{registry.root} --name {name} --version {version} makes it current)"
+            f"{registry.location} --name {name} --version {version} makes it current)"
         )
-    result = RetrainResult(
+    return RetrainResult(
         name=name,
         base=base,
         candidate=version,
@@ -310,9 +341,8 @@ def retrain(
         gate=gate_info,
         current_metrics=current_metrics,
         candidate_metrics=candidate_metrics,
-        warm_start=warm_start,
+        warm_start=plan.warm_start,
         train_seconds=round(candidate.training["result"]["seconds"], 3),
         pruned=pruned,
         multi_label=multi,
     )
-    return broadcast_from_main(result)

@@ -39,22 +39,32 @@ async def health() -> Any:
 @probe_router.get(
     "/ready",
     response_model=ReadyResponse,
-    response_model_exclude_none=True,
     responses={503: {"model": ReadyResponse, "description": "A configured model is missing."}},
     summary="Readiness",
 )
 @probe_router.head("/ready", include_in_schema=False)
 async def ready(manager: ManagerDep, request: Request) -> Any:
-    """200 when every configured model is loaded, 503 otherwise.
+    """200 when every configured model is loaded, 503 otherwise; both say what keeps a
+    model from its current version (an unreachable registry, a refused version).
 
     Open with API keys on, since probes (load balancers, the kubelet, Docker's healthcheck)
-    carry no key; so it says only ready or not. The served version of each model, which
-    tells a caller what the service holds, comes only with a valid key (or with keys off,
-    when /models is open anyway)."""
+    carry no key; so it then says only ready or not. The versions and errors, which tell a
+    caller what the service holds and where from, come only with a valid key (or with keys
+    off, when /models is open anyway)."""
     is_ready, versions = readiness(manager)
-    body: dict[str, Any] = {"ready": is_ready}
-    if await may_read_models(request):
-        body["models"] = versions
+    if not await may_read_models(request):
+        return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
+    errors = {
+        name: public_error(state.error)
+        for name, state in sorted(manager.states.items())
+        if state.error
+    }
+    body = {
+        "ready": is_ready,
+        "models": versions,
+        "errors": errors,
+        "error": public_error(manager.error),
+    }
     return body if is_ready else JSONResponse(body, status_code=503)
 
 

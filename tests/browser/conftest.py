@@ -13,7 +13,7 @@ import pytest
 from tests.service.live_server import live_server
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.trainer import TrainConfig
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 CHROMIUM = os.environ.get("TEXTCNN_CHROMIUM", "/usr/bin/chromium")
 HOW = (
@@ -54,7 +54,7 @@ def server(
 ) -> Iterator[str]:
     """``textcnn serve`` of a registry holding ``text`` and ``image``; small image limit."""
     root = tmp_path_factory.mktemp("page-registry")
-    store = ModelStore(root / "registry", create=True)
+    store = LocalStore(root / "registry", create=True)
     store.publish("text", text_bundle)
     store.publish("image", digit_bundle)
     env = {"TEXTCNN_MAX_IMAGE_BYTES": str(IMAGE_LIMIT), "TEXTCNN_RELOAD_INTERVAL": "0"}

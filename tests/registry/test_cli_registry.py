@@ -12,7 +12,7 @@ from PIL import Image
 from tests.registry.conftest import NAME, retrain_args
 from textcnn.cli import main
 from textcnn.retrain import EXIT_REFUSED
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 TINY = ["--mode", "rand", "--dim", "16", "--feature-maps", "8", "--epochs", "3"]
 TINY += ["--batch-size", "20"]
@@ -38,10 +38,10 @@ def test_train_into_a_registry_then_predict_and_evaluate(capsys, tmp_path, kw_fi
     code, out, _ = cli(capsys, *train)
     assert code == 0
     assert json.loads(out)["model"] == str(root / NAME / "versions" / "v1")
-    assert ModelStore(root).current(NAME) == "v1"
+    assert LocalStore(root).current(NAME) == "v1"
     assert cli(capsys, *train)[0] == 0
-    assert ModelStore(root).current(NAME) == "v2"
-    assert ModelStore(root).info(NAME, "v2").summary()["parent"] == "v1"  # the one it replaced
+    assert LocalStore(root).current(NAME) == "v2"
+    assert LocalStore(root).info(NAME, "v2").summary()["parent"] == "v1"  # the one it replaced
 
     source = ["--registry", root, "--name", NAME]
     code, out, _ = cli(capsys, "predict", *source, "what a great film", "why so")

@@ -10,7 +10,7 @@ from tests.conftest import make_multilabel_examples, multilabel_options, write_m
 from textcnn.engine.bundle import Bundle
 from textcnn.errors import DataError, TextCNNError
 from textcnn.retrain import retrain
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore, ModelStore
 from textcnn.text.data import read_text_dataset
 from textcnn.text.train import train_text
 
@@ -19,7 +19,7 @@ NAME = "tags"
 
 @pytest.fixture
 def registry(tmp_path: Path, multilabel_bundle: Bundle) -> ModelStore:
-    reg = ModelStore(tmp_path / "reg", create=True)
+    reg = LocalStore(tmp_path / "reg", create=True)
     reg.publish(NAME, multilabel_bundle)
     return reg
 

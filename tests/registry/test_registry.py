@@ -1,4 +1,5 @@
-"""The registry core: layout, atomic publish, verification, promote, rollback, prune, locks."""
+"""The registry core: layout, atomic publish, verification, promote, rollback, prune, locks;
+each test on a registry directory and on an S3 prefix (moto's server)."""
 
 from __future__ import annotations
 
@@ -10,24 +11,45 @@ import stat
 import pytest
 import torch
 
-from tests.registry.conftest import NAME
+from tests.registry.conftest import NAME, StoredFiles, use_s3
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
-from textcnn.store import ModelStore, StoreError
+from textcnn.store import LocalStore, ModelStore, StoreError, open_store
+
+V1 = f"{NAME}/versions/v1"
+
+
+@pytest.fixture(params=["local", "s3"])
+def registry(request, tmp_path, kw_bundle: Bundle, monkeypatch) -> ModelStore:
+    """A registry holding model ``kw`` with one version, v1, current: a directory, or a
+    prefix on moto's S3 server."""
+    if request.param == "local":
+        reg = open_store(tmp_path / "reg", create=True)
+    else:
+        reg = open_store(
+            use_s3(request.getfixturevalue("moto_server"), monkeypatch, tmp_path), True
+        )
+    reg.publish(NAME, kw_bundle)
+    return reg
 
 
 def test_publish_writes_a_verified_version_and_points_to_it(registry: ModelStore) -> None:
-    version_dir = registry.root / NAME / "versions" / "v1"
-    manifest = json.loads((version_dir / "manifest.json").read_text())
+    files = StoredFiles(registry)
+    manifest = json.loads(files.read(f"{V1}/manifest.json"))
+    assert manifest == registry.manifest(NAME, "v1")
     assert registry.current(NAME) == "v1"
     assert registry.version_ids(NAME) == ["v1"]
     assert set(manifest["files"]) == {"config.json", "vocab.json", "model.safetensors"}
     for name, digest in manifest["files"].items():
-        assert hashlib.sha256((version_dir / name).read_bytes()).hexdigest() == digest
+        assert hashlib.sha256(files.read(f"{V1}/{name}")).hexdigest() == digest
     assert manifest["parent"] is None
     assert manifest["created"]
     assert len(manifest["data_fingerprint"]) == 64
     assert 0 <= manifest["metrics"]["dev_accuracy"] <= 1
+    assert json.loads(files.read(f"{NAME}/current.json"))["version"] == "v1"
+    if not isinstance(registry, LocalStore):
+        return
+    version_dir = registry.root / V1
     assert not list((registry.root / NAME).glob(".tmp-*"))
     # replicas may run as other users on a shared volume: everything is world-readable
     assert stat.S_IMODE(version_dir.stat().st_mode) & 0o005 == 0o005
@@ -82,18 +104,17 @@ def test_prune_never_removes_the_current_or_previous_version(
         registry.prune(NAME, keep=0)
 
 
-def _tamper(path, how: str) -> None:
-    data = path.read_bytes()
+def _tamper(files: StoredFiles, path: str, how: str) -> None:
+    data = files.read(path)
     if how == "flip":
-        path.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+        files.write(path, data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
     else:
-        path.write_bytes(data[: len(data) // 2])
+        files.write(path, data[: len(data) // 2])
 
 
 @pytest.mark.parametrize("how", ["flip", "truncate"])
 def test_a_tampered_weight_file_is_refused(registry: ModelStore, how: str) -> None:
-    weights = registry.root / NAME / "versions" / "v1" / "model.safetensors"
-    _tamper(weights, how)
+    _tamper(StoredFiles(registry), f"{V1}/model.safetensors", how)
     with pytest.raises(StoreError, match=r"model\.safetensors: checksum mismatch"):
         registry.load(NAME)
     with pytest.raises(StoreError, match="checksum mismatch"):
@@ -101,25 +122,32 @@ def test_a_tampered_weight_file_is_refused(registry: ModelStore, how: str) -> No
 
 
 def test_missing_and_unlisted_files_are_refused(registry: ModelStore) -> None:
-    version_dir = registry.root / NAME / "versions" / "v1"
-    (version_dir / "extra.bin").write_bytes(b"x")
+    files = StoredFiles(registry)
+    files.write(f"{V1}/extra.bin", b"x")
     with pytest.raises(StoreError, match=r"extra\.bin: not in the manifest"):
         registry.verify(NAME, "v1")
-    (version_dir / "extra.bin").unlink()
-    (version_dir / "vocab.json").unlink()
+    files.delete(f"{V1}/extra.bin")
+    files.delete(f"{V1}/vocab.json")
     with pytest.raises(StoreError, match=r"vocab\.json: missing"):
         registry.load(NAME)
 
 
 def test_bad_paths_names_and_versions(tmp_path, registry: ModelStore) -> None:
-    with pytest.raises(StoreError, match="no such registry directory"):
-        ModelStore(tmp_path / "absent")
-    (tmp_path / "plain").mkdir()
-    (tmp_path / "plain" / "notes.txt").write_text("hi")
+    if isinstance(registry, LocalStore):
+        with pytest.raises(StoreError, match="no such registry directory"):
+            LocalStore(tmp_path / "absent")
+        (tmp_path / "plain").mkdir()
+        (tmp_path / "plain" / "notes.txt").write_text("hi")
+        plain = tmp_path / "plain"
+    else:
+        plain = registry.location + "-plain"
+        registry.client.put_object(Bucket="models", Key=f"{plain[12:]}/notes.txt", Body=b"hi")
+        with pytest.raises(StoreError, match="absent: not a model registry"):
+            open_store(registry.location + "-absent")
     with pytest.raises(StoreError, match="not a model registry"):
-        ModelStore(tmp_path / "plain")
+        open_store(plain)
     with pytest.raises(StoreError, match="not a model registry"):
-        ModelStore(tmp_path / "plain", create=True)
+        open_store(plain, create=True)
     with pytest.raises(StoreError, match="unknown model 'nope'.*models: kw"):
         registry.load("nope")
     with pytest.raises(StoreError, match=r"unknown version 'v9' of 'kw' \(versions: v1\)"):
@@ -130,7 +158,7 @@ def test_bad_paths_names_and_versions(tmp_path, registry: ModelStore) -> None:
         registry.current("../etc")
     with pytest.raises(StoreError, match="unknown model"):
         registry.promote("nope", "v1")
-    assert not (registry.root / "nope").exists()
+    assert registry.names() == [NAME]
 
 
 def test_a_new_model_of_another_modality_cannot_share_a_name(
@@ -145,9 +173,10 @@ def test_a_new_model_of_another_modality_cannot_share_a_name(
     assert registry.version_ids(NAME) == ["v1"]
 
 
-def test_the_next_writer_removes_what_a_dead_one_left(
-    registry: ModelStore, kw_bundle: Bundle
-) -> None:
+def test_the_next_writer_removes_what_a_dead_one_left(tmp_path, kw_bundle: Bundle) -> None:
+    """A directory's own leftovers (an S3 registry has none: test_s3_store)."""
+    registry = LocalStore(tmp_path / "reg", create=True)
+    registry.publish(NAME, kw_bundle)
     model_dir = registry.root / NAME
     (model_dir / ".tmp-dead").mkdir()
     (model_dir / ".tmp-dead" / "model.safetensors").write_bytes(b"half")

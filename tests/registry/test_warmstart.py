@@ -17,7 +17,7 @@ from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
 from textcnn.errors import TextCNNError
 from textcnn.retrain import retrain
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 from textcnn.text.data import TextDataset, read_text_dataset
 from textcnn.text.processor import TextProcessor
 from textcnn.text.train import TextTrainOptions, build_model, train_text
@@ -112,7 +112,7 @@ def test_warm_retrain_reaches_the_full_retrain_accuracy(tmp_path) -> None:
     new = data.subset([i for i in range(len(data)) if not i % 6])
     opts = dataclasses.replace(tiny_options(epochs=10), dim=32, feature_maps=16)
     opts.train.batch_size = 50
-    registry = ModelStore(tmp_path / "reg", create=True)
+    registry = LocalStore(tmp_path / "reg", create=True)
     registry.publish("support", train_text(initial, opts))
     full = retrain(registry, "support", data)
     warm = retrain(registry, "support", new, from_version="v1")

@@ -13,7 +13,8 @@ from textcnn.cli import main
 from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.report import EVALUATION_KEY
 from textcnn.report.evaluation import calibration
-from textcnn.store import ModelStore
+from textcnn.report.page import Report
+from textcnn.store import LocalStore
 
 
 def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
@@ -87,7 +88,7 @@ def test_models_show_reports_a_registry_version(
     tmp_path: Path,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    registry = ModelStore(tmp_path / "reg", create=True)
+    registry = LocalStore(tmp_path / "reg", create=True)
     registry.publish("text", text_bundle)
     show = ["models", "show", "--registry", str(registry.root), "--name", "text"]
     code, out, _ = run(capsys, *show, "--report", str(tmp_path / "stored"))
@@ -115,3 +116,20 @@ def test_models_show_reports_a_registry_version(
     assert_numbers_match(numbers, json.loads(plain))
     code, _, err = run(capsys, *show, *data)
     assert code == 2 and "--report" in err
+
+
+def test_the_page_shows_the_calibration_error_before_and_after_the_temperature(
+    text_bundle: Bundle,
+) -> None:
+    record = json.loads(json.dumps(text_bundle.extra[EVALUATION_KEY]))
+    record["calibration"].update(ece=0.0123, ece_before=0.1171, temperature=1.8)
+    _, numbers = read_page(Report.of_bundle(text_bundle, "t", record).html(lambda name: name))
+    assert (numbers["ece"], numbers["ece_before"], numbers["temperature"]) == (
+        "0.0123",
+        "0.1171",
+        "1.800",
+    )
+    for key in ("ece_before", "temperature"):  # a record stored before temperatures
+        del record["calibration"][key]
+    _, numbers = read_page(Report.of_bundle(text_bundle, "t", record).html(lambda name: name))
+    assert numbers["ece"] == "0.0123" and "ece_before" not in numbers

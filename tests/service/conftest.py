@@ -17,7 +17,7 @@ from service.main import create_app
 from service.settings import Settings
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.trainer import TrainConfig
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 170, 40), "blue": (30, 40, 200)}
 
@@ -58,7 +58,7 @@ def image_bundle() -> Bundle:
 def registry_root(tmp_path: Path, text_bundle: Bundle) -> Path:
     """A registry holding the keyword text model as ``text`` (version v1)."""
     root = tmp_path / "registry"
-    ModelStore(root, create=True).publish("text", text_bundle)
+    LocalStore(root, create=True).publish("text", text_bundle)
     return root
 
 

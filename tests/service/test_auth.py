@@ -92,10 +92,8 @@ def test_keys_protect_everything_but_the_probes(make_settings: Callable[..., Set
         wrong = {"Authorization": "Bearer wrong"}
         assert client.get("/ready", headers=wrong).json() == {"ready": True}
         auth = {"Authorization": "Bearer s3cret"}
-        assert client.get("/ready", headers=auth).json() == {
-            "ready": True,
-            "models": {"text": "v1"},
-        }
+        ready = client.get("/ready", headers=auth).json()
+        assert ready["ready"] and ready["models"] == {"text": "v1"}
         assert "text" not in client.get("/v2/health/ready").text
         spec = client.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["apiKey"] == {
@@ -110,7 +108,7 @@ def test_keys_protect_everything_but_the_probes(make_settings: Callable[..., Set
 
 
 def test_without_keys_ready_names_the_models(client: TestClient) -> None:
-    assert client.get("/ready").json() == {"ready": True, "models": {"text": "v1"}}
+    assert client.get("/ready").json()["models"] == {"text": "v1"}
 
 
 def test_metrics_auth_and_a_key_file_with_digests(

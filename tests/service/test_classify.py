@@ -14,7 +14,7 @@ from service.main import create_app
 from service.settings import Settings
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 
 def test_one_text(client: TestClient, text_bundle: Bundle) -> None:
@@ -80,7 +80,7 @@ def test_explanations_point_at_the_cue_word(client: TestClient) -> None:
 def test_another_model_by_name(
     registry_root: Path, text_bundle: Bundle, make_settings: Callable[..., Settings]
 ) -> None:
-    ModelStore(registry_root).publish("keywords", text_bundle)
+    LocalStore(registry_root).publish("keywords", text_bundle)
     with TestClient(create_app(make_settings())) as client:
         r = client.post("/classify", json={"text": "why", "model": "keywords"})
         assert r.status_code == 200
@@ -91,7 +91,7 @@ def test_another_model_by_name(
 def test_the_default_model_is_configurable(
     registry_root: Path, text_bundle: Bundle, make_settings: Callable[..., Settings]
 ) -> None:
-    ModelStore(registry_root).publish("keywords", text_bundle)
+    LocalStore(registry_root).publish("keywords", text_bundle)
     settings = make_settings(text_model="keywords", models=["keywords"])
     with TestClient(create_app(settings)) as client:
         assert client.post("/classify", json={"text": "why"}).json()["model"] == "keywords"
@@ -217,7 +217,7 @@ def test_a_client_that_hangs_up_mid_body_is_no_server_error(app: FastAPI) -> Non
 def test_unknown_model_is_a_404_and_wrong_modality_too(
     registry_root: Path, image_bundle: Bundle, make_settings: Callable[..., Settings]
 ) -> None:
-    ModelStore(registry_root).publish("image", image_bundle)
+    LocalStore(registry_root).publish("image", image_bundle)
     with TestClient(create_app(make_settings())) as client:
         r = client.post("/classify", json={"text": "a", "model": "missing"})
         assert r.status_code == 404
@@ -229,7 +229,7 @@ def test_unknown_model_is_a_404_and_wrong_modality_too(
 
 def test_no_model_loaded_is_a_503(tmp_path: Path) -> None:
     settings = Settings(
-        registry=ModelStore(tmp_path / "empty", create=True).root, reload_interval=0
+        registry=LocalStore(tmp_path / "empty", create=True).root, reload_interval=0
     )
     with TestClient(create_app(settings)) as client:
         r = client.post("/classify", json={"text": "hello"})

@@ -18,14 +18,14 @@ from service.settings import Settings
 from tests.service.conftest import colour_image, encode_image
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 
 @pytest.fixture
 def image_client(
     registry_root: Path, image_bundle: Bundle, make_settings: Callable[..., Settings]
 ) -> Iterator[TestClient]:
-    ModelStore(registry_root).publish("image", image_bundle)
+    LocalStore(registry_root).publish("image", image_bundle)
     with TestClient(create_app(make_settings(max_image_pixels=64 * 64))) as client:
         yield client
 
@@ -117,7 +117,7 @@ def test_too_many_pixels_is_a_413_without_decoding(image_client: TestClient) -> 
 def test_upload_over_the_byte_limit_is_a_413(
     registry_root: Path, image_bundle: Bundle, make_settings: Callable[..., Settings]
 ) -> None:
-    ModelStore(registry_root).publish("image", image_bundle)
+    LocalStore(registry_root).publish("image", image_bundle)
     with TestClient(create_app(make_settings(max_image_bytes=4096))) as client:
         big = b"\x89PNG" + b"\0" * 200_000
         r = client.post("/classify-image", content=big, headers={"content-type": "image/png"})

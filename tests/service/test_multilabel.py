@@ -12,7 +12,7 @@ from service.main import create_app
 from service.settings import Settings
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 TEXTS = ["why was it so awful", "the film", "loved it , how wonderful"]
 
@@ -22,7 +22,7 @@ def tags(
     registry_root: Path, multilabel_bundle: Bundle, make_settings: Callable[..., Settings]
 ) -> Iterator[TestClient]:
     """The service over a registry holding the multi-label keyword model as ``tags``."""
-    ModelStore(registry_root).publish("tags", multilabel_bundle)
+    LocalStore(registry_root).publish("tags", multilabel_bundle)
     with TestClient(create_app(make_settings(text_model="tags"))) as client:
         yield client
 

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from service.main import create_app
 from service.settings import Settings
 from textcnn.engine.bundle import CONFIG_FILE, WEIGHTS_FILE, Bundle
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 
 def refresh(app: FastAPI, client: TestClient) -> None:
@@ -28,7 +28,7 @@ def test_reload_under_concurrent_load_fails_no_request(
     registry_root: Path, text_bundle: Bundle, make_settings: Callable[..., Settings]
 ) -> None:
     app = create_app(make_settings(reload_interval=0.1))
-    registry = ModelStore(registry_root)
+    registry = LocalStore(registry_root)
 
     async def main() -> tuple[Counter, list[str]]:
         outcomes: Counter = Counter()
@@ -68,7 +68,7 @@ def test_reload_under_concurrent_load_fails_no_request(
 def test_a_corrupt_version_is_refused_and_the_old_keeps_serving(
     registry_root: Path, text_bundle: Bundle, app: FastAPI, client: TestClient
 ) -> None:
-    registry = ModelStore(registry_root)
+    registry = LocalStore(registry_root)
     version = registry.publish("text", text_bundle, make_current=False)
     weights = registry.version_dir("text", version) / WEIGHTS_FILE
     data = weights.read_bytes()  # its last 64 bytes flipped (they may be zeros already)
@@ -116,7 +116,7 @@ def test_wrong_shapes_are_refused_for_a_bundle_directory(
 def test_the_poller_picks_up_a_promotion(
     registry_root: Path, text_bundle: Bundle, make_settings: Callable[..., Settings]
 ) -> None:
-    registry = ModelStore(registry_root)
+    registry = LocalStore(registry_root)
     registry.publish("text", text_bundle, make_current=False)
     with TestClient(create_app(make_settings(reload_interval=0.05))) as client:
         assert client.post("/classify", json={"text": "why"}).json()["version"] == "v1"

@@ -12,7 +12,7 @@ from service.settings import Settings
 from tests.report.pages import assert_numbers_match, open_png, read_page
 from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.report import EVALUATION_KEY
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 
 def test_the_served_version_has_its_report(client: TestClient, text_bundle: Bundle) -> None:
@@ -33,7 +33,7 @@ def test_no_report_is_a_clear_404(
 ) -> None:
     r = client.get("/models/nope/report")
     assert r.status_code == 404 and "unknown model 'nope'" in r.json()["detail"]
-    registry = ModelStore(registry_root)
+    registry = LocalStore(registry_root)
     old = load_bundle(registry.version_dir("text", "v1"))
     del old.extra[EVALUATION_KEY]
     registry.publish("text", old)
@@ -47,7 +47,7 @@ def test_no_report_is_a_clear_404(
 def test_an_unreadable_stored_evaluation_is_a_404_not_a_500(
     registry_root: Path, make_settings: Callable[..., Settings]
 ) -> None:
-    registry = ModelStore(registry_root)
+    registry = LocalStore(registry_root)
     bad = load_bundle(registry.version_dir("text", "v1"))
     bad.extra[EVALUATION_KEY] = {"metrics": {"accuracy": "high"}}
     registry.publish("text", bad)

@@ -16,7 +16,7 @@ from service.settings import Settings
 from textcnn.engine.bundle import Bundle
 from textcnn.errors import ExportError
 from textcnn.export.runtime import OnnxForward
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 pytest.importorskip("onnxruntime")
 
@@ -116,7 +116,7 @@ def test_pytorch_serves_bf16_and_models_that_cannot_be_exported(
 def test_image_models_run_in_onnx_runtime_too(
     registry_root: Path, image_bundle: Bundle, make_settings: Callable[..., Settings]
 ) -> None:
-    ModelStore(registry_root).publish("image", image_bundle)
+    LocalStore(registry_root).publish("image", image_bundle)
     with TestClient(create_app(make_settings())) as client:
         runtimes = {m["name"]: m["runtime"] for m in client.get("/models").json()["models"]}
     assert runtimes == {"text": "onnxruntime", "image": "onnxruntime"}

@@ -12,7 +12,7 @@ import pytest
 
 from tests.service.servers import serve
 from textcnn.engine.bundle import Bundle
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 ST = Path(sys.executable).with_name("st")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -22,7 +22,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 def test_schemathesis_finds_nothing(
     registry_root: Path, image_bundle: Bundle, multilabel_bundle: Bundle, tmp_path: Path
 ) -> None:
-    store = ModelStore(registry_root)
+    store = LocalStore(registry_root)
     store.publish("image", image_bundle)
     # the text model is multi-label, so every field of /classify (`threshold` too) applies
     store.publish("text", multilabel_bundle)

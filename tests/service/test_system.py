@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from service.main import create_app
 from service.settings import Settings
 from textcnn.engine.bundle import Bundle
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 
 def test_health(client: TestClient) -> None:
@@ -24,11 +24,17 @@ def test_ready_when_every_configured_model_is_loaded(
     client: TestClient, make_settings: Callable[..., Settings]
 ) -> None:
     r = client.get("/ready")
-    assert (r.status_code, r.json()) == (200, {"ready": True, "models": {"text": "v1"}})
+    ready = {"ready": True, "models": {"text": "v1"}, "errors": {}, "error": None}
+    assert (r.status_code, r.json()) == (200, ready)
     with TestClient(create_app(make_settings(models=["text", "image"]))) as partial:
         r = partial.get("/ready")
         assert r.status_code == 503
-        assert r.json() == {"ready": False, "models": {"image": None, "text": "v1"}}
+        assert r.json() == {
+            "ready": False,
+            "models": {"image": None, "text": "v1"},
+            "errors": {"image": "the registry has no current version of it"},
+            "error": None,
+        }
 
 
 def test_ready_ignores_a_model_with_no_current_version_yet(
@@ -44,13 +50,18 @@ def test_ready_ignores_a_model_with_no_current_version_yet(
 def test_not_ready_when_a_discovered_model_has_only_refused_versions(
     registry_root: Path, make_settings: Callable[..., Settings], text_bundle: Bundle
 ) -> None:
-    registry = ModelStore(registry_root)
+    registry = LocalStore(registry_root)
     registry.publish("broken", text_bundle)
     weights = registry.version_dir("broken", "v1") / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-10])  # truncated: refused on load
     with TestClient(create_app(make_settings())) as client:
         r = client.get("/ready")
         assert (r.status_code, r.json()["models"]) == (503, {"broken": None, "text": "v1"})
+        assert "model.safetensors: checksum mismatch" in r.json()["errors"]["broken"]
+        metrics = client.get("/metrics").text
+    assert 'textcnn_model_problem{model="broken",reason="verification"} 1.0' in metrics
+    assert 'textcnn_model_problem{model="text",reason="verification"} 0.0' in metrics
+    assert "textcnn_registry_up 1.0" in metrics
 
 
 def test_models(client: TestClient, text_bundle: Bundle) -> None:
@@ -71,7 +82,7 @@ def test_models(client: TestClient, text_bundle: Bundle) -> None:
 def test_models_never_shows_a_path(
     registry_root: Path, make_settings: Callable[..., Settings], text_bundle: Bundle, caplog
 ) -> None:
-    registry = ModelStore(registry_root)
+    registry = LocalStore(registry_root)
     registry.publish("broken", text_bundle)
     weights = registry.version_dir("broken", "v1") / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-10])
@@ -93,6 +104,9 @@ def test_public_error_keeps_the_message_and_drops_directories() -> None:
         "model.safetensors: checksum mismatch"
     )
     assert public_error("boom\nTraceback (most recent call last):\n  File x") == "boom"
+    assert public_error("cannot reach s3://models/prod at http://s3:8333/x: refused") == (
+        "cannot reach s3://models/prod at http://s3:8333/x: refused"
+    )
     assert public_error(None) is None
     for path in (  # relative paths, a home, a URL, a Windows drive: each cut to its last part
         "registry/text/versions/v3/config.json",

@@ -18,7 +18,7 @@ from service.protocol_v2 import InferenceRequest, ProtocolError, input_elements,
 from tests.service.conftest import colour_image, encode_image
 from tests.service.live_server import live_server
 from textcnn.engine.bundle import Bundle
-from textcnn.store import ModelStore
+from textcnn.store import LocalStore
 
 TEXTS = ["how was it", "superb day", "where is it"]
 
@@ -31,7 +31,7 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     root = tmp_path_factory.mktemp("v2")
-    store = ModelStore(root / "registry", create=True)
+    store = LocalStore(root / "registry", create=True)
     store.publish("text", text_bundle)
     store.publish("image", image_bundle)
     store.publish("tickets", multilabel_bundle)

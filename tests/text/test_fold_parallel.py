@@ -61,6 +61,10 @@ CASES = {
     ),
     "multichannel-sgd": dict(mode="multichannel", train=dict(optimizer="sgd", lr=0.05)),
     "multi-label": dict(mode="rand", multi_label=True, train=dict(optimizer="adam", lr=0.01)),
+    # each fold evaluates and keeps its own weight average; patience and batch 45 as above
+    "ema": dict(
+        mode="rand", train=dict(optimizer="adam", lr=0.01, ema=0.9, patience=1, batch_size=45)
+    ),
 }
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import cnn_dev_score
 from textcnn.engine.splits import dev_split
 from textcnn.engine.trainer import TrainConfig
 from textcnn.text.data import read_text_dataset
@@ -22,3 +23,4 @@ def test_a_short_mr_run_clears_70_percent(shared_datasets: Path) -> None:
     )
     bundle = train_text(train, opts, test=test)
     assert bundle.metrics["test_accuracy"] > 0.70
+    assert cnn_dev_score(bundle) > 0.70  # the CNN's own, not the n-gram term's

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_label_text
+from tests.conftest import cnn_dev_score, write_label_text
 from textcnn.cli import main
 from textcnn.engine.trainer import TrainConfig
 from textcnn.errors import TextCNNError
@@ -74,6 +74,7 @@ def test_default_recipe_beats_the_majority_class(tmp_path: Path, encoder_cache: 
     bundle = train_text(train, opts, test=test)
     majority = max(Counter(test.labels).values()) / len(test)
     assert bundle.metrics["test_accuracy"] >= majority + 0.25
+    assert cnn_dev_score(bundle) >= majority + 0.25  # the CNN's own, not the n-gram term's
     assert bundle.training["options"]["embeddings"] == opts.embeddings
 
 

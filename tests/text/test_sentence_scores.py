@@ -13,11 +13,14 @@ import torch
 
 from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.engine.predictor import Predictor
+from textcnn.engine.trainer import TrainConfig
 from textcnn.errors import ExportError, TextCNNError
 from textcnn.export import export_onnx
 from textcnn.text import sentence_scores
+from textcnn.text.data import read_text_dataset
+from textcnn.text.embedding_cache import EmbeddingCache
 from textcnn.text.sentence_scores import GATES, WEIGHTS, embed_sentences, routed
-from textcnn.text.train import TextTrainOptions
+from textcnn.text.train import TextTrainOptions, train_text
 
 TEXTS = ["the food was superb", "a dreadful film", "where is the store", "!!!"]
 
@@ -60,9 +63,9 @@ def test_only_texts_the_network_is_unsure_of_are_encoded(
     encoded: list[str] = []
     real = sentence_scores.embed_sentences
 
-    def counted(name: str, texts: list[str]) -> torch.Tensor:
+    def counted(name: str, texts: list[str], runtime: str = "onnx") -> torch.Tensor:
         encoded.extend(texts)
-        return real(name, texts)
+        return real(name, texts, runtime=runtime)
 
     monkeypatch.setattr(sentence_scores, "embed_sentences", counted)
     unsure = routed(network, gate)
@@ -106,15 +109,22 @@ def test_embeddings_are_normalised_and_remembered_only_while_training(
     encoded: list[int] = []  # how many texts each call to the real encoder got
     real = sentence_scores.encode_layers
 
-    def counted(name: str, texts: list[str], layers: tuple[int, ...]) -> np.ndarray:
+    def counted(
+        name: str,
+        texts: list[str],
+        layers: tuple[int, ...],
+        device: torch.device | None,
+        runtime: str,
+    ) -> np.ndarray:
         encoded.append(len(texts))
-        return real(name, texts, layers)
+        return real(name, texts, layers, device, runtime)
 
     monkeypatch.setattr(sentence_scores, "encode_layers", counted)
+    monkeypatch.setattr(sentence_scores, "SERVED", EmbeddingCache())  # no served cache
     with sentence_scores.remembering():
         torch.testing.assert_close(embed_sentences("minilm", TEXTS[::-1]), first[:4].flip(0))
         embed_sentences("minilm", TEXTS[:2])  # remembered: not encoded again
-    embed_sentences("minilm", TEXTS[:2])  # serving: always encoded
+    embed_sentences("minilm", TEXTS[:2])  # serving without its cache: encoded
     assert encoded == [4, 2] and not sentence_scores._MEMO
 
 
@@ -148,12 +158,17 @@ def test_the_warm_started_c_search_picks_what_cold_fits_pick() -> None:
 
 
 def test_threads_never_tokenize_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every sentence-encoder model of a process shares one fast tokenizer, which is not
-    thread-safe (tokenizers#537: "Already borrowed" when a call sets padding while another
-    thread encodes; tokenizers 0.23 did not raise in 300 tries here, so this watches for the
-    overlap itself): concurrent encodes call it one at a time, and get the serial result."""
+    """Every sentence-encoder model of a process shares one fast tokenizer, in either runtime
+    (PyTorch, ONNX Runtime), which is not thread-safe (tokenizers#537: "Already borrowed"
+    when a call sets padding while another thread encodes; tokenizers 0.23 did not raise in
+    300 tries here, so this watches for the overlap itself): concurrent encodes call it one
+    at a time, and get the serial result."""
     texts = [f"text number {i} with some words" for i in range(12)]
-    expected = sentence_scores.encode_layers("minilm", texts, sentence_scores.LAYERS)
+    runtimes = ("pytorch", "onnx")
+    expected = {
+        r: sentence_scores.encode_layers("minilm", texts, sentence_scores.LAYERS, runtime=r)
+        for r in runtimes
+    }
     tokenizer_class = type(sentence_scores._encoder("minilm").tokenizer)
     real_call = tokenizer_class.__call__
     counting = threading.Lock()
@@ -171,26 +186,49 @@ def test_threads_never_tokenize_at_once(monkeypatch: pytest.MonkeyPatch) -> None
                 inside[0] -= 1
 
     monkeypatch.setattr(tokenizer_class, "__call__", watched)
-    results: list[np.ndarray] = []
+    results: list[tuple[str, np.ndarray]] = []
     errors: list[BaseException] = []
     start = threading.Barrier(4)
 
-    def encode() -> None:
+    def encode(runtime: str) -> None:
         start.wait()
         try:
             for _ in range(3):
-                results.append(
-                    sentence_scores.encode_layers("minilm", texts, sentence_scores.LAYERS)
-                )
+                layers = sentence_scores.LAYERS
+                got = sentence_scores.encode_layers("minilm", texts, layers, runtime=runtime)
+                results.append((runtime, got))
         except BaseException as exc:  # reported below, not lost in the thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=encode) for _ in range(4)]
+    threads = [threading.Thread(target=encode, args=(runtimes[i % 2],)) for i in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert not errors and len(results) == 12
     assert most[0] == 1
-    for got in results:
-        np.testing.assert_allclose(got, expected, atol=1e-5)
+    for runtime, got in results:
+        np.testing.assert_allclose(got, expected[runtime], atol=1e-5)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_training_runs_the_encoder_on_the_training_device(
+    device: str, keyword_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--device`` reaches the encoder that embeds the training and dev texts."""
+    placed: list[str] = []
+    real = sentence_scores._encoder
+
+    def recorded(name: str, device: str = "cpu") -> object:
+        model = real(name, device)
+        placed.append(str(next(model.parameters()).device.type))
+        return model
+
+    monkeypatch.setattr(sentence_scores, "_encoder", recorded)
+    train = TrainConfig(epochs=1, lr=1e-5, progress=False, seed=0, threads=1, device=device)
+    opts = TextTrainOptions(
+        mode="rand", dim=8, feature_maps=4, ngram_buckets=0, sentence_encoder="minilm", train=train
+    )
+    bundle = train_text(read_text_dataset(keyword_files["train"]), opts)
+    assert placed and set(placed) == {device}
+    assert bundle.training["sentence_encoder"]["dev"] >= 0.9

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import write_label_text
+from tests.conftest import cnn_dev_score, write_label_text
 from tests.text.test_recipes import hard_examples
 from textcnn.engine.bundle import load_bundle
 from textcnn.engine.config import TrainConfig
@@ -87,6 +87,7 @@ def test_student_trains_on_augmented_taught_texts_and_round_trips(
     bundle = train_text(train, opts, test=test)
     assert bundle.training["options"]["teacher"] == "minilm"
     assert bundle.metrics["test_accuracy"] > 0.75
+    assert cnn_dev_score(bundle) > 0.75  # the student CNN's own, not the n-gram term's
     bundle.save(tmp_path / "m")
     texts = test.texts[:8]
     before = Predictor(bundle).predict_proba(texts)

@@ -57,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not main_process:  # another torchrun rank: rank 0 logs and prints
         level = max(level, logging.WARNING)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("gensim").setLevel(max(level, logging.WARNING))
+    for chatty in ("gensim", "botocore", "boto3"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
     quiet = contextlib.nullcontext() if main_process else contextlib.redirect_stdout(io.StringIO())
     try:
         with quiet:

@@ -17,7 +17,7 @@ from textcnn.engine.distributed import is_main_process
 from textcnn.engine.predictor import Predictor
 from textcnn.errors import BundleError, TextCNNError
 from textcnn.modalities import Modality, get_modality, list_modalities
-from textcnn.store import KEEP, ModelStore, StoreError, check_name, check_path
+from textcnn.store import KEEP, StoreError, check_name, check_path, open_store
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ def _checked(check: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def registry_type(create: bool = False) -> Callable[[str], Any]:
-    """``--registry``: an existing registry, or with ``create`` also an absent/empty path."""
+    """``--registry``: an existing registry directory (with ``create`` also an absent or empty
+    one), or ``s3://bucket/prefix``."""
     return _checked(lambda value: check_path(value, create))
 
 
@@ -121,8 +122,8 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
         "--registry",
         type=registry_type(create=True),
         action=_Linked,
-        help="registry directory (created if absent): the model becomes a new version of "
-        "--name, and its current one",
+        help="registry directory or s3://bucket/prefix (created if absent): the model "
+        "becomes a new version of --name, and its current one",
     )
     name = g.add_argument("--name", type=name_type, action=_Linked, help="model name")
     _requires(registry, name)
@@ -137,7 +138,7 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
 
 def write_output(
     bundle: Bundle, args: argparse.Namespace, extra_files: dict[str, str] | None = None
-) -> Path:
+) -> str:
     """Write the trained bundle where the user asked; returns its directory.
 
     With ``--registry`` the bundle (and ``extra_files``: name -> text) becomes a new version
@@ -145,13 +146,13 @@ def write_output(
     writes under ``torchrun``; other ranks get the path without writing.
     """
     if not is_main_process():
-        return Path(args.out) if args.out is not None else Path(args.registry) / args.name
+        return str(args.out) if args.out is not None else f"{args.registry}/{args.name}"
     if args.out is not None:
         out = bundle.save_atomic(args.out)
         for filename, text in (extra_files or {}).items():
             (out / filename).write_text(text, encoding="utf-8")
-        return out
-    registry = ModelStore(args.registry, create=True)
+        return str(out)
+    registry = open_store(args.registry, create=True)
     with registry.lock(args.name):
         previous = registry.current(args.name)
         version = registry.publish(
@@ -167,11 +168,11 @@ def write_output(
         "published %s %s in %s as the current version (was %s; pruned %s)",
         args.name,
         version,
-        registry.root,
+        registry.location,
         previous or "none",
         ", ".join(pruned) or "none",
     )
-    return registry.version_dir(args.name, version)
+    return registry.version_location(args.name, version)
 
 
 def add_model_options(p: argparse.ArgumentParser, device: bool = True) -> None:
@@ -181,7 +182,10 @@ def add_model_options(p: argparse.ArgumentParser, device: bool = True) -> None:
     source = g.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="a bundle directory")
     registry = source.add_argument(
-        "--registry", type=registry_type(), action=_Linked, help="model registry directory"
+        "--registry",
+        type=registry_type(),
+        action=_Linked,
+        help="registry directory or s3://bucket/prefix",
     )
     name = g.add_argument("--name", type=name_type, action=_Linked, help="model name")
     version = g.add_argument("--version", action=_Linked, help="(default: the current one)")
@@ -198,7 +202,7 @@ def load_predictor(args: argparse.Namespace, threshold: float | None = None) -> 
     if args.model is not None:
         predictor = Predictor.load(args.model, device=args.device)
     else:
-        version, predictor = ModelStore(args.registry).load(args.name, args.version, args.device)
+        version, predictor = open_store(args.registry).load(args.name, args.version, args.device)
         log.info("loaded %s %s from %s", args.name, version, args.registry)
     if threshold is None:
         return predictor
@@ -211,7 +215,7 @@ def print_json(obj: Any, indent: int | None = 2) -> None:
     print(json.dumps(obj, indent=indent, ensure_ascii=False))
 
 
-def print_summary(out: Path, bundle: Bundle) -> None:
+def print_summary(out: str, bundle: Bundle) -> None:
     """What a training command prints: where the model went and its metrics, one JSON line."""
-    summary = {"model": str(out), **{k: v for k, v in bundle.metrics.items() if k != "test"}}
+    summary = {"model": out, **{k: v for k, v in bundle.metrics.items() if k != "test"}}
     print(json.dumps(summary))

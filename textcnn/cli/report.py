@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from textcnn.report import Report
-from textcnn.store import ModelStore
+from textcnn.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def model_title(args: argparse.Namespace) -> str:
     """How a report names its model: the bundle directory, or the registry name and version."""
     if getattr(args, "model", None) is not None:
         return str(args.model)
-    return f"{args.name} {ModelStore(args.registry).resolve(args.name, args.version)}"
+    return f"{args.name} {open_store(args.registry).resolve(args.name, args.version)}"
 
 
 def write_report(report: Report, directory: Path) -> Path:

@@ -1,4 +1,5 @@
-"""``textcnn serve``: the REST service under uvicorn (uvloop + httptools).
+"""``textcnn serve``: the REST service under uvicorn (uvloop + httptools), or with ``--ray`` as
+Ray Serve replicas (``service.ray_app``).
 
 Flags override ``TEXTCNN_*`` environment settings; they reach every worker process through
 those same environment variables, since uvicorn starts workers from an import string. With
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from textcnn.errors import TextCNNError
+from textcnn.store import is_s3
 
 # flag dest -> Settings field
 FLAGS = {
@@ -50,7 +52,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description="Serve the registry's current model versions over HTTP. Every option "
         "also reads from the environment (TEXTCNN_<SETTING>); flags win.",
     )
-    p.add_argument("--registry", type=Path, help="model registry directory")
+    p.add_argument("--registry", help="model registry directory, or s3://bucket/prefix")
     p.add_argument(
         "--bundle",
         action="append",
@@ -77,6 +79,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--limit-concurrency", type=int, help="connections per worker before uvicorn's 503 (none)"
     )
+    p.add_argument(
+        "--ray",
+        action="store_true",
+        help="serve as Ray Serve replicas on the Ray cluster of RAY_ADDRESS or `ray start`, "
+        "else on a local one (needs textcnn[ray]; pays off across hosts, not on one)",
+    )
+    p.add_argument("--replicas", type=int, help="Ray Serve replicas, with --ray (1)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -94,7 +103,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         elif dest == "serve_models":
             value = [n.strip() for n in value.split(",") if n.strip()]
         elif dest == "registry":
-            value = str(value.absolute())
+            value = value if is_s3(value) else str(Path(value).absolute())
         values[name] = value
     return values
 
@@ -129,6 +138,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             for e in exc.errors()
         )
         raise TextCNNError(f"invalid service settings: {problems}") from None
+    if args.ray:
+        return serve_on_ray(settings, args.replicas or 1)
+    if args.replicas is not None:
+        raise TextCNNError("--replicas needs --ray (uvicorn runs --workers processes)")
     with metrics_directory(settings.workers):
         uvicorn.run(
             "service.main:create_app",
@@ -142,6 +155,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=settings.log_level,
             access_log=False,
         )
+    return 0
+
+
+def serve_on_ray(settings: Any, replicas: int) -> int:
+    """``--ray``: each replica one process with its own models, so uvicorn's ``--workers``
+    has no meaning there."""
+    if replicas < 1:
+        raise TextCNNError("--replicas must be at least 1")
+    if settings.workers > 1:
+        raise TextCNNError("--workers is for uvicorn; with --ray, run more --replicas")
+    try:
+        from service import ray_app
+    except ImportError as exc:
+        raise TextCNNError(
+            f"textcnn serve --ray needs the ray extra ({exc.name} is missing): "
+            "pip install 'textcnn[ray]'"
+        ) from None
+    ray_app.run(settings, replicas)
     return 0
 
 

@@ -21,11 +21,12 @@ from textcnn.cli.options import add_field
 from textcnn.cli.report import add_report_option, write_report
 from textcnn.engine.bundle import read_config
 from textcnn.engine.config import TrainConfig
+from textcnn.engine.distributed import join_process_group, run_on_main
 from textcnn.errors import TextCNNError
 from textcnn.modalities import get_modality
 from textcnn.report import Report, evaluation_record
 from textcnn.retrain import EXIT_REFUSED, HOLDOUT, check_retrainable, retrain
-from textcnn.store import KEEP, ModelStore, StoreError, VersionInfo
+from textcnn.store import KEEP, ModelStore, StoreError, VersionInfo, open_store
 
 RETRAIN_HELP = """\
 Train a candidate for a registered model; make it current if it is at least as good.
@@ -63,7 +64,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description=RETRAIN_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--registry", type=registry_type(), required=True, help="registry directory")
+    p.add_argument(
+        "--registry", type=registry_type(), required=True, help="registry directory or s3://..."
+    )
     p.add_argument("--name", type=name_type, required=True, help="model to retrain")
     p.add_argument("--data", type=Path, required=True, help="training file, or image folder/tar")
     p.add_argument("--dev", type=Path, help="gate data (default: a --holdout of --data)")
@@ -121,10 +124,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    registry = ModelStore(args.registry)
-    modality = check_retrainable(registry, args.name, args.from_version)
-    config = read_config(registry.version_dir(args.name, registry.resolve(args.name)))
-    read = reader_options(modality, args, bool(config.get("multi_label")))
+    registry = open_store(args.registry)
+    join_process_group()  # from here on a failure on rank 0 stops every torchrun rank
+
+    def stored() -> tuple[str, bool]:
+        modality = check_retrainable(registry, args.name, args.from_version)
+        config = read_config(registry.verify(args.name, registry.resolve(args.name)))
+        return modality.name, bool(config.get("multi_label"))
+
+    modality_name, multi_label = run_on_main(stored)
+    modality = get_modality(modality_name)
+    read = reader_options(modality, args, multi_label)
     data = modality.read_training(args.data, read)[0]
     dev = modality.read(args.dev, read) if args.dev else None
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
@@ -166,7 +176,7 @@ def _row(info: VersionInfo) -> list[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    infos = ModelStore(args.registry).list_versions(args.name)
+    infos = open_store(args.registry).list_versions(args.name)
     if args.json:
         for info in infos:
             print(json.dumps(info.summary()))
@@ -184,15 +194,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    registry = ModelStore(args.registry)
+    registry = open_store(args.registry)
     version = registry.resolve(args.name, args.version)
     info = registry.info(args.name, version)
     try:
-        registry.verify(args.name, version)
+        training = read_config(registry.verify(args.name, version)).get("training", {})
         verified: bool | str = True
     except StoreError as exc:
-        verified = str(exc)
-    training = read_config(info.path).get("training", {}) if verified is True else {}
+        training, verified = {}, str(exc)
     if args.data is not None and args.report is None:
         raise TextCNNError("`data` is the data of a `report`: give `report` DIR too")
     report = show_report(registry, args, version) if args.report is not None else None
@@ -201,7 +210,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             **info.summary(),
             "labels": info.manifest.get("labels"),
             "arch": info.manifest.get("arch"),
-            "path": str(info.path),
+            "path": info.location,
             "verified": verified,
             "history": registry.pointer(args.name).get("history", []),
             "options": training.get("options"),
@@ -228,13 +237,13 @@ def show_report(registry: ModelStore, args: argparse.Namespace, version: str) ->
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    previous = ModelStore(args.registry).promote(args.name, args.version)
+    previous = open_store(args.registry).promote(args.name, args.version)
     print(json.dumps({"name": args.name, "current": args.version, "was": previous}))
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    registry = ModelStore(args.registry)
+    registry = open_store(args.registry)
     was = registry.current(args.name)
     current = registry.rollback(args.name)
     print(json.dumps({"name": args.name, "current": current, "was": was}))
@@ -242,6 +251,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    pruned = ModelStore(args.registry).prune(args.name, args.keep)
+    pruned = open_store(args.registry).prune(args.name, args.keep)
     print(json.dumps({"name": args.name, "pruned": pruned}))
     return 0

@@ -8,6 +8,7 @@ config, the input processor's settings and the labels.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -87,6 +88,20 @@ class Bundle:
     def thresholds(self) -> list[float] | None:
         """A multi-label model's decision threshold per label (``config.json``)."""
         return self.extra.get("thresholds") if self.multi_label else None
+
+    @property
+    def temperature(self) -> float:
+        """What a single-label model divides its logits by before the softmax
+        (``config.json``'s ``temperature``, fitted on dev data: ``engine.calibration``);
+        1 for bundles that record none and for multi-label models."""
+        return 1.0 if self.multi_label else float(self.extra.get("temperature", 1.0))
+
+    def set_temperature(self, temperature: float) -> None:
+        if self.multi_label:
+            raise ValueError("multi-label models keep their thresholds, not a temperature")
+        if not math.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"a temperature must be a positive number, not {temperature}")
+        self.extra["temperature"] = float(temperature)
 
     def set_multi_label(self, thresholds: list[float]) -> None:
         """Mark the bundle multi-label, with one decision threshold per label."""
@@ -210,6 +225,14 @@ def load_bundle(directory: str | Path, device: str | torch.device = "cpu") -> Bu
         or not all(isinstance(t, int | float) and 0 <= t <= 1 for t in thresholds)
     ):
         raise BundleError(f"{directory / CONFIG_FILE}: multi_label needs a threshold per label")
+    temperature = config.get("temperature", 1.0)
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not math.isfinite(temperature)
+        or temperature <= 0
+    ):
+        raise BundleError(f"{directory / CONFIG_FILE}: temperature must be a positive number")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

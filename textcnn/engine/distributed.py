@@ -9,7 +9,8 @@ no-op and training runs in one process.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -22,6 +23,10 @@ import torch.distributed as dist
 # ("terminate called without an active exception", about one torchrun in ten).
 import torch.distributed.nn.functional  # noqa: F401
 from torch import nn
+
+from textcnn.errors import TextCNNError
+
+T = TypeVar("T")
 
 
 def launched_distributed() -> bool:
@@ -62,6 +67,15 @@ def init_distributed(device: torch.device) -> torch.device:
     return device
 
 
+def join_process_group() -> None:
+    """Join the ``torchrun`` process group before the training device is known (a retrain
+    agrees on its plan first): gloo for objects and CPU tensors, with NCCL for CUDA tensors
+    where CUDA is available, so that the later ``init_distributed`` can train on either."""
+    if not launched_distributed() or dist.is_initialized():
+        return
+    dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
+
+
 def shutdown_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
@@ -87,11 +101,24 @@ def average_buffers(model: nn.Module) -> None:
             buffer.div_(world)
 
 
-def broadcast_from_main(obj: Any) -> Any:
-    """Rank 0's ``obj`` (picklable, made by this program) on every rank; ``obj`` itself in
-    one process. The other ranks wait here until rank 0 arrives."""
+def run_on_main(step: Callable[[], T]) -> T:
+    """Run ``step`` on rank 0 alone and return its value on every rank, or raise its error:
+    the other ranks stop with rank 0's message at once instead of waiting in a collective
+    until it times out. ``step``'s value must pickle. One process: ``step()``."""
     if not (dist.is_available() and dist.is_initialized()):
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+        return step()
+    if dist.get_rank() != 0:
+        box: list[Any] = [None]
+        dist.broadcast_object_list(box, src=0)
+        ok, payload = box[0]
+        if not ok:
+            raise TextCNNError(payload)
+        return payload
+    try:
+        value = step()
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, TextCNNError) else f"rank 0 failed: {exc!r}"
+        dist.broadcast_object_list([(False, message)], src=0)
+        raise
+    dist.broadcast_object_list([(True, value)], src=0)
+    return value

@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import torch
 from torch import nn
 
 from textcnn.engine.bundle import Bundle
+from textcnn.engine.calibration import fit_temperature, nll
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.multilabel import DEFAULT_THRESHOLD, HEADLINE, label_matrix, tune_thresholds
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import LabelledData, gold, label_sets
 from textcnn.engine.trainer import TrainResult
-from textcnn.report.evaluation import store_evaluation
+from textcnn.report.evaluation import calibration, store_evaluation
 
 
 def finish_bundle(
@@ -37,7 +39,9 @@ def finish_bundle(
     ``test`` (evaluated where the model trained) when given.
 
     Multi-label data (``label_sets``) makes a multi-label bundle, its per-label thresholds
-    tuned on ``dev`` for F1, or all ``threshold`` if given."""
+    tuned on ``dev`` for F1, or all ``threshold`` if given. A single-label bundle gets the
+    temperature that calibrates its scores on ``dev`` (``calibrate``), every term of the model
+    fitted by then."""
     bundle = Bundle(
         model=model.eval(),
         arch=arch,
@@ -60,6 +64,8 @@ def finish_bundle(
         if threshold is None and dev is not None:
             proba = Predictor(bundle).predict_proba(dev.items)
             bundle.set_multi_label(tune_thresholds(proba, label_matrix(gold(dev), labels)))
+    elif dev is not None and len(dev):
+        bundle.training["calibration"] = calibrate(bundle, dev)
     if dev is not None:
         bundle.metrics[f"dev_{result.dev_metric}"] = result.best_dev_accuracy
     bundle.metrics["best_epoch"] = result.best_epoch
@@ -76,3 +82,24 @@ def finish_bundle(
 def headline_metric(bundle: Bundle) -> str:
     """The report entry that sums a model up: accuracy, or micro-F1 for multi-label models."""
     return HEADLINE if bundle.multi_label else "accuracy"
+
+
+def calibrate(bundle: Bundle, dev: LabelledData) -> dict[str, Any]:
+    """Fit and set ``bundle``'s temperature on ``dev`` (single-label); returns what to record
+    of it: the temperature, and the dev data's NLL and expected calibration error before and
+    after (the argmax, so accuracy, does not move)."""
+    logits = Predictor(bundle).predict_logits(dev.items).float()
+    index = {label: i for i, label in enumerate(bundle.labels)}
+    targets = torch.tensor([index[label] for label in gold(dev)])
+    temperature = fit_temperature(logits, targets)
+    bundle.set_temperature(temperature)
+
+    def ece(t: float) -> float:
+        confidence, predicted = (logits / t).softmax(dim=1).max(dim=1)
+        return calibration(confidence, predicted == targets)["ece"]
+
+    return {
+        "temperature": temperature,
+        "dev_nll": {"before": nll(logits, targets), "after": nll(logits, targets, temperature)},
+        "dev_ece": {"before": ece(1.0), "after": ece(temperature)},
+    }

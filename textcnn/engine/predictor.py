@@ -49,8 +49,11 @@ class Predictor:
     with AVX512-BF16 or AMX about 3x faster convolutions, at the cost of probabilities that
     differ from float32 in the third digit. Float32 is the default and the reference.
 
-    A multi-label bundle's probabilities are a sigmoid per label (they need not sum to 1) and
-    its predicted labels those over the bundle's thresholds, or over ``threshold`` if given.
+    A single-label bundle's probabilities are the softmax of its logits divided by the
+    bundle's temperature (fitted on dev data: ``engine.calibration``; 1 in bundles without
+    one). A multi-label bundle's are a sigmoid per label of the logits as they are (they need
+    not sum to 1) and its predicted labels those over the bundle's thresholds, or over
+    ``threshold`` if given.
 
     ``runtime``, when given, computes the logits of encoded inputs in place of the PyTorch
     model (``textcnn.export.runtime.OnnxForward``: the service's CPU forward pass).
@@ -73,6 +76,7 @@ class Predictor:
         if self.multi_label:
             tuned = bundle.thresholds or []
             self.thresholds = tuned if threshold is None else [threshold] * len(tuned)
+        self.temperature = bundle.temperature
         self.precision = precision
         self.bundle = bundle
         self.model = bundle.model.eval()
@@ -149,15 +153,20 @@ class Predictor:
             return self.runtime(x)
         return forward_logits(self.model, x.to(self.device), self.flip_tta).cpu()
 
-    def predict_proba(self, items: Sequence[Any]) -> torch.Tensor:
-        """``[N, classes]`` probabilities, columns in ``self.labels`` order."""
+    def predict_logits(self, items: Sequence[Any]) -> torch.Tensor:
+        """``[N, classes]`` logits of raw inputs, every term of the model included, before
+        the temperature; columns in ``self.labels`` order."""
         chunks = [
             self.logits_from_tensor(self.processor.encode(items[i : i + self.batch_size]))
             for i in range(0, len(items), self.batch_size)
         ]
         if not chunks:
             return torch.empty(0, len(self.labels))
-        return self.proba_from_logits(self.with_input_scores(torch.cat(chunks), items))
+        return self.with_input_scores(torch.cat(chunks), items)
+
+    def predict_proba(self, items: Sequence[Any]) -> torch.Tensor:
+        """``[N, classes]`` probabilities, columns in ``self.labels`` order."""
+        return self.proba_from_logits(self.predict_logits(items))
 
     def with_input_scores(self, logits: torch.Tensor, items: Sequence[Any] | None) -> torch.Tensor:
         """The network's ``logits`` plus the model's term of the raw ``items``, if it has one."""
@@ -171,8 +180,11 @@ class Predictor:
             return logits + self.input_scores(items, logits).to(logits.dtype)
 
     def proba_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """Softmax over the labels; a sigmoid per label for multi-label models."""
-        return logits.sigmoid() if self.multi_label else logits.softmax(dim=1)
+        """Softmax over the labels of the logits divided by the temperature; a sigmoid per
+        label for multi-label models."""
+        if self.multi_label:
+            return logits.sigmoid()
+        return (logits / self.temperature).softmax(dim=1)
 
     def decide(self, proba: torch.Tensor) -> torch.Tensor:
         """``[N, C]`` booleans: the labels a multi-label model predicts."""

@@ -317,10 +317,15 @@ def fit(
     if world > 1:
         # Gradients live in DDP's buckets, laid out like their (maybe channels-last)
         # parameters: no copy, and no stride mismatch between a gradient and its bucket.
+        # Buffers are not re-sent before every step (the n-gram index alone is 4 MiB): the
+        # text terms' buffers are fitted after training, equal on every rank until then, and
+        # batch-norm statistics, which no training step reads, are averaged over the ranks
+        # before each evaluation (``average_buffers``).
         step_model = nn.parallel.DistributedDataParallel(
             model,
             device_ids=[device.index] if device.type == "cuda" else None,
             gradient_as_bucket_view=True,
+            broadcast_buffers=False,
         )
     if cfg.compile:
         step_model = torch.compile(step_model)

@@ -2,9 +2,10 @@
 
 Everything a program in any language needs beside the ONNX file goes into one JSON object:
 labels, whether the probabilities are per-label sigmoids (multi-label) and their decision
-thresholds, the network's input, and the modality's preprocessing (for text the tokeniser as
-data and the vocabulary; for images the geometry and normalisation). Each modality that can be
-exported registers how to describe its processor and a sample input to trace the network with.
+thresholds, or else the temperature that divides the logits before the softmax, the network's
+input, and the modality's preprocessing (for text the tokeniser as data and the vocabulary;
+for images the geometry and normalisation). Each modality that can be exported registers how
+to describe its processor and a sample input to trace the network with.
 """
 
 from __future__ import annotations
@@ -83,12 +84,15 @@ def build_contract(
         "labels": bundle.labels,
         "multi_label": multi_label,
         "thresholds": bundle.extra.get("thresholds"),
+        "temperature": bundle.temperature,
         "precision": precision,
         "input": {"name": spec.name, "shape": list(spec.axes), "dtype": spec.dtype},
         "outputs": {
             "logits": "[batch, labels] float32",
             "probabilities": "[batch, labels] float32: "
-            + ("sigmoid(logits), one per label" if multi_label else "softmax(logits)"),
+            + (
+                "sigmoid(logits), one per label" if multi_label else "softmax(logits / temperature)"
+            ),
         },
         "preprocessing": export.preprocessing(bundle.processor),
         "source": source,

@@ -1,9 +1,9 @@
 """Bundles to ONNX files, checked against the Predictor's forward pass before they are kept.
 
 The graph is the bundle's network as the Predictor runs it (flip test-time augmentation
-included) with both logits and probabilities as outputs, traced by ``torch.export`` with
-dynamic batch (and, for text, sequence) axes. Next to ``NAME.onnx`` goes ``NAME.json``, the
-preprocessing contract (``textcnn.export.contract``).
+included) with both logits and probabilities (the bundle's temperature applied) as outputs,
+traced by ``torch.export`` with dynamic batch (and, for text, sequence) axes. Next to
+``NAME.onnx`` goes ``NAME.json``, the preprocessing contract (``textcnn.export.contract``).
 """
 
 from __future__ import annotations
@@ -50,19 +50,24 @@ _EXPORT_LOCK = threading.Lock()
 
 
 class ServedNetwork(nn.Module):
-    """Logits as the Predictor computes them, and the probabilities it reports: softmax, or
-    one sigmoid per label for multi-label models."""
+    """Logits as the Predictor computes them, and the probabilities it reports: the softmax
+    of the logits divided by the bundle's temperature, or one sigmoid per label for
+    multi-label models."""
 
-    def __init__(self, model: nn.Module, flip_tta: bool, multi_label: bool) -> None:
+    def __init__(
+        self, model: nn.Module, flip_tta: bool, multi_label: bool, temperature: float = 1.0
+    ) -> None:
         super().__init__()
         self.model = model
         self.flip_tta = flip_tta
         self.multi_label = multi_label
+        self.temperature = temperature
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = forward_logits(self.model, x, self.flip_tta)
-        probs = logits.sigmoid() if self.multi_label else logits.softmax(dim=1)
-        return logits, probs
+        if self.multi_label:
+            return logits, logits.sigmoid()
+        return logits, (logits / self.temperature).softmax(dim=1)
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,7 @@ def _export(bundle: Bundle, out: Path, source: str, int8: bool, token_table: boo
         model,
         getattr(bundle.processor, "flip_tta", False),
         is_multi_label(bundle),
+        bundle.temperature,
     ).eval()
     sample = export.sample(bundle)
     dims = {axis: index for index, axis in enumerate(spec.axes) if isinstance(axis, str)}
@@ -276,7 +282,8 @@ def check_export(bundle: Bundle, path: Path, int8: bool = False) -> float:
     sample = export.sample(bundle)
     inputs = [sample, _resized(sample, spec.axes), *export.check(bundle)]
     flip_tta = getattr(bundle.processor, "flip_tta", False)
-    reference = ServedNetwork(bundle.model.cpu().eval(), flip_tta, is_multi_label(bundle)).eval()
+    multi_label, temperature = is_multi_label(bundle), bundle.temperature
+    reference = ServedNetwork(bundle.model.cpu().eval(), flip_tta, multi_label, temperature)
     probability, logit = _differences(reference, path, spec.name, inputs)
     tolerance = INT8_TOLERANCE if int8 else TOLERANCE
     logit_tolerance = INT8_LOGIT_TOLERANCE if int8 else LOGIT_TOLERANCE

@@ -95,13 +95,15 @@ def onnx_forward(
 
 
 def network_digest(bundle: Bundle) -> str:
-    """What the exported graph depends on: architecture, config, weights, exporter versions."""
+    """What the exported graph depends on: architecture, config, weights, temperature,
+    exporter versions."""
     digest = hashlib.sha256()
     header = {
         "arch": bundle.arch,
         "model": asdict(bundle.model_config),  # as config.json holds it
         "labels": len(bundle.labels),
         "multi_label": bundle.multi_label,
+        "temperature": bundle.temperature,  # in the graph's probabilities output
         "flip_tta": getattr(bundle.processor, "flip_tta", False),
         "versions": [_version(name) for name in VERSIONED],
     }

@@ -323,7 +323,8 @@ class ClassifierHead(nn.Module):
 class Classifier(nn.Module):
     """Any input encoder followed by the shared classifier head; ``side``, when given, a
     second model of the same input whose logits are added to the head's (a text model's
-    n-gram scores)."""
+    n-gram scores). The side model is fitted once the network has trained (its weight is 0
+    until then), so training steps leave it out."""
 
     def __init__(
         self, encoder: nn.Module, head: ClassifierHead, side: nn.Module | None = None
@@ -335,4 +336,4 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.head(self.encoder(x))
-        return logits if self.side is None else logits + self.side(x)
+        return logits if self.side is None or self.training else logits + self.side(x)

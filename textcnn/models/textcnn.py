@@ -52,6 +52,7 @@ class TextCNNConfig:
     ngram_buckets: int = 0  # hash buckets of word pairs in ``NgramScores``; 0: no such scores
     ngram_rows: int = 1  # rows of its table: the features seen in training, and a zero row
     sentence_encoder: str | None = None  # ``SentenceScores``' encoder; None: no such term
+    sentence_runtime: str = "onnx"  # its runtime: onnx (float32) or onnx-int8
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -232,5 +233,5 @@ def textcnn(cfg: TextCNNConfig) -> Classifier:
         )
     model = Classifier(encoder, head, side=ngrams)
     if cfg.sentence_encoder:  # a term of the text itself, added by the Predictor
-        model.sentence = SentenceScores(cfg.sentence_encoder, cfg.num_classes)
+        model.sentence = SentenceScores(cfg.sentence_encoder, cfg.num_classes, cfg.sentence_runtime)
     return model

@@ -117,7 +117,9 @@ def evaluation_record(
     """The record a report is drawn from, for ``predictor`` on the labelled ``data``.
 
     ``metrics`` is exactly ``engine.evaluate.evaluate``'s report (what ``textcnn evaluate``
-    prints); ``split`` says which data it was ("test", "dev", "data"). Single-label models
+    prints); ``split`` says which data it was ("test", "dev", "data"). ``calibration`` bins
+    the scores as served (the bundle's temperature applied) and keeps the expected
+    calibration error of the logits' plain softmax beside it (``ece_before``). Single-label models
     only: the report's confusion matrix and calibration have no multi-label counterpart here.
     """
     if predictor.multi_label:
@@ -126,11 +128,12 @@ def evaluation_record(
             "`textcnn evaluate` without --report (its JSON has every multi-label metric)"
         )
     metrics = evaluate(predictor, data.items, data.labels, data.source)
-    proba = predictor.predict_proba(data.items).float()
-    confidence, predicted = proba.max(dim=1)
+    logits = predictor.predict_logits(data.items).float()
+    confidence, predicted = predictor.proba_from_logits(logits).max(dim=1)
     index = {label: i for i, label in enumerate(predictor.labels)}
     gold = torch.tensor([index[label] for label in data.labels], dtype=torch.long)
     correct = predicted == gold
+    raw = logits.softmax(dim=1).amax(dim=1)  # the scores before the temperature
     wrong = (~correct).nonzero().flatten()
     worst = wrong[confidence[wrong].argsort(descending=True)][:mistakes].tolist()
     explainable = supports_explanations(predictor)  # a TextCNN: its winning n-grams
@@ -156,7 +159,11 @@ def evaluation_record(
         "split": split,
         "data": data.source,
         "metrics": metrics,
-        "calibration": calibration(confidence, correct),
+        "calibration": {
+            **calibration(confidence, correct),
+            "temperature": predictor.temperature,
+            "ece_before": calibration(raw, correct)["ece"],
+        },
         "mistakes": rows,
     }
     if explainable:

@@ -9,13 +9,14 @@ every fold's parameters.
 
 Each fold keeps what makes its run its own: its permutation generator, its random stream
 (word dropout and dropout masks are drawn from it in the sequential order), its batch sizes
-and steps, its best epoch and its early stop. On the CPU the results equal sequential
-``fit`` up to floating-point noise; a fold whose batches ran out, or that stopped early,
-simply has no gradient and so takes no step.
+and steps, its weight average (``--ema``), its best epoch and its early stop. On the CPU the
+results equal sequential ``fit`` up to floating-point noise; a fold whose batches ran out, or
+that stopped early, simply has no gradient and so takes no step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 
 from textcnn.engine.config import TrainConfig
 from textcnn.engine.device import autocast_dtype, configure_cpu, resolve_device, tf32
+from textcnn.engine.ema import WeightAverage
 from textcnn.engine.trainer import (
     BatchTransform,
     Split,
@@ -164,6 +166,7 @@ def fit_folds(
     optimizer = make_optimizer([p for m in models for p in m.parameters() if p.requires_grad], cfg)
     dtype = autocast_dtype(cfg.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    averages = [WeightAverage(m, cfg.ema) if cfg.ema > 0 else None for m in models]
     streams = _Streams(folds, cfg.seed, device)
     generators = [torch.Generator().manual_seed(cfg.seed) for _ in range(folds)]
     steps = [steps_per_epoch(len(t), cfg.batch_size, cfg.drop_last) for t in trains]
@@ -219,6 +222,8 @@ def fit_folds(
                 scaler.update()
             for i, (k, y) in enumerate(zip(live, ys, strict=True)):
                 models[k].head.apply_max_norm()
+                if averages[k] is not None:  # a fold's average moves with its own steps
+                    averages[k].update()
                 loss_sum[k] += losses[i].detach() * len(y)
                 correct[k] += hits(logits[i, : len(y)], y)
         seconds = round(time.perf_counter() - epoch_start, 3)
@@ -228,12 +233,15 @@ def fit_folds(
                 "epoch": epoch,
                 "train_loss": round(loss_sum[k].item() / seen, 5),
                 "train_accuracy": round(correct[k].item() / seen, 5),
-                f"dev_{metric}": round(accuracy(models[k], devs[k], batches, cfg), 5),
-                "seconds": seconds,
             }
+            average = averages[k]
+            with average.applied() if average is not None else contextlib.nullcontext():
+                record[f"dev_{metric}"] = round(accuracy(models[k], devs[k], batches, cfg), 5)
+                if record[f"dev_{metric}"] > best[k][0]:
+                    state = copy.deepcopy(models[k].state_dict())
+                    best[k] = (record[f"dev_{metric}"], epoch, state)
+            record["seconds"] = seconds
             histories[k].append(record)
-            if record[f"dev_{metric}"] > best[k][0]:
-                best[k] = (record[f"dev_{metric}"], epoch, copy.deepcopy(models[k].state_dict()))
             if cfg.patience is not None and epoch - best[k][1] >= cfg.patience:
                 log.info("fold %d: early stop after epoch %d (best %d)", k + 1, epoch, best[k][1])
                 active.remove(k)

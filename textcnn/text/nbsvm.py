@@ -76,9 +76,9 @@ def unweighted_scores(ngrams: NgramScores, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def fit_ngram_scores(model: Classifier, train: Split, dev: Split) -> dict[str, Any]:
     """Fit ``model.side``, its ``NgramScores``, on ``train`` (one NBSVM per class, a single
-    one for two classes, one per label for multi-label data), then set their weight to the
-    candidate with the best dev score of the whole network (ties: the smaller). Returns what
-    to record of it."""
+    one for two classes, split +-1/2 over their columns, one per label for multi-label data),
+    then set their weight to the candidate with the best dev score of the whole network (ties:
+    the smaller). Returns what to record of it."""
     ngrams = model.side
     assert isinstance(ngrams, NgramScores)
     f = feature_counts(ngrams, train.x)
@@ -88,12 +88,18 @@ def fit_ngram_scores(model: Classifier, train: Split, dev: Split) -> dict[str, A
     classes = ngrams.table.shape[1]
     scores = np.zeros((len(seen), classes), dtype=np.float32)
     bias = np.zeros(classes, dtype=np.float32)
-    # two exclusive classes need one problem (the other class's score stays 0)
-    for k in [1] if classes == 2 and not train.multi_label else range(classes):
+    binary = classes == 2 and not train.multi_label
+    for k in [1] if binary else range(classes):
         positive = y[:, k] > 0.5 if train.multi_label else y == k
         if positive.all() or not positive.any():
             continue  # a label every text has, or none: nothing to separate
         scores[:, k], bias[k] = nbsvm_weights(f, positive)
+    if binary:
+        # two exclusive classes need one problem, its decision s split as -s/2 and +s/2 (as
+        # the sentence term does): the same difference of logits, so the same probabilities,
+        # and each class's column holds the features that speak for it, for explanations
+        scores[:, 1], bias[1] = scores[:, 1] / 2, bias[1] / 2
+        scores[:, 0], bias[0] = -scores[:, 1], -bias[1]
     ngrams.set_scores(torch.from_numpy(seen), torch.from_numpy(scores), torch.from_numpy(bias))
     ngrams.weight.zero_()
     if not len(dev):

