@@ -9,8 +9,8 @@ with the n-gram weight chosen again beside it, or gated, only to the texts whose
 probability is below a gate, the network as it stands. Weights and gates are chosen on the
 dev data and the dev accuracy of the choice is reported, with the share of texts encoded.
 Splits as ``text_benchmark.py --dev-only`` (MR: the inner 10 % holdout of each of the first
-``--run-folds`` outer folds; TREC: a 10 % holdout; SST-2: its dev set). ``--test`` also scores
-each choice once on test data.
+``--run-folds`` outer folds; TREC: a 10 % holdout; SST-2: its dev set). A selection script
+reads no test data: the chosen setting's test figures are ``text_benchmark.py``'s.
 
     python bench/encoder_layers.py --datasets sst2,trec,mr --seeds 0,1,2 --mr-seeds 0 \\
         --run-folds 10 --threads 2
@@ -93,13 +93,12 @@ def main() -> None:
     p.add_argument("--seeds", default="0", help="model seeds (TREC, SST-2)")
     p.add_argument("--mr-seeds", default="0", help="model seeds for MR's folds")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--test", action="store_true", help="also score each choice on test data")
     args = p.parse_args()
     if not (args.datasets_root / "text").is_dir():
         print(f"skipped: {args.datasets_root / 'text'} is absent (pass --datasets-root)")
         return
     torch.set_num_threads(args.threads)
-    splits = ["dev", "test"] if args.test else ["dev"]
+    splits = ["dev"]
     table = []
     for dataset in args.datasets.split(","):
         if dataset not in DATASETS:
@@ -113,7 +112,7 @@ def main() -> None:
                 train, dev = dev_split(train, 0.1, seed)
             opts = recipe_options(seed=seed, threads=args.threads, progress=False)
             bundle = train_text(train, opts, dev=dev)
-            parts = {"train": train, "dev": dev, "test": task.test}
+            parts = {"train": train, "dev": dev}
             network: dict[str, dict[str, np.ndarray]] = {"cnn": {}, "ngrams": {}}
             y, states = {}, {}
             for split in ["train", *splits]:

@@ -235,8 +235,8 @@ def free_port() -> int:
 
 
 def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
+    try:  # generous: Ray's proxy on a loaded machine takes seconds for /metrics
+        with urllib.request.urlopen(url, timeout=30) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, ""

@@ -191,7 +191,9 @@ async def load_until_swapped(
     """Closed-loop clients posting /classify to the replicas in turn until ``done`` is set;
     records every failure and when each replica first answered with a version other than
     ``old``."""
-    limits = httpx.Limits(max_connections=concurrency * len(urls))
+    # connections idle for 1 s are dropped: below uvicorn's 5 s keep-alive, so the client never
+    # sends on a connection the server is closing (a ReadError that says nothing of the swap)
+    limits = httpx.Limits(max_connections=concurrency * len(urls), keepalive_expiry=1.0)
     headers = {"content-type": "application/json"}
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
 
@@ -287,7 +289,8 @@ def replicas(
                 "PYTHONPATH": str(REPO),
             }
             args = ["--registry", uri, "--threads", "1"]
-            url, _ = stack.enter_context(serve(args, env, log_dir / f"replica-{i}.log"))
+            log = log_dir / f"replica-{i}.log"
+            url, _ = stack.enter_context(serve(args, env, log, timeout=600))
             urls.append(url)
         yield urls
 

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.main import create_app
 from service.settings import Settings
+from textcnn.errors import TextCNNError
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,10 @@ def run(settings: Settings, replicas: int) -> None:
     starts a local one (stopped on exit). Serve already running on the cluster keeps its own
     HTTP options.
     """
-    ray.init(logging_level=settings.log_level.upper())
+    try:
+        ray.init(logging_level=settings.log_level.upper())
+    except Exception as exc:  # Ray raises bare Exceptions: an unreachable or starved cluster
+        raise TextCNNError(f"cannot start or join a Ray cluster: {exc}") from None
     # after ray.init, which installs a handler that aborts the process
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

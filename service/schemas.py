@@ -287,6 +287,11 @@ class ModelInfo(BaseModel):
     thresholds: list[float] | None = Field(
         None, description="Multi-label models: the decision threshold of each label, in order."
     )
+    temperature: float | None = Field(
+        None,
+        description="Single-label models: what the logits are divided by before the softmax, "
+        "fitted on dev data so that the scores are calibrated (1: none).",
+    )
     metrics: dict[str, Any] = Field(default_factory=dict, description="From training.")
     loaded_at: str | None = Field(None, description="When this version was loaded (UTC).")
     limits: dict[str, int | float | list[str] | None] | None = Field(
@@ -366,6 +371,7 @@ def model_info(state: ModelState, settings: Settings) -> ModelInfo:
             "labels": predictor.labels,
             "multi_label": predictor.multi_label,
             "thresholds": predictor.thresholds,
+            "temperature": None if predictor.multi_label else predictor.temperature,
             "metrics": {k: v for k, v in bundle.metrics.items() if not isinstance(v, dict | list)},
             "loaded_at": state.loaded.loaded_at,
             "limits": {

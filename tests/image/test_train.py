@@ -99,3 +99,15 @@ def test_cli_trains_evaluates_and_predicts_images(
     small += ["--out", str(tmp_path / "y")]
     assert main(["train-image", *small]) == 2
     assert "lenet5 needs inputs of at least 16 pixels, not 12" in capsys.readouterr().err
+
+
+def test_image_models_fit_their_temperature_on_dev_like_text_models(shapes: Path) -> None:
+    """One mechanism for every modality: ``finish_bundle`` calibrates on the dev split."""
+    dev = read_image_dataset(shapes / "test")
+    bundle = train_image(read_image_dataset(shapes / "train"), small_options(epochs=3), dev=dev)
+    record = bundle.training["calibration"]
+    assert record["temperature"] == bundle.temperature == bundle.extra["temperature"]
+    assert record["dev_nll"]["after"] <= record["dev_nll"]["before"]
+    proba = Predictor(bundle).predict_proba(dev.items)
+    logits = Predictor(bundle).predict_logits(dev.items)
+    torch.testing.assert_close(proba, (logits / bundle.temperature).softmax(dim=1))

@@ -117,6 +117,13 @@ def test_of_two_publishers_one_moves_the_pointer_the_other_removes_its_version(
     with pytest.raises(StoreConflict, match="moved the pointer"), first.lock(NAME):
         second.promote(NAME, "v1")  # promote, rollback and prune compare-and-swap too
         first.promote(NAME, "v2")
+    with pytest.raises(StoreConflict, match="moved the pointer"), first.lock(NAME):
+        second.promote(NAME, "v4")
+        first.prune(NAME, keep=1, locked=True)  # would remove v2
+    assert s3_registry.version_ids(NAME) == ["v1", "v2", "v4"]
+    with pytest.raises(StoreConflict, match="moved the pointer"), first.lock(NAME):
+        second.rollback(NAME)
+        first.rollback(NAME)
 
 
 def test_the_training_lease(s3_registry: S3Store, caplog) -> None:

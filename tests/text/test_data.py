@@ -103,7 +103,10 @@ def test_labels_sort_numerically_when_integers() -> None:
     assert sort_labels(["b", "a"]) == ["a", "b"]
 
 
-def test_check_labels_passes_known_labels(tmp_path: Path) -> None:
+def test_check_labels_passes_known_labels_and_names_the_first_unknown(tmp_path: Path) -> None:
     path = tmp_path / "d.txt"
-    path.write_text("a x\nb y\n")
-    check_labels(read_text_dataset(path), ["a", "b"])
+    path.write_text("a x\nb y\nc z\n")
+    data = read_text_dataset(path)
+    assert check_labels(data, ["a", "b", "c"]) is None
+    with pytest.raises(DataError, match=r"d\.txt:2: label 'b' never appears .*known labels: a\)"):
+        check_labels(data, ["a"])

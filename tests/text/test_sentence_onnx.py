@@ -51,7 +51,7 @@ def test_int8_is_kept_only_within_the_tolerance(sentence_bundle: Bundle) -> None
     saved = {k: v.clone() for k, v in scores.state_dict().items()}
     try:
         taken = sentence_scores.fit_sentence_scores(
-            scores, TEXTS * 4, y.repeat(4), TEXTS, y, network, True
+            scores, TEXTS * 4, y.repeat(4), TEXTS, y, network, int8=True
         )
         assert taken["weight"] > 0 and taken["int8"]["kept"]  # the same labels here
         assert taken["int8"]["kept"] == (

@@ -139,7 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         raise TextCNNError(f"invalid service settings: {problems}") from None
     if args.ray:
-        return serve_on_ray(settings, args.replicas or 1)
+        return serve_on_ray(settings, 1 if args.replicas is None else args.replicas)
     if args.replicas is not None:
         raise TextCNNError("--replicas needs --ray (uvicorn runs --workers processes)")
     with metrics_directory(settings.workers):

@@ -387,6 +387,8 @@ class ModelStore(ABC):
         protected.update(pointer.get("history", [])[-2:])
         ids = self.version_ids(name)
         removable = [v for v in ids[: max(0, len(ids) - keep)] if v not in protected]
+        if removable:  # the pointer unchanged (on S3: a compare-and-swap), or nothing goes
+            self._write_pointer(name, pointer)
         for version in removable:
             self._delete_version(name, version)
         return removable

