@@ -1,4 +1,5 @@
-"""Optional API keys: ``Authorization: Bearer <key>`` on every route but /health and /ready.
+"""Optional API keys: ``Authorization: Bearer <key>`` on every route but the open ones (the
+probes, the page, the docs; the list: README, API keys).
 
 Keys come from ``TEXTCNN_API_KEYS`` and/or ``TEXTCNN_API_KEYS_FILE`` (one a line; ``#``
 comments; a line ``sha256:<hex>`` holds a key's SHA-256 rather than the key, so the file
@@ -46,26 +47,44 @@ def unauthorized(detail: str, error: str | None = None) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": challenge})
 
 
+def keys_configured(settings: Settings) -> bool:
+    return bool(settings.api_keys or settings.api_keys_file)
+
+
+def holds_key(request: Request, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    """Whether ``credentials`` are a bearer key among the app's (``app.state.api_keys``);
+    never with no digests: the check fails closed."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        return False
+    presented = api_keys.digest(credentials.credentials)
+    accepted = False
+    for known in request.app.state.api_keys:  # every digest: no timing hint of which matched
+        accepted |= hmac.compare_digest(presented, known)
+    return accepted
+
+
 async def require_api_key(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
-    """401 unless the request carries one of the app's keys (``app.state.api_keys``); with
-    none, every request is refused: the guard fails closed."""
-    digests: list[bytes] = request.app.state.api_keys
+    """401 unless the request carries one of the app's keys (``holds_key``)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("an API key is required: send `Authorization: Bearer <key>`")
-    presented = api_keys.digest(credentials.credentials)
-    accepted = False
-    for known in digests:  # every digest, always: no timing hint of which one matched
-        accepted |= hmac.compare_digest(presented, known)
-    if not accepted:
+    if not holds_key(request, credentials):
         raise unauthorized("invalid API key", "invalid_token")
+
+
+async def may_read_models(request: Request) -> bool:
+    """Whether the request may learn the served models' names and versions: always with
+    keys off, else only with a valid key. For the open probes, which must not ask for one
+    (no security requirement in the OpenAPI schema, no 401)."""
+    if not keys_configured(request.app.state.settings):
+        return True
+    return holds_key(request, await bearer(request))
 
 
 def api_key_guard(settings: Settings, *, metrics: bool = False) -> list[DependsParam]:
     """Dependencies for ``include_router``: ``require_api_key`` when keys are configured
     (for the metrics router only if ``TEXTCNN_METRICS_AUTH``), else none."""
-    enabled = bool(settings.api_keys or settings.api_keys_file)
-    if not enabled or (metrics and not settings.metrics_auth):
+    if not keys_configured(settings) or (metrics and not settings.metrics_auth):
         return []
     return [Depends(require_api_key)]

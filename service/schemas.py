@@ -225,14 +225,19 @@ class ReadyResponse(BaseModel):
                     "models": {},
                     "error": "cannot reach the registry s3://models/prod at http://s3:8333: ...",
                 },
+                {"ready": True},
             ]
         }
     )
 
     ready: bool = Field(description="Whether every configured model is loaded.")
-    models: dict[str, str | None] = Field(description="Served version per model (null: none).")
-    errors: dict[str, str] = Field(
-        default_factory=dict,
+    models: dict[str, str | None] | None = Field(
+        None,
+        description="Served version per model (null: none); this and the errors only with a "
+        "valid API key when keys are configured.",
+    )
+    errors: dict[str, str] | None = Field(
+        None,
         description="Why a model is not served at its current version (a version refused, a "
         "pointer that cannot be read), by model; the one served before keeps serving.",
     )

@@ -112,8 +112,9 @@ class Settings(BaseSettings):
         ge=0,
         description="A batch that the model's recent batches say takes less than this runs on "
         "the event loop itself instead of an inference thread, which saves the hand-off's "
-        "CPU; longer ones run in a thread so that the loop keeps answering. 0: every batch "
-        "in a thread.",
+        "CPU; longer ones run in a thread so that the loop keeps answering, as does every "
+        "batch of a model with a sentence encoder, whose cost no average foresees. 0: every "
+        "batch in a thread.",
     )
     explain_top: int = Field(
         5, ge=1, description="N-grams reported per input when a request asks for explanations."
@@ -172,13 +173,15 @@ class Settings(BaseSettings):
     api_keys: list[SecretStr] = Field(
         [],
         description='API keys, as JSON (`["key1"]`): with any key (here or in '
-        "`api_keys_file`) every route but /health, /ready, /docs and /metrics needs "
-        "`Authorization: Bearer <key>`. Default: no authentication.",
+        "`api_keys_file`) every route but the open ones (README, API keys) needs "
+        "`Authorization: Bearer <key>`; a key that cannot be used (empty, blank) stops the "
+        "start. Default: no authentication.",
     )
     api_keys_file: Path | None = Field(
         None,
         description="A file of API keys, one a line (`#` comments); a line `sha256:<hex>` "
-        "holds a key's SHA-256 instead of the key.",
+        "holds a key's SHA-256 instead of the key. A file that is missing, holds no key or "
+        "a malformed line stops the start.",
     )
     metrics_auth: bool = Field(
         False, description="Require an API key for /metrics too (when keys are configured)."

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from service.auth import may_read_models
 from service.deps import ManagerDep, MetricsDep, SettingsDep, read_json, serving, shed_if_full
 from service.responses import FastJSONResponse
 from service.routing import readiness
@@ -24,7 +25,7 @@ from service.schemas import (
 )
 
 router = APIRouter(tags=["system"])  # behind the API keys, when there are keys
-probe_router = APIRouter(tags=["system"])  # always open: load balancers and orchestrators
+probe_router = APIRouter(tags=["system"])  # always open (README, API keys): probes
 metrics_router = APIRouter(tags=["system"])  # behind the keys only with TEXTCNN_METRICS_AUTH
 
 
@@ -42,10 +43,17 @@ async def health() -> Any:
     summary="Readiness",
 )
 @probe_router.head("/ready", include_in_schema=False)
-async def ready(manager: ManagerDep) -> Any:
+async def ready(manager: ManagerDep, request: Request) -> Any:
     """200 when every configured model is loaded, 503 otherwise; both say what keeps a
-    model from its current version (an unreachable registry, a refused version)."""
+    model from its current version (an unreachable registry, a refused version).
+
+    Open with API keys on, since probes (load balancers, the kubelet, Docker's healthcheck)
+    carry no key; so it then says only ready or not. The versions and errors, which tell a
+    caller what the service holds and where from, come only with a valid key (or with keys
+    off, when /models is open anyway)."""
     is_ready, versions = readiness(manager)
+    if not await may_read_models(request):
+        return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
     errors = {
         name: public_error(state.error)
         for name, state in sorted(manager.states.items())

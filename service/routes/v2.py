@@ -80,11 +80,12 @@ class ProtocolRoute(APIRoute):
 
 
 router = APIRouter(prefix="/v2", tags=["inference protocol v2"], route_class=ProtocolRoute)
-# server metadata and health: open with API keys on, as /health and /ready are
+# health: open with API keys on, as /health and /ready are (README, API keys); the server's
+# metadata, which names its version, is not a probe and needs a key
 probe_router = APIRouter(prefix="/v2", tags=["inference protocol v2"], route_class=ProtocolRoute)
 
 
-@probe_router.get("", response_model=ServerMetadata, summary="Server metadata")
+@router.get("", response_model=ServerMetadata, summary="Server metadata")
 async def server_metadata() -> Any:
     return {"name": "textcnn", "version": __version__, "extensions": ["binary_tensor_data"]}
 

@@ -15,11 +15,13 @@ from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
 from textcnn.errors import ExportError
 from textcnn.export import runtime
+from textcnn.export.contract import modality_export
 from textcnn.export.onnx_export import INT8_TOLERANCE, export_onnx, token_table_bytes
 from textcnn.export.runtime import network_digest, onnx_forward
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model, make_config
 from textcnn.models.textcnn import MODES, table_bytes
+from textcnn.text.vocab import UNK_ID
 
 pytest.importorskip("onnxruntime")
 
@@ -73,6 +75,38 @@ def test_the_export_is_made_once_per_set_of_weights(tmp_path: Path, monkeypatch)
     assert network_digest(bundle) != before
     with pytest.raises(AssertionError, match="exported again"):
         onnx_forward(bundle, cache=tmp_path)
+
+
+def test_a_tampered_cached_export_is_not_used(tmp_path: Path, caplog) -> None:
+    """A cached file is checked again when it is opened: one that another version wrote
+    (here logits shifted by 1, the same probabilities: only a check of logits finds it) or
+    that is not ONNX at all is exported anew, never served."""
+    bundle = text_bundle("non-static")
+    onnx_forward(bundle, cache=tmp_path)
+    cached = tmp_path / "onnx" / f"{network_digest(bundle)}.onnx"
+    shifted = text_bundle("non-static")
+    with torch.no_grad():
+        shifted.model.head.linear.bias.add_(1.0)
+    export_onnx(shifted, tmp_path / "shifted.onnx", network_only=True)
+    x = bundle.processor.encode(TEXTS)
+    expected = Predictor(bundle).logits_from_tensor(x)
+    for tampered in ((tmp_path / "shifted.onnx").read_bytes(), b"not an ONNX file"):
+        cached.write_bytes(tampered)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            forward = onnx_forward(bundle, cache=tmp_path)
+        assert "failed its check, exported again" in caplog.text
+        torch.testing.assert_close(forward(x), expected, rtol=1e-5, atol=1e-5)
+        assert cached.read_bytes() != tampered
+
+
+def test_the_parity_check_covers_the_vocabulary_unk_and_max_length() -> None:
+    bundle = text_bundle("rand")
+    (ids,) = modality_export(bundle).check(bundle)
+    vocab, longest = bundle.processor.vocab, bundle.processor.max_length
+    assert ids.shape == (8, longest) and (ids[0] != 0).all()  # a row at max_length
+    assert (ids == UNK_ID).any() and (ids == 0).any()  # <unk>, and padding
+    assert set(ids.unique().tolist()) >= {1, len(vocab) - 1}  # both ends of the vocabulary
 
 
 def test_exports_in_several_threads_all_succeed(tmp_path: Path) -> None:

@@ -27,33 +27,74 @@ def test_off_by_default(client: TestClient) -> None:
     assert "security" not in spec["paths"]["/classify"]["post"]
 
 
+# With keys on, what each route answers without a key: the probes, the page that asks for
+# the key, the API's description and (unless TEXTCNN_METRICS_AUTH) /metrics are open.
+OPEN = {
+    ("GET", "/health"),
+    ("HEAD", "/health"),
+    ("GET", "/ready"),
+    ("HEAD", "/ready"),
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+    ("GET", "/"),
+    ("GET", "/static/{name}"),
+    ("GET", "/metrics"),
+}
+DOCS = {
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+    ("GET", "/openapi.json"),
+}
+OPEN |= DOCS
+KEYED = {
+    ("POST", "/classify"),
+    ("POST", "/classify-image"),
+    ("GET", "/models"),
+    ("GET", "/models/{name}/report"),
+    ("GET", "/v2"),
+    ("GET", "/v2/models/{name}"),
+    ("GET", "/v2/models/{name}/versions/{version}"),
+    ("GET", "/v2/models/{name}/ready"),
+    ("GET", "/v2/models/{name}/versions/{version}/ready"),
+    ("POST", "/v2/models/{name}/infer"),
+    ("POST", "/v2/models/{name}/versions/{version}/infer"),
+}
+PATH_VALUES = {"name": "text", "version": "v1"}
+
+
 def test_keys_protect_everything_but_the_probes(make_settings: Callable[..., Settings]) -> None:
-    with TestClient(create_app(make_settings(api_keys=["s3cret", "other"]))) as client:
-        for method, path in [
-            ("post", "/classify"),
-            ("get", "/models"),
-            ("post", "/classify-image"),
-            ("get", "/v2/models/text"),
-            ("post", "/v2/models/text/infer"),
-        ]:
+    """Every route of the app, with and without a key: the open ones answer without one,
+    the others 401 without and not 401 with it."""
+    app = create_app(make_settings(api_keys=["s3cret", "other"]))
+    served = {(m, path) for path, methods in app.state.methods_by_path.items() for m in methods}
+    assert served | DOCS == OPEN | KEYED  # a new route must be placed on one side
+    with TestClient(app) as client:
+        for method, template in sorted(KEYED):
+            path = template.format(**PATH_VALUES)
             r = client.request(method, path, json=TEXT)
             assert r.status_code == 401, path
             assert r.headers["www-authenticate"] == 'Bearer realm="textcnn"'
+            for key in ("s3cret", "other"):
+                auth = {"Authorization": f"Bearer {key}"}
+                assert client.request(method, path, json=TEXT, headers=auth).status_code != 401
+        for method, template in sorted(OPEN):
+            path = template.replace("{name}", "app.js")
+            expected = 404 if path == "/static/app.js" else 200  # a page file that is absent
+            assert client.request(method, path).status_code in (200, expected), path
         r = client.post("/classify", json=TEXT, headers={"Authorization": "Bearer wrong"})
         assert r.status_code == 401
         assert r.headers["www-authenticate"] == 'Bearer realm="textcnn", error="invalid_token"'
         r = client.post("/classify", json=TEXT, headers={"Authorization": "Basic czNjcmV0"})
         assert r.status_code == 401
-        for key in ("s3cret", "other"):
-            auth = {"Authorization": f"Bearer {key}"}
-            assert client.post("/classify", json=TEXT, headers=auth).status_code == 200
-        assert client.get("/health").status_code == 200
-        assert client.get("/ready").status_code == 200
-        assert client.head("/ready").status_code == 200
-        for open_path in ("/v2/health/live", "/v2/health/ready", "/v2", "/"):  # probes, page
-            assert client.get(open_path).status_code == 200, open_path
-        assert client.get("/metrics").status_code == 200  # open unless TEXTCNN_METRICS_AUTH
-        assert client.get("/docs").status_code == 200
+        # /ready names the models and their versions only to a caller with a key
+        assert client.get("/ready").json() == {"ready": True}
+        wrong = {"Authorization": "Bearer wrong"}
+        assert client.get("/ready", headers=wrong).json() == {"ready": True}
+        auth = {"Authorization": "Bearer s3cret"}
+        ready = client.get("/ready", headers=auth).json()
+        assert ready["ready"] and ready["models"] == {"text": "v1"}
+        assert "text" not in client.get("/v2/health/ready").text
         spec = client.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["apiKey"] == {
         "type": "http",
@@ -61,8 +102,13 @@ def test_keys_protect_everything_but_the_probes(make_settings: Callable[..., Set
         "description": spec["components"]["securitySchemes"]["apiKey"]["description"],
     }
     assert spec["paths"]["/classify"]["post"]["security"] == [{"apiKey": []}]
-    assert "security" not in spec["paths"]["/health"]["get"]
-    assert "security" not in spec["paths"]["/metrics"]["get"]
+    assert spec["paths"]["/v2"]["get"]["security"] == [{"apiKey": []}]
+    for path in ("/health", "/ready", "/metrics", "/v2/health/ready"):
+        assert "security" not in spec["paths"][path]["get"], path
+
+
+def test_without_keys_ready_names_the_models(client: TestClient) -> None:
+    assert client.get("/ready").json()["models"] == {"text": "v1"}
 
 
 def test_metrics_auth_and_a_key_file_with_digests(

@@ -3,6 +3,8 @@ and gate on dev data, the predictions it changes, bundles, and what refuses it."
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +155,60 @@ def test_the_warm_started_c_search_picks_what_cold_fits_pick() -> None:
     assert best not in (grid[0], grid[-1])  # an inner optimum: the search has work to do
     chosen = sentence_scores.fit_regression(x, y).C
     assert chosen == best
+
+
+def test_threads_never_tokenize_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sentence-encoder model of a process shares one fast tokenizer, in either runtime
+    (PyTorch, ONNX Runtime), which is not thread-safe (tokenizers#537: "Already borrowed"
+    when a call sets padding while another thread encodes; tokenizers 0.23 did not raise in
+    300 tries here, so this watches for the overlap itself): concurrent encodes call it one
+    at a time, and get the serial result."""
+    texts = [f"text number {i} with some words" for i in range(12)]
+    runtimes = ("pytorch", "onnx")
+    expected = {
+        r: sentence_scores.encode_layers("minilm", texts, sentence_scores.LAYERS, runtime=r)
+        for r in runtimes
+    }
+    tokenizer_class = type(sentence_scores._encoder("minilm").tokenizer)
+    real_call = tokenizer_class.__call__
+    counting = threading.Lock()
+    inside, most = [0], [0]
+
+    def watched(self: object, *args: object, **kwargs: object) -> object:
+        with counting:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            time.sleep(0.005)  # a wider window than the real call's
+            return real_call(self, *args, **kwargs)
+        finally:
+            with counting:
+                inside[0] -= 1
+
+    monkeypatch.setattr(tokenizer_class, "__call__", watched)
+    results: list[tuple[str, np.ndarray]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def encode(runtime: str) -> None:
+        start.wait()
+        try:
+            for _ in range(3):
+                layers = sentence_scores.LAYERS
+                got = sentence_scores.encode_layers("minilm", texts, layers, runtime=runtime)
+                results.append((runtime, got))
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=encode, args=(runtimes[i % 2],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(results) == 12
+    assert most[0] == 1
+    for runtime, got in results:
+        np.testing.assert_allclose(got, expected[runtime], atol=1e-5)
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])

@@ -37,11 +37,13 @@ class InputSpec:
 @dataclass(frozen=True)
 class ModalityExport:
     """How bundles of one modality export: the network's input, a sample of it (any values
-    the network accepts, several rows) and the preprocessing half of the contract."""
+    the network accepts, several rows), the preprocessing half of the contract, and inputs
+    the export's parity check runs beside the sample (``check``: none by default)."""
 
     input: Callable[[Any], InputSpec]
     sample: Callable[[Bundle], torch.Tensor]
     preprocessing: Callable[[Any], dict[str, Any]]
+    check: Callable[[Bundle], list[torch.Tensor]] = lambda bundle: []
 
 
 _EXPORTS: dict[str, ModalityExport] = {}
@@ -128,6 +130,23 @@ def _text_sample(bundle: Bundle) -> torch.Tensor:
     return ids
 
 
+def _text_check(bundle: Bundle) -> list[torch.Tensor]:
+    """Rows of random ids over the whole vocabulary (``<unk>`` and its last id included),
+    padded at random lengths, the first as long as the processor lets a text be
+    (``max_length``)."""
+    from textcnn.text.vocab import UNK
+
+    vocab, longest = bundle.processor.vocab, bundle.processor.max_length
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, len(vocab), (8, longest), generator=generator)
+    ids[1:, 0] = vocab.stoi[UNK]
+    ids[0, -1] = len(vocab) - 1
+    lengths = torch.randint(1, longest + 1, (8,), generator=generator)
+    lengths[0] = longest
+    ids[torch.arange(longest) >= lengths[:, None]] = 0
+    return [ids]
+
+
 def _image_preprocessing(processor: Any) -> dict[str, Any]:
     return {
         "size": processor.size,
@@ -158,6 +177,7 @@ register_export(
         input=lambda processor: InputSpec("ids", ("batch", "sequence"), "int64"),
         sample=_text_sample,
         preprocessing=_text_preprocessing,
+        check=_text_check,
     ),
 )
 register_export(

@@ -7,8 +7,9 @@ beside a busy Python thread against 10.1 ms in ONNX Runtime (``bench/onnx_latenc
 
 The network is ``export_onnx``'s (checked against PyTorch before it is kept), exported once per
 set of weights and cached in ``$TEXTCNN_CACHE/onnx`` under a digest of the architecture, its
-config, the weights and the exporter's versions, so a restart or a second worker opens it in
-milliseconds.
+config, the weights and the exporter's versions, so a restart or a second worker opens it
+without exporting again. A cached file is checked against PyTorch again when it is opened
+(a few forward passes): one that fails, whatever changed it, is exported anew.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import tempfile
 from dataclasses import asdict
@@ -27,8 +29,9 @@ import torch
 from textcnn.cache import cache_root
 from textcnn.engine.bundle import Bundle
 from textcnn.export.contract import OUTPUTS
-from textcnn.export.onnx_export import export_onnx
+from textcnn.export.onnx_export import check_export, export_onnx
 
+log = logging.getLogger(__name__)
 VERSIONED = ("torch", "onnx", "onnxscript", "onnxruntime")
 
 
@@ -74,6 +77,12 @@ def onnx_forward(
     directory = (cache or cache_root()) / "onnx"
     form = "-int8" if int8 else "-table" if token_table else ""
     path = directory / f"{network_digest(bundle)}{form}.onnx"
+    if path.is_file():  # anything may have written the cache since: checked before it serves
+        try:
+            check_export(bundle, path, int8)
+        except Exception as exc:
+            log.warning("cached export %s failed its check, exported again: %s", path.name, exc)
+            path.unlink(missing_ok=True)
     if not path.is_file():
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as tmp:

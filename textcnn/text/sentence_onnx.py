@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 RUNTIMES = ("onnx", "onnx-int8")  # float32 and int8 ONNX Runtime sessions
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _BATCH = 64
+# One encoder, and so one fast tokenizer, serves every sentence-encoder model of a process in
+# either runtime, and fast tokenizers are not thread-safe: a call sets its padding and
+# truncation on the shared tokenizer, which raises "Already borrowed" while another thread
+# encodes (huggingface/tokenizers#537). Every call holds this lock.
+TOKENIZING = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -134,8 +139,8 @@ def _export(model: Any, layers: Sequence[int], path: Path) -> None:
 
 
 class OnnxEncoder:
-    """An ONNX Runtime session of the exported encoder and the wheel's tokenizer (whose
-    fast Rust tokenizer is not safe to call from two threads at once: calls are locked)."""
+    """An ONNX Runtime session of the exported encoder and the wheel's tokenizer (called under
+    ``TOKENIZING``)."""
 
     def __init__(self, model: Any, layers: Sequence[int], runtime: str) -> None:
         import onnxruntime
@@ -148,7 +153,6 @@ class OnnxEncoder:
         )
         self.tokenizer, self.max_length = model.tokenizer, model.max_seq_length
         self.width = model[0].auto_model.config.hidden_size * len(layers)
-        self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """``[N, width]`` embeddings, in batches of similar length (less padding)."""
@@ -156,7 +160,7 @@ class OnnxEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), _BATCH):
             rows = order[start : start + _BATCH]
-            with self._lock:
+            with TOKENIZING:
                 batch = self.tokenizer(
                     [texts[i] for i in rows],
                     padding=True,

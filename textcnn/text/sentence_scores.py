@@ -37,7 +37,7 @@ from torch import nn
 
 from textcnn.errors import TextCNNError
 from textcnn.text.embedding_cache import EmbeddingCache
-from textcnn.text.sentence_onnx import RUNTIMES, available, onnx_encoder
+from textcnn.text.sentence_onnx import RUNTIMES, TOKENIZING, available, onnx_encoder
 
 log = logging.getLogger(__name__)
 # The transformer layers whose mean-pooled token states, each L2-normalised, are concatenated:
@@ -150,13 +150,15 @@ def encode_layers(
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), _BATCH):
         rows = order[start : start + _BATCH]
-        batch = tokenizer(
-            [texts[i] for i in rows],
-            padding=True,
-            truncation=True,
-            max_length=model.max_seq_length,
-            return_tensors="pt",
-        ).to(device)
+        with TOKENIZING:
+            batch = tokenizer(
+                [texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=model.max_seq_length,
+                return_tensors="pt",
+            )
+        batch = batch.to(device)
         states = transformer(**batch, output_hidden_states=True).hidden_states
         mask = batch["attention_mask"].unsqueeze(-1).to(states[0].dtype)
         count = mask.sum(dim=1).clamp(min=1)
@@ -183,8 +185,9 @@ class SentenceScores(nn.Module):
         self.register_buffer("gate", torch.ones(()))
 
     def log_proba(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """The regression's log-probabilities, unweighted: ``[N, classes]``."""
-        return F.log_softmax(embeddings @ self.coef.T + self.bias, dim=1)
+        """The regression's log-probabilities, unweighted: ``[N, classes]``, on the buffers'
+        device (the encoder's embeddings come from the CPU; the model may be on a GPU)."""
+        return F.log_softmax(embeddings.to(self.coef.device) @ self.coef.T + self.bias, dim=1)
 
     def forward(self, texts: Sequence[str], network: torch.Tensor) -> torch.Tensor:
         """The term for ``texts``, given the network's logits for them: only the texts it
@@ -195,7 +198,7 @@ class SentenceScores(nn.Module):
             embeddings = embed_sentences(
                 self.encoder, [texts[i] for i in rows], runtime=self.runtime
             )
-            out[rows] = self.weight * self.log_proba(embeddings)
+            out[rows] = (self.weight * self.log_proba(embeddings)).to(out.device)
         return out
 
 
@@ -272,7 +275,7 @@ def fit_sentence_scores(
         coef[present], bias[present] = regression.coef_, regression.intercept_
     scores.coef.copy_(torch.from_numpy(coef))
     scores.bias.copy_(torch.from_numpy(bias))
-    term = scores.log_proba(embed_sentences(scores.encoder, dev_texts, device))
+    term = scores.log_proba(embed_sentences(scores.encoder, dev_texts, device)).cpu()
     dev_y, network = dev_y.cpu(), network.cpu().float()
     route = {gate: routed(network, gate) for gate in GATES}
 
