@@ -17,6 +17,7 @@ from service.main import create_app
 from service.settings import Settings
 from textcnn.engine.bundle import CONFIG_FILE, WEIGHTS_FILE, Bundle
 from textcnn.store import LocalStore
+from textcnn.store.base import made_current
 
 
 def refresh(app: FastAPI, client: TestClient) -> None:
@@ -73,7 +74,8 @@ def test_a_corrupt_version_is_refused_and_the_old_keeps_serving(
     weights = registry.version_dir("text", version) / WEIGHTS_FILE
     data = weights.read_bytes()  # its last 64 bytes flipped (they may be zeros already)
     weights.write_bytes(data[:-64] + bytes(b ^ 0xFF for b in data[-64:]))
-    registry._set_current("text", version)  # what a pointer to a damaged version looks like
+    with registry.lock("text"):  # what a pointer to a damaged version looks like
+        registry._write_pointer("text", made_current(registry.pointer("text"), version))
     for _ in range(3):  # refused once, then remembered: not loaded again every poll
         refresh(app, client)
     r = client.post("/classify", json={"text": "why"})
