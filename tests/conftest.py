@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -16,6 +19,16 @@ from textcnn.text.data import read_text_dataset
 from textcnn.text.train import TextTrainOptions, train_text
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def bench_module(name: str) -> ModuleType:
+    """``bench/<name>.py`` as a module, so that tests and benchmarks share one implementation
+    of the servers and clients they start (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 SHARED = REPO.parent / "shared" / "datasets"
 
 torch.set_num_threads(1)

@@ -4,7 +4,6 @@ selection script reads no test data."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import sys
 import pytest
 
 from service.settings import ENV_PREFIX, Settings
-from tests.conftest import REPO
+from tests.conftest import REPO, bench_module
 from textcnn.cli import build_parser
 
 GPU_CHECK = REPO / "bench" / "gpu_check.sh"
@@ -78,9 +77,7 @@ def test_the_layer_selection_script_offers_no_test_scores(
 ) -> None:
     """``bench/encoder_layers.py`` chooses on dev data: test figures are a reporting script's."""
     path = REPO / "bench" / "encoder_layers.py"
-    spec = importlib.util.spec_from_file_location("encoder_layers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = bench_module("encoder_layers")
     monkeypatch.setattr(sys, "argv", [str(path), "--test"])
     with pytest.raises(SystemExit) as exit_:
         module.main()

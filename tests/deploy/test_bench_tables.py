@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
 
-from tests.conftest import REPO
+from tests.conftest import bench_module
 from tests.deploy.conftest import README
 
 
 def load_tables():
-    spec = importlib.util.spec_from_file_location("tables", REPO / "bench" / "tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("tables")
 
 
 def test_the_readme_tables_are_drawn_from_the_committed_results() -> None:

@@ -4,18 +4,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import tests.service.servers  # noqa: F401  (loads bench/overload_benchmark.py, which swap uses)
-from tests.conftest import REPO
+from tests.conftest import bench_module
 
-_spec = importlib.util.spec_from_file_location(
-    "swap_benchmark", REPO / "bench" / "swap_benchmark.py"
-)
-swap = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = swap
-_spec.loader.exec_module(swap)
+swap = bench_module("swap_benchmark")
 
 S3Server = swap.S3Server
 seaweedfs = swap.seaweedfs

@@ -3,17 +3,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from tests.conftest import bench_module
 
-from tests.conftest import REPO
-
-_spec = importlib.util.spec_from_file_location(
-    "overload_benchmark", REPO / "bench" / "overload_benchmark.py"
-)
-overload = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = overload
-_spec.loader.exec_module(overload)
+overload = bench_module("overload_benchmark")
 
 serve = overload.serve
 flood = overload.flood
