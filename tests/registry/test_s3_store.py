@@ -212,7 +212,9 @@ def test_a_replica_keeps_its_version_when_the_next_does_not_verify(
         assert (
             client.post("/classify", json={"text": "why", "model": NAME}).json()["version"] == "v1"
         )
-        s3_registry.publish(NAME, kw_bundle, make_current=False)
+        # a file v1 lacks: v2 is not v1's cached copy under another name (the cache is
+        # keyed by content, and would rightly serve identical files without a download)
+        s3_registry.publish(NAME, kw_bundle, make_current=False, extra_files={"NOTE": "v2"})
         files = StoredFiles(s3_registry)
         weights = f"{NAME}/versions/v2/model.safetensors"
         files.write(weights, files.read(weights)[:-7])
