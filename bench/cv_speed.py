@@ -22,9 +22,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from textcnn.engine.device import configure_cpu  # noqa: E402
+from textcnn.text.cross_validation import cross_validate  # noqa: E402
 from textcnn.text.data import read_text_dataset  # noqa: E402
+from textcnn.text.prepare import vectors_for  # noqa: E402
 from textcnn.text.recipes import recipe_options  # noqa: E402
-from textcnn.text.train import cross_validate, vectors_for  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "text" / "rt-polarity.all"
 

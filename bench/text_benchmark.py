@@ -1,7 +1,7 @@
 """Text accuracy benchmark: the TextCNN recipe against strong simple baselines on MR, TREC, SST-2.
 
 Protocols (as Kim's): MR by stratified, seeded 10-fold CV (the folds of
-``textcnn.text.train.cross_validate``); TREC with its test set and 10% of the training data
+``textcnn.text.cross_validation``); TREC with its test set and 10% of the training data
 held out for dev; SST-2 with its dev and test sets (sentences only, no phrases). Every CNN
 picks its epoch on dev. Each CNN cell is run once per ``--seeds`` seed (on every MR fold),
 and reported as mean ± std over the runs.

@@ -29,6 +29,8 @@ def bench_module(name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
 SHARED = REPO.parent / "shared" / "datasets"
 
 torch.set_num_threads(1)

@@ -15,7 +15,7 @@ from textcnn.image import train as image_train
 from textcnn.image.data import read_image_dataset
 from textcnn.image.train import ImageTrainOptions, train_image
 from textcnn.models.blocks import Classifier, ClassifierHead
-from textcnn.text import train as text_train
+from textcnn.text import prepared as text_fit
 from textcnn.text.data import read_text_dataset
 from textcnn.text.train import TextTrainOptions, train_text
 
@@ -57,14 +57,14 @@ def test_test_classes_must_be_training_classes(shapes: Path, tmp_path: Path) -> 
 def test_text_and_image_models_are_trained_by_the_same_engine(
     shapes: Path, keyword_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert text_train.fit is trainer.fit and image_train.fit is trainer.fit
+    assert text_fit.fit is trainer.fit and image_train.fit is trainer.fit
     calls = []
 
     def recording_fit(model, train, dev, cfg, transform=None, on_epoch=None, factory=None):
         calls.append((model, transform))
         return trainer.fit(model, train, dev, cfg, transform, on_epoch, factory)
 
-    monkeypatch.setattr(text_train, "fit", recording_fit)
+    monkeypatch.setattr(text_fit, "fit", recording_fit)
     monkeypatch.setattr(image_train, "fit", recording_fit)
     cfg = TrainConfig(epochs=1, batch_size=50, device="cpu", threads=1, progress=False)
     opts = TextTrainOptions(mode="rand", dim=8, train=cfg)

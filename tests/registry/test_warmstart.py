@@ -19,8 +19,9 @@ from textcnn.errors import TextCNNError
 from textcnn.retrain import retrain
 from textcnn.store import LocalStore
 from textcnn.text.data import TextDataset, read_text_dataset
+from textcnn.text.prepare import build_model
 from textcnn.text.processor import TextProcessor
-from textcnn.text.train import TextTrainOptions, build_model, train_text
+from textcnn.text.train import TextTrainOptions, train_text
 from textcnn.text.warmstart import extend_vocab, transfer_weights
 
 NEW_WORDS = {"positive": "brilliant", "negative": "horrid", "question": "whence"}

@@ -10,9 +10,11 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from tests.conftest import make_keyword_examples
 from textcnn.engine.config import TrainConfig
+from textcnn.text.cross_validation import cross_validate
 from textcnn.text.data import TextDataset
 from textcnn.text.options import TextTrainOptions
-from textcnn.text.train import cross_validate, fit_prepared, prepare_text
+from textcnn.text.prepare import prepare_text
+from textcnn.text.prepared import fit_prepared
 
 FOLDS = 3
 

@@ -14,9 +14,10 @@ from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
 from textcnn.errors import DataError, TextCNNError
 from textcnn.modalities import get_modality
+from textcnn.text.cross_validation import cross_validate
 from textcnn.text.data import TextReadOptions, read_text_dataset
 from textcnn.text.explain import explain
-from textcnn.text.train import cross_validate, train_text
+from textcnn.text.train import train_text
 
 SETS = [("a", "b"), (), ("b",), ("a", "c")]
 

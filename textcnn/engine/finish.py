@@ -32,6 +32,7 @@ def finish_bundle(
     test: LabelledData | None = None,
     training: dict[str, Any] | None = None,
     threshold: float | None = None,
+    dev_score: float | None = None,
 ) -> Bundle:
     """The trained ``model`` as a bundle on the CPU, recording ``options``, the fit's history
     and the example counts (plus ``training``); its metrics are the best epoch, the dev
@@ -41,7 +42,8 @@ def finish_bundle(
     Multi-label data (``label_sets``) makes a multi-label bundle, its per-label thresholds
     tuned on ``dev`` for F1, or all ``threshold`` if given. A single-label bundle gets the
     temperature that calibrates its scores on ``dev`` (``calibrate``), every term of the model
-    fitted by then."""
+    fitted by then. ``dev_score``: the whole model's dev score when terms fitted after the
+    network changed it (default: the network's at its best epoch)."""
     bundle = Bundle(
         model=model.eval(),
         arch=arch,
@@ -67,7 +69,8 @@ def finish_bundle(
     elif dev is not None and len(dev):
         bundle.training["calibration"] = calibrate(bundle, dev)
     if dev is not None:
-        bundle.metrics[f"dev_{result.dev_metric}"] = result.best_dev_accuracy
+        score = result.best_dev_accuracy if dev_score is None else dev_score
+        bundle.metrics[f"dev_{result.dev_metric}"] = score
     bundle.metrics["best_epoch"] = result.best_epoch
     store_evaluation(bundle, dev, test)  # where the model trained; for its report
     if test is not None:
