@@ -10,11 +10,11 @@ from torch import nn
 
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.calibration import fit_temperature, nll
+from textcnn.engine.epochs import TrainResult
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.multilabel import DEFAULT_THRESHOLD, HEADLINE, label_matrix, tune_thresholds
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import LabelledData, gold, label_sets
-from textcnn.engine.trainer import TrainResult
 from textcnn.report.evaluation import calibration, store_evaluation
 
 

@@ -10,13 +10,12 @@ DDP.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -33,6 +32,7 @@ from textcnn.engine.distributed import (
     rank_world,
 )
 from textcnn.engine.ema import WeightAverage
+from textcnn.engine.epochs import EpochLog, TrainResult
 from textcnn.engine.forward import forward_logits
 from textcnn.models.blocks import Classifier
 
@@ -138,23 +138,6 @@ class Identity:
 
     def eval(self, x: torch.Tensor) -> torch.Tensor:
         return x
-
-
-@dataclass
-class TrainResult:
-    best_epoch: int
-    best_dev_accuracy: float  # the best dev score: ``dev_metric``
-    history: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-    dev_metric: str = "accuracy"
-    compile_seconds: float = 0.0  # with ``compile``: the first step's, which compiles it
-
-    @property
-    def seconds_per_epoch(self) -> float:
-        return self.seconds / max(1, len(self.history))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds_per_epoch": self.seconds_per_epoch}
 
 
 def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -276,10 +259,11 @@ def hits(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(1) == y).sum()
 
 
-def _stop(epochs_without_gain: int, cfg: TrainConfig, device: torch.device) -> bool:
-    """Whether patience ran out, agreed by every rank (near-tie dev scores may differ between
-    GPUs; one rank leaving the loop alone would hang the others' next all-reduce)."""
-    votes = torch.tensor(float(epochs_without_gain >= (cfg.patience or 0)), device=device)
+def _any_rank(stop: bool, device: torch.device) -> bool:
+    """Whether any rank's patience ran out, agreed by every rank (near-tie dev scores may
+    differ between GPUs; one rank leaving the loop alone would hang the others' next
+    all-reduce)."""
+    votes = torch.tensor(float(stop), device=device)
     all_reduce_sum(votes)
     return votes.item() > 0
 
@@ -350,8 +334,7 @@ def fit(
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     generator = torch.Generator().manual_seed(cfg.seed)
     metric = f"dev_{dev_metric(dev if dev is not None else train)}"
-    best_acc, best_epoch, best_state = -1.0, 0, None
-    history: list[dict[str, Any]] = []
+    epoch_log = EpochLog(cfg.patience)
     compile_seconds = 0.0
     started = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
@@ -413,25 +396,18 @@ def fit(
         if dev is not None:
             with average.applied() if average is not None else contextlib.nullcontext():
                 record[metric] = round(accuracy(model, dev, transform, cfg), 5)
-                if record[metric] > best_acc:
-                    best_acc, best_epoch = record[metric], epoch
-                    best_state = copy.deepcopy(model.state_dict())
+                epoch_log.scored(model, epoch, record[metric])
         record["seconds"] = round(time.perf_counter() - epoch_start, 3)
-        history.append(record)
+        epoch_log.history.append(record)
         if rank == 0:
             log.info(json.dumps(record))
             if on_epoch is not None:
                 on_epoch(record)
-        if dev is not None and cfg.patience is not None and _stop(epoch - best_epoch, cfg, device):
-            log.info("early stop after epoch %d: best %s at epoch %d", epoch, metric, best_epoch)
+        stop = epoch_log.out_of_patience(epoch)
+        if dev is not None and cfg.patience is not None and _any_rank(stop, device):
+            best = epoch_log.best_epoch
+            log.info("early stop after epoch %d: best %s at epoch %d", epoch, metric, best)
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    else:
-        if average is not None:
-            average.copy_to_model()
-        best_epoch, best_acc = cfg.epochs, float("nan")
-    model.eval()
     seconds = time.perf_counter() - started
     dev_name = metric.removeprefix("dev_")
-    return TrainResult(best_epoch, best_acc, history, seconds, dev_name, round(compile_seconds, 3))
+    return epoch_log.result(model, average, cfg.epochs, seconds, dev_name, compile_seconds)

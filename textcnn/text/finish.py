@@ -10,8 +10,9 @@ import torch
 
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.device import resolve_device
+from textcnn.engine.epochs import TrainResult
 from textcnn.engine.finish import finish_bundle
-from textcnn.engine.trainer import TrainResult, predict_logits
+from textcnn.engine.trainer import predict_logits
 from textcnn.models.blocks import Classifier
 from textcnn.text.nbsvm import fit_ngram_scores
 from textcnn.text.options import TextTrainOptions

@@ -17,7 +17,6 @@ that stopped early, simply has no gradient and so takes no step.
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import os
 import time
@@ -29,10 +28,10 @@ import torch.nn.functional as F
 from textcnn.engine.config import TrainConfig
 from textcnn.engine.device import autocast_dtype, configure_cpu, resolve_device, tf32
 from textcnn.engine.ema import WeightAverage
+from textcnn.engine.epochs import EpochLog, TrainResult
 from textcnn.engine.trainer import (
     BatchTransform,
     Split,
-    TrainResult,
     accuracy,
     autocast,
     batch_width,
@@ -171,8 +170,7 @@ def fit_folds(
     generators = [torch.Generator().manual_seed(cfg.seed) for _ in range(folds)]
     steps = [steps_per_epoch(len(t), cfg.batch_size, cfg.drop_last) for t in trains]
     p_drop = models[0].head.dropout.p
-    best = [(-1.0, 0, None)] * folds
-    histories: list[list[dict[str, Any]]] = [[] for _ in range(folds)]
+    epoch_logs = [EpochLog(cfg.patience) for _ in range(folds)]
     active = list(range(folds))
     metric = dev_metric(devs[0])
     started = time.perf_counter()
@@ -237,22 +235,18 @@ def fit_folds(
             average = averages[k]
             with average.applied() if average is not None else contextlib.nullcontext():
                 record[f"dev_{metric}"] = round(accuracy(models[k], devs[k], batches, cfg), 5)
-                if record[f"dev_{metric}"] > best[k][0]:
-                    state = copy.deepcopy(models[k].state_dict())
-                    best[k] = (record[f"dev_{metric}"], epoch, state)
+                epoch_logs[k].scored(models[k], epoch, record[f"dev_{metric}"])
             record["seconds"] = seconds
-            histories[k].append(record)
-            if cfg.patience is not None and epoch - best[k][1] >= cfg.patience:
-                log.info("fold %d: early stop after epoch %d (best %d)", k + 1, epoch, best[k][1])
+            epoch_logs[k].history.append(record)
+            if epoch_logs[k].out_of_patience(epoch):
+                best = epoch_logs[k].best_epoch
+                log.info("fold %d: early stop after epoch %d (best %d)", k + 1, epoch, best)
                 active.remove(k)
         log.info("epoch %d: %d of %d folds still training", epoch, len(active), folds)
         if not active:
             break
     total = time.perf_counter() - started
-    results = []
-    for k, model in enumerate(models):
-        acc, epoch, state = best[k]
-        model.load_state_dict(state)
-        model.eval()
-        results.append(TrainResult(epoch, acc, histories[k], total, metric))
-    return results
+    return [
+        epoch_log.result(model, average, cfg.epochs, total, metric)
+        for epoch_log, model, average in zip(epoch_logs, models, averages, strict=True)
+    ]

@@ -10,7 +10,8 @@ from typing import Any
 import torch
 
 from textcnn.engine.config import TrainConfig
-from textcnn.engine.trainer import Split, TrainResult, fit
+from textcnn.engine.epochs import TrainResult
+from textcnn.engine.trainer import Split, fit
 from textcnn.models.blocks import Classifier
 from textcnn.models.textcnn import PAD_ID, TextCNNConfig
 from textcnn.text import fold_parallel
