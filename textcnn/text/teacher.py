@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from textcnn.cache import cache_root, sync_rename
 from textcnn.errors import TextCNNError
-from textcnn.text.encoder_vectors import packaged_encoder
+from textcnn.text.minilm import load_minilm
 
 log = logging.getLogger(__name__)
 TEACHERS = ("minilm",)  # the packaged all-MiniLM-L6-v2
@@ -70,7 +70,8 @@ class Encoder(torch.nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        _, self.tokenizer, self.encoder = packaged_encoder("teacher 'minilm'")
+        minilm = load_minilm("teacher 'minilm'")
+        self.tokenizer, self.encoder = minilm.tokenizer, minilm[0].auto_model
         self.head = torch.nn.Linear(self.encoder.config.hidden_size, num_classes)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
