@@ -46,10 +46,11 @@ def is_main_process() -> bool:
     return rank_world()[0] == 0
 
 
-def rank_device(device: torch.device, local_rank: int) -> torch.device:
+def rank_device(device: torch.device) -> torch.device:
     """This rank's device: every CUDA device (``cuda`` or ``cuda:N``) becomes
     ``cuda:LOCAL_RANK``, one GPU per process as NCCL requires (a launcher that restricts the
     GPUs a node's ranks see does so with ``CUDA_VISIBLE_DEVICES``); the CPU stays the CPU."""
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     return torch.device("cuda", local_rank) if device.type == "cuda" else device
 
 
@@ -58,7 +59,7 @@ def init_distributed(device: torch.device) -> torch.device:
     (``rank_device``)."""
     if not launched_distributed():
         return device
-    device = rank_device(device, int(os.environ.get("LOCAL_RANK", "0")))
+    device = rank_device(device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from textcnn.engine.config import TrainConfig
 from textcnn.engine.device import autocast_dtype, configure_cpu, resolve_device, tf32
+from textcnn.engine.distributed import launched_distributed
 from textcnn.engine.ema import WeightAverage
 from textcnn.engine.epochs import EpochLog, TrainResult
 from textcnn.engine.trainer import (
@@ -55,7 +56,7 @@ def unsupported(cfg: TrainConfig) -> str | None:
         return "--compile"
     if cfg.schedule != "constant":
         return f"--schedule {cfg.schedule}"
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if launched_distributed():
         return "torchrun"
     return None
 

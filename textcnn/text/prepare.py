@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -203,7 +202,7 @@ def taught_split(
     cfg = teacher.TeacherConfig(epochs=opts.teacher_epochs, seed=opts.train.seed)
     score = [*train.texts, *(" ".join(t) for t in extra)]
     # under torchrun every rank teaches itself on its own GPU (the same data, seed and cache)
-    device = rank_device(resolve_device(opts.train.device), int(os.environ.get("LOCAL_RANK", 0)))
+    device = rank_device(resolve_device(opts.train.device))
     soft = teacher.teacher_logits(
         opts.teacher, train.texts, split.y, num_classes, score, cfg, device
     )
