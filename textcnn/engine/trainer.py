@@ -268,6 +268,48 @@ def _any_rank(stop: bool, device: torch.device) -> bool:
     return votes.item() > 0
 
 
+def _step_model(model: nn.Module, cfg: TrainConfig, device: torch.device, world: int) -> nn.Module:
+    """What each training step calls: ``model``, wrapped by DDP under ``torchrun`` and
+    compiled with ``cfg.compile``."""
+    step_model = model
+    if world > 1:
+        # Gradients live in DDP's buckets, laid out like their (maybe channels-last)
+        # parameters: no copy, and no stride mismatch between a gradient and its bucket.
+        # Buffers are not re-sent before every step (the n-gram index alone is 4 MiB): the
+        # text terms' buffers are fitted after training, equal on every rank until then, and
+        # batch-norm statistics, which no training step reads, are averaged over the ranks
+        # before each evaluation (``average_buffers``).
+        step_model = nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            gradient_as_bucket_view=True,
+            broadcast_buffers=False,
+        )
+    if cfg.compile:
+        step_model = torch.compile(step_model)
+    return step_model
+
+
+def _optimizer(
+    model: nn.Module, cfg: TrainConfig, total_steps: int, factory: OptimizerFactory | None
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+    """``factory``'s optimiser and schedule, else ``cfg``'s (``make_optimizer``, and the
+    one-cycle schedule when asked for)."""
+    if factory is not None:
+        return factory(model, cfg, total_steps)
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+    scheduler = None
+    if cfg.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=optimizer.param_groups[0]["lr"],
+            total_steps=total_steps,
+            pct_start=0.25,
+            anneal_strategy="linear",
+        )
+    return optimizer, scheduler
+
+
 def fit(
     model: Classifier,
     train: Split,
@@ -297,40 +339,13 @@ def fit(
         torch.backends.cudnn.benchmark = True
     train, dev = train.to(device), dev.to(device) if dev is not None else None
     core = model
-    step_model: nn.Module = model
-    if world > 1:
-        # Gradients live in DDP's buckets, laid out like their (maybe channels-last)
-        # parameters: no copy, and no stride mismatch between a gradient and its bucket.
-        # Buffers are not re-sent before every step (the n-gram index alone is 4 MiB): the
-        # text terms' buffers are fitted after training, equal on every rank until then, and
-        # batch-norm statistics, which no training step reads, are averaged over the ranks
-        # before each evaluation (``average_buffers``).
-        step_model = nn.parallel.DistributedDataParallel(
-            model,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            gradient_as_bucket_view=True,
-            broadcast_buffers=False,
-        )
-    if cfg.compile:
-        step_model = torch.compile(step_model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, cfg)
+    step_model = _step_model(model, cfg, device, world)
     dtype = autocast_dtype(cfg.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     per_rank = math.ceil(len(train) / world)
     batch = math.ceil(cfg.batch_size / world)
     steps = steps_per_epoch(per_rank, batch, cfg.drop_last)
-    scheduler = None
-    if cfg.schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=optimizer.param_groups[0]["lr"],
-            total_steps=cfg.epochs * steps,
-            pct_start=0.25,
-            anneal_strategy="linear",
-        )
-    if optimizer_factory is not None:
-        optimizer, scheduler = optimizer_factory(model, cfg, cfg.epochs * steps)
+    optimizer, scheduler = _optimizer(model, cfg, cfg.epochs * steps, optimizer_factory)
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     generator = torch.Generator().manual_seed(cfg.seed)
     metric = f"dev_{dev_metric(dev if dev is not None else train)}"
