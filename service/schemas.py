@@ -9,19 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from service.errors import invalid
+from service.inputs import TEXT, InputRejected, model_limits, not_blank
 from service.settings import MAX_TEXTS_HARD_LIMIT, Settings
 
 if TYPE_CHECKING:
     from service.loader import ModelState
 
 
-def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("text is empty or whitespace only")
-    return text
-
-
-NonBlankText = Annotated[str, AfterValidator(_not_blank)]
+NonBlankText = Annotated[str, AfterValidator(not_blank)]
 
 
 # -- /classify ---------------------------------------------------------------------------
@@ -69,38 +64,24 @@ class ClassifyRequest(BaseModel):
             raise ValueError("give exactly one of `text` (a string) or `texts` (a list)")
         return self
 
-    def checked_texts(self, max_texts: int, max_chars: int) -> list[str]:
+    def checked_texts(self, settings: Settings) -> list[str]:
         """The texts to classify; a 422 naming the field if one is over the service limits."""
-        if self.text is not None:
-            if len(self.text) > max_chars:
-                raise invalid(
-                    ("body", "text"), f"text is longer than {max_chars} characters", "too_long"
-                )
-            return [self.text]
-        texts = self.texts or []
-        if len(texts) > max_texts:
-            raise invalid(
-                ("body", "texts"),
-                f"{len(texts)} texts; at most {max_texts} per request",
-                "too_long",
-            )
-        for i, text in enumerate(texts):
-            if len(text) > max_chars:
-                raise invalid(
-                    ("body", "texts", i),
-                    f"text is longer than {max_chars} characters",
-                    "too_long",
-                )
-        return texts
+        texts = [self.text] if self.text is not None else self.texts or []
+        try:
+            return TEXT.checked(texts, settings)
+        except InputRejected as exc:
+            loc = ("body", "text") if self.text is not None else ("body", "texts")
+            at = () if self.text is not None or exc.index is None else (exc.index,)
+            raise invalid((*loc, *at), str(exc), exc.kind) from None
 
 
-def classify_request_schema(max_texts: int, max_chars: int) -> dict[str, Any]:
+def classify_request_schema(settings: Settings) -> dict[str, Any]:
     """``ClassifyRequest``'s JSON schema as the service checks it: `text` xor `texts` (one of
     them a string or a list, the other absent or null), texts non-blank (a non-whitespace
     character) and within the configured limits."""
     schema = ClassifyRequest.model_json_schema()
-    text = {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": r"\S"}
-    texts = {"type": "array", "items": text, "minItems": 1, "maxItems": max_texts}
+    text = TEXT.schema(settings)
+    texts = {"type": "array", "items": text, "minItems": 1, "maxItems": TEXT.max_inputs(settings)}
     props = schema["properties"]
     props["text"]["anyOf"] = [text, {"type": "null"}]
     props["texts"]["anyOf"] = [texts, {"type": "null"}]
@@ -114,7 +95,7 @@ def classify_request_schema(max_texts: int, max_chars: int) -> dict[str, Any]:
 def limit_request_schemas(spec: dict[str, Any], settings: Settings) -> None:
     """Put the service's own ``classify_request_schema`` in every JSON request body of
     ``spec`` (an OpenAPI document) that takes a ``ClassifyRequest``."""
-    schema = classify_request_schema(settings.max_batch_texts, settings.max_text_chars)
+    schema = classify_request_schema(settings)
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
             content = operation.get("requestBody", {}).get("content", {})
@@ -375,7 +356,7 @@ def model_info(state: ModelState, settings: Settings) -> ModelInfo:
             "metrics": {k: v for k, v in bundle.metrics.items() if not isinstance(v, dict | list)},
             "loaded_at": state.loaded.loaded_at,
             "limits": {
-                **modality.limits(settings, predictor.processor),
+                **model_limits(modality, predictor.processor, settings),
                 "max_queue_inputs": settings.max_queue_inputs,
                 "max_queue_bytes": settings.max_queue_bytes,
                 "max_queue_ms": settings.max_queue_ms,

@@ -124,5 +124,5 @@ async def noop(request: Request) -> Any:
     settings, _ = serving(request)
     shed_if_full(request, "text")
     body = await read_json(request, ClassifyRequest)
-    body.checked_texts(settings.max_batch_texts, settings.max_text_chars)
+    body.checked_texts(settings)
     return FastJSONResponse(_CONSTANT)
