@@ -104,7 +104,9 @@ class LiveResponse(BaseModel):
     live: bool
 
 
-class ReadyResponse(BaseModel):
+class ServerReadyResponse(BaseModel):
+    """Whether the server is ready: every configured model loaded (/ready says more)."""
+
     model_config = _examples({"ready": True})
 
     ready: bool

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from service.deps import read_json, serving, shed_if_full
 from service.errors import invalid
 from service.inputs import TEXT
+from service.openapi import error_responses, json_request_body
 from service.responses import FastJSONResponse
 from service.routing import route
-from service.schemas import ClassifyRequest, ClassifyResponse, error_responses, json_request_body
+from service.schemas import ClassifyRequest, ClassifyResponse
 
 router = APIRouter(tags=["classify"])
 

@@ -10,9 +10,10 @@ from starlette.exceptions import HTTPException
 from service.deps import serving, shed_if_full
 from service.errors import UnsupportedMedia, invalid
 from service.inputs import IMAGE
+from service.openapi import error_responses
 from service.responses import FastJSONResponse
 from service.routing import route
-from service.schemas import ClassifyResponse, error_responses
+from service.schemas import ClassifyResponse
 
 router = APIRouter(tags=["classify"])
 

@@ -28,8 +28,8 @@ from service.protocol_v2 import (
     ModelMetadata,
     ModelReadyResponse,
     ProtocolError,
-    ReadyResponse,
     ServerMetadata,
+    ServerReadyResponse,
     input_elements,
     parse_request,
     response_body,
@@ -94,8 +94,8 @@ async def live() -> Any:
 
 @probe_router.get(
     "/health/ready",
-    response_model=ReadyResponse,
-    responses={503: {"model": ReadyResponse, "description": "Not ready."}},
+    response_model=ServerReadyResponse,
+    responses={503: {"model": ServerReadyResponse, "description": "Not ready."}},
     summary="Readiness",
 )
 async def ready(manager: ManagerDep) -> Any:
