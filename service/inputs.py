@@ -1,5 +1,5 @@
 """What the service takes in, one class per input type (a modality's ``input_type``): the
-checks, the limits /models shows, the OpenAPI schema and the media types.
+checks, the limits /models shows, the OpenAPI schema and, for files, the media types.
 
 /classify, /classify-image, the v2 protocol's ``infer`` and /models all read them here, so a
 rule is written once and a route never asks which input type it holds.
@@ -38,14 +38,14 @@ class InputType(ABC):
     """One kind of input the service receives."""
 
     name: ClassVar[str]  # the modality's ``input_type``, and the v2 protocol's input tensor
-    media_types: ClassVar[tuple[str, ...]]  # the bodies that carry it
 
     @abstractmethod
     def limits(self, settings: Settings) -> dict[str, Any]:
         """The input limits of ``settings`` that apply, as /models shows them."""
 
     def max_inputs(self, settings: Settings) -> int:
-        """The most inputs in one request."""
+        """The most inputs in one request (of /classify; the v2 protocol's for images too,
+        while /classify-image takes one)."""
         return settings.max_batch_texts
 
     @abstractmethod
@@ -78,8 +78,7 @@ class InputType(ABC):
 class TextInput(InputType):
     """Texts: not blank, at most ``max_text_chars`` characters, ``max_batch_texts`` a request."""
 
-    name = "text"
-    media_types = ("application/json",)
+    name = "text"  # in a JSON body (``schemas.ClassifyRequest``, the v2 request)
 
     def limits(self, settings: Settings) -> dict[str, Any]:
         return {
@@ -132,7 +131,7 @@ class ImageInput(InputType):
         "image/gif": "GIF",
         "image/bmp": "BMP",
     }
-    media_types = tuple(FORMAT_OF)
+    media_types: ClassVar[tuple[str, ...]] = tuple(FORMAT_OF)
     # and MPO: the multi-picture JPEGs of many phone and HDR cameras, whose first frame is
     # decoded, as in training
     FORMATS: ClassVar[frozenset[str]] = frozenset(FORMAT_OF.values()) | {"MPO"}
