@@ -1,8 +1,8 @@
 """What the sentence term's C search costs: ten cold fits a fold against one warm-started path.
 
 ``--sentence-encoder minilm`` fits a logistic regression on the top three layers' embedding
-(1,152-d) with its C chosen by 5-fold cross-validation over ``sentence_scores.C_GRID``
-(``sentence_scores.fit_regression``). This times that search both ways on the training split
+(1,152-d) with its C chosen by 5-fold cross-validation over ``sentence_term.C_GRID``
+(``sentence_term.fit_regression``). This times that search both ways on the training split
 the trainer fits it on (MR: the inner 90 % of the first outer fold; TREC: 90 % of its training
 set; SST-2: its training set), the two interleaved, and prints the median of the repeats, the
 C each keeps and the dev accuracy of the model each returns. The texts are embedded once,
@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from text_benchmark import DATASETS, tasks  # noqa: E402
 
 from textcnn.engine.splits import dev_split  # noqa: E402
-from textcnn.text.sentence_scores import C_GRID, embed_sentences, fit_regression  # noqa: E402
+from textcnn.text.sentence_term import C_GRID, embed_sentences, fit_regression  # noqa: E402
 
 
 def cold_search(x: np.ndarray, y: np.ndarray) -> LogisticRegression:

@@ -48,10 +48,9 @@ from nbsvm import NBSVM  # noqa: E402
 
 from textcnn.cli.options import int_list  # noqa: E402
 from textcnn.engine.bundle import Bundle  # noqa: E402
-from textcnn.engine.calibration import nll  # noqa: E402
+from textcnn.engine.calibration import calibration, nll  # noqa: E402
 from textcnn.engine.predictor import Predictor  # noqa: E402
 from textcnn.models.textcnn import MODES  # noqa: E402
-from textcnn.report.evaluation import calibration  # noqa: E402
 from textcnn.text.data import TextDataset, read_text_dataset  # noqa: E402
 from textcnn.text.nbsvm import unweighted_scores  # noqa: E402
 from textcnn.text.recipes import RECIPES, recipe_options  # noqa: E402
@@ -139,9 +138,7 @@ def run_cnn(task: Task, opts: TextTrainOptions, dev_only: bool = False) -> dict[
     out.update(test_calibration(bundle, task.test))
     if "dev_cnn_alone" in out:  # every term beside the CNN weighted 0, then restored
         out["test_ngrams_alone"] = ngrams_alone(bundle, task.test)
-        terms = [
-            m for m in (bundle.model.side, getattr(bundle.model, "sentence", None)) if m is not None
-        ]
+        terms = [m for m in (bundle.model.side, bundle.model.input_term) if m is not None]
         weights = [m.weight.item() for m in terms]
         for m in terms:
             m.weight.zero_()
