@@ -25,11 +25,11 @@ sys.path.insert(0, str(REPO / "bench"))
 from text_benchmark import tasks  # noqa: E402
 
 from textcnn.engine.splits import dev_split  # noqa: E402
-from textcnn.text.teacher import Encoder  # noqa: E402
+from textcnn.text.teacher import MiniLMClassifier  # noqa: E402
 
 
 @torch.inference_mode()
-def features(encoder: Encoder, texts: list[str]) -> torch.Tensor:
+def features(encoder: MiniLMClassifier, texts: list[str]) -> torch.Tensor:
     """``[N, T, 384]`` token states (zeros past each text's end), float16."""
     groups = encoder.batches(texts, 128, 64)
     width = max(b["input_ids"].shape[1] for _, b in groups)
@@ -65,7 +65,7 @@ def main() -> None:
     task = tasks(args.dataset, args.datasets_root, 10, 1)[0]
     train, dev = (task.train, task.dev) if task.dev else dev_split(task.train, 0.1, 0)
     labels = sorted(set(train.labels))
-    encoder = Encoder(len(labels)).eval()
+    encoder = MiniLMClassifier(len(labels)).eval()
     started = time.perf_counter()
     x_train, x_dev = features(encoder, train.texts), features(encoder, dev.texts)
     print(f"features: {time.perf_counter() - started:.0f} s", flush=True)
