@@ -139,3 +139,22 @@ def test_the_layer_selection_script_offers_no_test_scores(
         encoder_layers.main()
     assert exit_.value.code == 2 and "unrecognized arguments: --test" in capsys.readouterr().err
     assert ".test" not in path.read_text(encoding="utf-8")
+
+
+def test_text_benchmark_keeps_test_results_and_selection_cells_in_one_file(
+    tmp_path: Path,
+) -> None:
+    """A ``--dev-only`` run adds its cells beside the test results; a rerun cell replaces its
+    record by key (data set, model, mode, vectors) and keeps the others."""
+    from bench.text_benchmark import merge, save, saved
+
+    path = tmp_path / "text.json"
+    first = {"dataset": "mr", "model": "cnn", "mode": "static", "vectors": "v", "runs": 1}
+    other = {**first, "dataset": "trec"}
+    save(path, results=merge(path, [first, other]))
+    save(path, selection=[{"dataset": "sst2", "candidate": "recipe", "raw": []}])
+    again = {**first, "runs": 2}
+    save(path, results=merge(path, [again]))
+    held = saved(path)
+    assert held["results"] == [again, other]
+    assert held["selection"] == [{"dataset": "sst2", "candidate": "recipe", "raw": []}]
