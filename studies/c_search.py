@@ -1,10 +1,11 @@
 """What the sentence term's C search costs: ten cold fits a fold against one warm-started path.
 
-Study of 2026-12-07. Answer: the warm-started path, 2-4 times faster, keeping the same C on
-SST-2 and TREC; on MR's first fold it kept 2.78 where cold fits kept 0.36, two values 0.07
-points apart in the cold search's cross-validated accuracy, and the option's test figures did
-not move (MR 81.63 ± 1.67 against 81.64 ± 1.70; TREC and SST-2 the same). ``fit_regression``
-searches that way since. (2 threads, median of 3 interleaved repeats.)
+Study of 2026-12-07: can a warm-started path replace the cold search without changing the
+model? Answer: yes, the warm-started path, 2-4 times faster, keeping the same C on SST-2 and
+TREC; on MR's first fold it kept 2.78 where cold fits kept 0.36, two values 0.07 points apart
+in the cold search's cross-validated accuracy, and the option's test figures did not move (MR
+81.63 ± 1.67 against 81.64 ± 1.70; TREC and SST-2 the same). ``fit_regression`` searches that
+way since. (2 threads, median of 3 interleaved repeats.)
 
 | Data set | cold search (10 fits a fold), s | warm-started path, s |
 |---|--:|--:|

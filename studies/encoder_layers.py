@@ -1,11 +1,11 @@
 """Which of the sentence encoder's layers, and which texts, should the third term score?
 Chosen on dev data.
 
-Study of 2026-12-07. Answer: the top three layers, gated. Layers 4-6 beat the last layer on
-all three sets, gated or not (+0.2 to +0.9 points); gating gave back 0 to 0.3 points for
-encoding only a fifth to a third of the texts, so ``--sentence-encoder minilm`` adds the term,
-on the top three layers' embedding, to the texts below a dev-chosen gate only. (Seeds 0-2, MR
-seed 0 on its first 3 folds; 2 threads.)
+Study of 2026-12-07: last layer or top three, every text or gated? Answer: the top three
+layers, gated. Layers 4-6 beat the last layer on all three sets, gated or not (+0.2 to +0.9
+points); gating gave back 0 to 0.3 points for encoding only a fifth to a third of the texts, so
+``--sentence-encoder minilm`` adds the term, on the top three layers' embedding, to the texts
+below a dev-chosen gate only. (Seeds 0-2, MR seed 0 on its first 3 folds; 2 threads.)
 
 | Dev accuracy % (mean) | embedding | network | + term, every text | + term, gated | texts encoded |
 |---|---|--:|--:|--:|--:|

@@ -158,3 +158,18 @@ def test_text_benchmark_keeps_test_results_and_selection_cells_in_one_file(
     held = saved(path)
     assert held["results"] == [again, other]
     assert held["selection"] == [{"dataset": "sst2", "candidate": "recipe", "raw": []}]
+
+
+@pytest.mark.parametrize("name", [m for m in MODULES if m.startswith("studies.")])
+def test_each_study_states_its_question_date_answer_and_table(name: str) -> None:
+    """A finished study's header: ``Study of DATE: QUESTION? Answer: ...`` and its table."""
+    doc = " ".join((importlib.import_module(name).__doc__ or "").split())
+    assert re.search(r"Study of \d{4}-\d{2}-\d{2}: [^?]+\? Answer: \w", doc), name
+    assert re.search(r"\| \|---\|", doc), name
+
+
+def test_ci_runs_no_benchmark() -> None:
+    """CI (``.ci/run`` -> ``scripts/test.sh``) runs ruff and the tests, never a benchmark."""
+    for path in (REPO / ".ci" / "run", REPO / "scripts" / "test.sh"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"\bbench\b|\bstudies\b|gpu_check", text), path
