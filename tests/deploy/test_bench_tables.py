@@ -81,3 +81,20 @@ def test_each_record_summarises_its_own_runs() -> None:
         assert r["ngram_weights"] == [run["ngram_weight"] for run in raw]
         for run in raw:
             assert {"temperature", "test_ece_before", "test_ece_after"} <= run.keys()
+
+
+def test_runs_split_over_files_combine_into_the_committed_record(tmp_path: Path) -> None:
+    """``--combine``: MR's folds run in two processes give back the record of one run."""
+    from bench.text_benchmark import cnn_record
+
+    results = tables.load()["results"]
+    (mr,) = [r for r in results if r["dataset"] == "mr" and r["model"] == "cnn"]
+    info = {"dataset": "mr", "folds": mr["folds"]}
+    half = len(mr["raw"]) // 2
+    paths = []
+    for i, runs in enumerate((mr["raw"][:half], mr["raw"][half:])):
+        part = cnn_record(info, mr["mode"], mr["vectors"], runs, mr["options"])
+        paths.append(tmp_path / f"part-{i}.json")
+        paths[-1].write_text(json.dumps({"results": [part]}))
+    (combined,) = tables.combine(paths)
+    assert combined == mr
