@@ -23,7 +23,7 @@ from textcnn.text.finish import finish_text
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.prepare import prepare_text, vectors_for
 from textcnn.text.prepared import PreparedText, fit_prepared
-from textcnn.text.sentence_scores import remembering
+from textcnn.text.sentence_term import remembering
 
 log = logging.getLogger(__name__)
 CV_METRICS = {  # by multi-label: what cross-validation reports per fold, and mean and std of

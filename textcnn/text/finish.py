@@ -11,43 +11,54 @@ import torch
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.device import resolve_device
 from textcnn.engine.epochs import TrainResult
-from textcnn.engine.finish import finish_bundle
+from textcnn.engine.finish import StoreEvaluation, finish_bundle
 from textcnn.engine.trainer import predict_logits
 from textcnn.models.blocks import Classifier
 from textcnn.text.nbsvm import fit_ngram_scores
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.prepared import PreparedText, fit_prepared
-from textcnn.text.sentence_scores import fit_sentence_scores, remembering
+from textcnn.text.sentence_term import fit_sentence_term, remembering
 
 
 def train_prepared(
     prepared: PreparedText,
     opts: TextTrainOptions,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    store_evaluation: StoreEvaluation | None = None,
 ) -> Bundle:
     """Fit ``prepared`` (``fit_prepared``), then finish it (``finish_text``)."""
-    return finish_text(prepared, opts, fit_prepared([prepared], opts.train, on_epoch)[0])
+    result = fit_prepared([prepared], opts.train, on_epoch)[0]
+    return finish_text(prepared, opts, result, store_evaluation)
 
 
-def finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainResult) -> Bundle:
+def finish_text(
+    prepared: PreparedText,
+    opts: TextTrainOptions,
+    result: TrainResult,
+    store_evaluation: StoreEvaluation | None = None,
+) -> Bundle:
     """The fitted model of ``prepared`` as a bundle, evaluated on its test data if any;
-    its n-gram scores, if it has them, fitted first (``text.nbsvm``)."""
+    its n-gram scores, if it has them, fitted first (``text.nbsvm``); ``store_evaluation``:
+    see ``finish_bundle``."""
     with remembering():  # the dev and test texts' sentence embeddings, if any, are reused
-        return _finish_text(prepared, opts, result)
+        return _finish_text(prepared, opts, result, store_evaluation)
 
 
-def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainResult) -> Bundle:
+def _finish_text(
+    prepared: PreparedText,
+    opts: TextTrainOptions,
+    result: TrainResult,
+    store_evaluation: StoreEvaluation | None,
+) -> Bundle:
     model = prepared.model.cpu()
     training: dict[str, Any] = {"dropped_lines": prepared.train.dropped_lines}
     if model.side is not None:
         training["ngrams"] = fit_ngram_scores(model, prepared.train_split, prepared.dev_split)
         prepared.model_config.ngram_rows = len(model.side.table)
-    if getattr(model, "sentence", None) is not None and len(prepared.dev):
+    if model.input_term is not None and len(prepared.dev):
         device = resolve_device(opts.train.device)  # the encoder runs where training did
-        training["sentence_encoder"] = fit_sentence_term(
-            model, prepared, device, opts.sentence_int8
-        )
-        prepared.model_config.sentence_runtime = model.sentence.runtime
+        training["sentence_encoder"] = fit_input_term(model, prepared, device, opts.sentence_int8)
+        prepared.model_config.sentence_runtime = model.input_term.runtime
     if prepared.distilled is not None:
         training["distill"] = prepared.distilled
     return finish_bundle(
@@ -64,6 +75,7 @@ def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRe
         training=training,
         threshold=opts.threshold,
         dev_score=dev_score(result, training),
+        store_evaluation=store_evaluation,
     )
 
 
@@ -78,20 +90,20 @@ def dev_score(result: TrainResult, training: dict[str, Any]) -> float:
 
 
 @torch.no_grad()
-def fit_sentence_term(
+def fit_input_term(
     model: Classifier,
     prepared: PreparedText,
     device: torch.device | None = None,
     int8: bool = False,
 ) -> dict[str, Any]:
-    """Fit ``model.sentence`` on the training texts and choose its weight and gate on dev
-    data, beside the network as it stands, n-gram scores included, and (``int8``) its
-    encoder's runtime (``text.sentence_scores``), its encoder on ``device``; returns what to
-    record of it."""
+    """Fit ``model.input_term`` (a ``SentenceTerm``) on the training texts and choose its
+    weight and gate on dev data, beside the network as it stands, n-gram scores included, and
+    (``int8``) its encoder's runtime (``text.sentence_term``), its encoder on ``device``;
+    returns what to record of it."""
     dev = prepared.dev_split
     network = predict_logits(model, dev.x.cpu(), lengths=dev.lengths.cpu()).cpu()
-    return fit_sentence_scores(
-        model.sentence,
+    return fit_sentence_term(
+        model.input_term,
         prepared.train.texts,
         prepared.train_split.y,
         prepared.dev.texts,

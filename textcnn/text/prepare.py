@@ -29,7 +29,7 @@ from textcnn.text.finish import train_prepared
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.prepared import PreparedText, TextBatches, text_split
 from textcnn.text.processor import TextProcessor
-from textcnn.text.sentence_scores import remembering
+from textcnn.text.sentence_term import remembering
 from textcnn.text.vocab import Vocab
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ from textcnn.engine.config import TrainConfig
 from textcnn.engine.epochs import TrainResult
 from textcnn.engine.trainer import Split, fit
 from textcnn.models.blocks import Classifier
-from textcnn.models.textcnn import PAD_ID, TextCNNConfig
+from textcnn.models.textcnn import TextCNNConfig
+from textcnn.models.token_ids import PAD_ID, UNK_ID
 from textcnn.text import fold_parallel
 from textcnn.text.data import TextDataset
 from textcnn.text.processor import TextProcessor
-from textcnn.text.vocab import UNK_ID
 
 
 class TextBatches:

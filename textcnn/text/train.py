@@ -9,6 +9,7 @@ from typing import Any
 from gensim.models import KeyedVectors
 
 from textcnn.engine.bundle import Bundle
+from textcnn.engine.finish import StoreEvaluation
 from textcnn.text.data import TextDataset
 from textcnn.text.finish import train_prepared
 from textcnn.text.options import TextTrainOptions
@@ -24,11 +25,13 @@ def train_text(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     warm_start: Bundle | None = None,
     labels: list[str] | None = None,
+    store_evaluation: StoreEvaluation | None = None,
 ) -> Bundle:
     """Train one model; ``dev`` defaults to a stratified holdout of ``train``.
 
     ``warm_start``: continue from that bundle's weights and vocabulary (``text.warmstart``).
     ``labels``: ``training_labels(train, dev, test)``, when the caller has checked them.
+    ``store_evaluation``: records the evaluation a report is drawn from (``finish_bundle``).
     """
     prepared = prepare_text(train, opts, dev, test, vectors, warm_start, labels)
-    return train_prepared(prepared, opts, on_epoch)
+    return train_prepared(prepared, opts, on_epoch, store_evaluation)
