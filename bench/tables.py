@@ -1,14 +1,15 @@
-"""The README's text-accuracy and calibration tables, drawn from the committed raw results.
+"""The docs' text-accuracy and calibration tables, drawn from the committed raw results.
 
 ``bench/text_benchmark.py --json-out bench/results/text_default.json`` writes every run (each
 MR fold, each TREC and SST-2 seed) with its accuracies, its chosen n-gram weight, its
 temperature and its test calibration before and after; this script turns that file into the
-tables between ``<!-- text-accuracy -->`` and ``<!-- /text-accuracy -->`` in README.md, so
-every figure there can be checked against the file (``tests/deploy/test_bench_tables.py``
-fails when they differ).
+blocks between ``<!-- NAME -->`` and ``<!-- /NAME -->`` (NAME: ``text-accuracy``,
+``text-calibration``) wherever README.md or a page under docs/ holds them, so every figure
+there can be checked against the file (``tests/deploy/test_bench_tables.py`` fails when they
+differ).
 
     python bench/tables.py            # print the tables
-    python bench/tables.py --write    # update README.md
+    python bench/tables.py --write    # update README.md and docs/
     python bench/tables.py --combine mr-1.json mr-2.json st.json   # runs split over processes
 """
 
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "text_default.json"
-START, END = "<!-- text-accuracy -->", "<!-- /text-accuracy -->"
 DATASETS = ("mr", "trec", "sst2")
 # Kim (2014) Table 2, word2vec GoogleNews 300-d; and this project's targets
 KIM = {"non-static": (81.5, 93.6, 87.2), "multichannel": (81.1, 92.2, 88.1)}
@@ -111,26 +112,36 @@ def calibration_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def tables(results: list[dict[str, Any]]) -> str:
-    """Both tables, as the README holds them between the markers."""
-    return (
-        "**Test accuracy %**, mean ± std over the runs (MR's folds, or the seeds; how many in "
-        "brackets):\n\n"
-        f"{accuracy_table(results)}\n\n"
-        "**Calibration on test**, mean ± std over the same runs: the expected calibration "
-        "error (10 equal-width bins of the top score) and the negative log-likelihood of the "
-        "softmax of the logits (before) and of the logits divided by the temperature fitted "
-        "on dev (after):\n\n"
-        f"{calibration_table(results)}"
-    )
+def tables(results: list[dict[str, Any]]) -> dict[str, str]:
+    """Each block's text by name, as the docs hold it between its markers."""
+    return {
+        "text-accuracy": (
+            "**Test accuracy %**, mean ± std over the runs (MR's folds, or the seeds; how many "
+            "in brackets):\n\n"
+            f"{accuracy_table(results)}"
+        ),
+        "text-calibration": (
+            "**Calibration on test**, mean ± std over the same runs: the expected calibration "
+            "error (10 equal-width bins of the top score) and the negative log-likelihood of "
+            "the softmax of the logits (before) and of the logits divided by the temperature "
+            "fitted on dev (after):\n\n"
+            f"{calibration_table(results)}"
+        ),
+    }
 
 
-def replace_tables(readme: str, text: str) -> str:
-    head, start, rest = readme.partition(START)
-    _, end, tail = rest.partition(END)
-    if not start or not end:
-        raise SystemExit(f"README.md lacks the {START} ... {END} markers")
-    return f"{head}{START}\n{text}\n{END}{tail}"
+def docs() -> list[Path]:
+    """The files that may hold table blocks: README.md and every page under docs/."""
+    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+
+
+def replace_tables(page: str, blocks: dict[str, str]) -> str:
+    """``page`` with each ``<!-- NAME -->`` ... ``<!-- /NAME -->`` block it holds redrawn."""
+    for name, text in blocks.items():
+        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+        parts = re.split(f"({re.escape(start)}.*?{re.escape(end)})", page, flags=re.S)
+        page = "".join(f"{start}\n{text}\n{end}" if p.startswith(start) else p for p in parts)
+    return page
 
 
 def load(path: Path = RESULTS) -> list[dict[str, Any]]:
@@ -171,7 +182,7 @@ def combine(paths: list[Path]) -> list[dict[str, Any]]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--write", action="store_true", help="update README.md in place")
+    p.add_argument("--write", action="store_true", help="update README.md and docs/ in place")
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument(
         "--combine",
@@ -183,12 +194,14 @@ def main() -> int:
     if args.combine:
         results = combine(args.combine)
         args.results.write_text(json.dumps({"results": results}, indent=2) + "\n")
-    text = tables(load(args.results))
+    blocks = tables(load(args.results))
     if not args.write:
-        print(text)
+        print("\n\n".join(blocks.values()))
         return 0
-    readme = REPO / "README.md"
-    readme.write_text(replace_tables(readme.read_text(encoding="utf-8"), text), encoding="utf-8")
+    for path in docs():
+        text = path.read_text(encoding="utf-8")
+        if (new := replace_tables(text, blocks)) != text:
+            path.write_text(new, encoding="utf-8")
     return 0
 
 

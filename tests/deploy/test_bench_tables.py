@@ -1,23 +1,30 @@
-"""The README's text-accuracy and calibration tables are the committed raw results'."""
+"""The docs' text-accuracy and calibration tables are the committed raw results'."""
 
 from __future__ import annotations
 
 import statistics
 
-from tests.conftest import bench_module
-from tests.deploy.conftest import README
+from tests.conftest import REPO, bench_module
 
 
 def load_tables():
     return bench_module("tables")
 
 
-def test_the_readme_tables_are_drawn_from_the_committed_results() -> None:
+def test_the_docs_tables_are_drawn_from_the_committed_results() -> None:
     tables = load_tables()
-    text = README.read_text(encoding="utf-8")
-    assert tables.replace_tables(text, tables.tables(tables.load())) == text, (
-        "README's text-accuracy tables differ from bench/results/text_default.json: run "
-        "`python bench/tables.py --write`"
+    blocks = tables.tables(tables.load())
+    holding = []
+    for path in tables.docs():
+        text = path.read_text(encoding="utf-8")
+        assert tables.replace_tables(text, blocks) == text, (
+            f"{path.relative_to(REPO)}: tables differ from bench/results/text_default.json: "
+            "run `python bench/tables.py --write`"
+        )
+        holding += [(path.name, name) for name in blocks if f"<!-- {name} -->" in text]
+    # the benchmarks page holds every table, the README the headline accuracy table
+    assert {("benchmarks.md", name) for name in blocks} | {("README.md", "text-accuracy")} <= set(
+        holding
     )
 
 
