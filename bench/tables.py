@@ -3,7 +3,7 @@
 ``bench/text_benchmark.py --json-out bench/results/text_default.json`` writes every run (each
 MR fold, each TREC and SST-2 seed) with its accuracies, its chosen n-gram weight, its
 temperature and its test calibration before and after; this script turns that file into the
-blocks between ``<!-- NAME -->`` and ``<!-- /NAME -->`` (NAME: ``text-accuracy``,
+blocks between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` (NAME: ``text-accuracy``,
 ``text-calibration``) wherever README.md or a page under docs/ holds them, so every figure
 there can be checked against the file (``tests/deploy/test_bench_tables.py`` fails when they
 differ).
@@ -113,20 +113,10 @@ def calibration_table(results: list[dict[str, Any]]) -> str:
 
 
 def tables(results: list[dict[str, Any]]) -> dict[str, str]:
-    """Each block's text by name, as the docs hold it between its markers."""
+    """Each block's table by name, as the docs hold it between its markers."""
     return {
-        "text-accuracy": (
-            "**Test accuracy %**, mean ± std over the runs (MR's folds, or the seeds; how many "
-            "in brackets):\n\n"
-            f"{accuracy_table(results)}"
-        ),
-        "text-calibration": (
-            "**Calibration on test**, mean ± std over the same runs: the expected calibration "
-            "error (10 equal-width bins of the top score) and the negative log-likelihood of "
-            "the softmax of the logits (before) and of the logits divided by the temperature "
-            "fitted on dev (after):\n\n"
-            f"{calibration_table(results)}"
-        ),
+        "table:text-accuracy": accuracy_table(results),
+        "table:text-calibration": calibration_table(results),
     }
 
 
@@ -136,7 +126,7 @@ def docs() -> list[Path]:
 
 
 def replace_tables(page: str, blocks: dict[str, str]) -> str:
-    """``page`` with each ``<!-- NAME -->`` ... ``<!-- /NAME -->`` block it holds redrawn."""
+    """``page`` with each ``<!-- table:NAME -->`` ... ``<!-- /table:NAME -->`` block redrawn."""
     for name, text in blocks.items():
         start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
         parts = re.split(f"({re.escape(start)}.*?{re.escape(end)})", page, flags=re.S)
