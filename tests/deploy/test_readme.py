@@ -197,6 +197,14 @@ def test_readme_links_point_at_files() -> None:
             assert anchor in slugs, f"README.md links to {link}: no such heading"
 
 
+@pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)
+def test_docs_carry_no_dated_entries(doc: Path) -> None:
+    """The docs describe what is, in the present tense: a date marks a work-log entry (what was
+    tried when belongs in docs/decisions.md, undated; the history is in git)."""
+    dated = re.findall(r".{0,40}\b20\d\d-\d\d-\d\d\b.{0,40}", doc.read_text(encoding="utf-8"))
+    assert not dated, f"{doc.name} has dated entries: {dated}"
+
+
 def test_no_third_party_data_in_the_repository() -> None:
     try:
         files = subprocess.run(
