@@ -130,6 +130,7 @@ def test_documented_scripts_and_their_options_exist() -> None:
         for command in filter(None, map(without_variables, shell_commands(doc))):
             if command[0] not in ("python", "python3") or len(command) < 2:
                 continue
+            name = command[2] if command[1] == "-m" else command[1]
             if command[1] == "-m":
                 module = command[2].replace(".", "/")
                 assert (REPO / f"{module}.py").is_file(), f"{doc.name}: no module {command[2]}"
@@ -139,7 +140,7 @@ def test_documented_scripts_and_their_options_exist() -> None:
                 assert script.is_file(), f"{doc.name}: {command[1]} does not exist"
                 source = script.read_text(encoding="utf-8")
             for option in (w.split("=")[0] for w in command[2:] if w.startswith("--")):
-                assert f'"{option}"' in source, f"{doc.name}: {command[1]} has no {option}"
+                assert f'"{option}"' in source, f"{doc.name}: {name} has no {option}"
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=DOC_IDS)

