@@ -1,7 +1,8 @@
 """Print the docs' configuration table from ``service.settings.Settings``, or --write it.
 
-The table lies in docs/configuration.md between ``<!-- settings-table -->`` and ``<!-- /settings-table -->``;
-``tests/deploy/test_readme.py`` fails when it differs from what this prints.
+The table lies in docs/configuration.md between ``<!-- settings-table -->`` and
+``<!-- /settings-table -->``; ``tests/deploy/test_readme.py`` fails when it differs from what
+this prints.
 
     python scripts/settings_table.py --write
 """
