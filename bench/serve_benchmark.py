@@ -182,12 +182,12 @@ def encoded_share(bundle: Path, texts: list[str]) -> float:
     import torch
 
     from textcnn.engine.bundle import load_bundle
-    from textcnn.text.sentence_scores import routed
+    from textcnn.models.sentence_term import routed
 
     loaded = load_bundle(bundle)
     with torch.no_grad():
         network = loaded.model(loaded.processor.encode(texts))
-    term = loaded.model.sentence
+    term = loaded.model.input_term
     return float(routed(network, term.gate, term.weight).float().mean())
 
 

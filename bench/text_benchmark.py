@@ -48,10 +48,9 @@ from bench.minilm_lr import MiniLMLogReg, embed
 from bench.nbsvm_bi import NBSVM
 from textcnn.cli.options import int_list
 from textcnn.engine.bundle import Bundle
-from textcnn.engine.calibration import nll
+from textcnn.engine.calibration import calibration, nll
 from textcnn.engine.predictor import Predictor
 from textcnn.models.textcnn import MODES
-from textcnn.report.evaluation import calibration
 from textcnn.text.data import TextDataset
 from textcnn.text.nbsvm import unweighted_scores
 from textcnn.text.recipes import RECIPES, recipe_options
@@ -112,9 +111,7 @@ def run_cnn(task: Task, opts: TextTrainOptions, dev_only: bool = False) -> dict[
     out.update(test_calibration(bundle, task.test))
     if "dev_cnn_alone" in out:  # every term beside the CNN weighted 0, then restored
         out["test_ngrams_alone"] = ngrams_alone(bundle, task.test)
-        terms = [
-            m for m in (bundle.model.side, getattr(bundle.model, "sentence", None)) if m is not None
-        ]
+        terms = [m for m in (bundle.model.side, bundle.model.input_term) if m is not None]
         weights = [m.weight.item() for m in terms]
         for m in terms:
             m.weight.zero_()

@@ -367,7 +367,7 @@ def model_info(state: ModelState, settings: Settings) -> ModelInfo:
             "precision": predictor.runtime.precision if predictor.runtime else predictor.precision,
             "token_table": bool(predictor.runtime and predictor.runtime.token_table),
             "explainable": state.loaded.explainable,
-            "sentence_encoder": getattr(predictor.input_scores, "encoder", None),
+            "sentence_encoder": getattr(predictor.input_term, "sentence_encoder", None),
             "labels": predictor.labels,
             "multi_label": predictor.multi_label,
             "thresholds": predictor.thresholds,

@@ -14,8 +14,8 @@ way since. (2 threads, median of 3 interleaved repeats.)
 | TREC | 59.3 | 27.1 |
 
 ``--sentence-encoder minilm`` fits a logistic regression on the top three layers' embedding
-(1,152-d) with its C chosen by 5-fold cross-validation over ``sentence_scores.C_GRID``
-(``sentence_scores.fit_regression``). This times that search both ways on the training split
+(1,152-d) with its C chosen by 5-fold cross-validation over ``sentence_term.C_GRID``
+(``sentence_term.fit_regression``). This times that search both ways on the training split
 the trainer fits it on (MR: the inner 90 % of the first outer fold; TREC: 90 % of its training
 set; SST-2: its training set), the two interleaved, and prints the median of the repeats, the
 C each keeps and the dev accuracy of the model each returns. The texts are embedded once,
@@ -38,7 +38,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from bench import DATA_ROOT
 from bench.datasets import DATASETS, tasks
-from textcnn.text.sentence_scores import C_GRID, embed_sentences, fit_regression
+from textcnn.text.sentence_term import C_GRID, embed_sentences, fit_regression
 
 
 def cold_search(x: np.ndarray, y: np.ndarray) -> LogisticRegression:

@@ -17,7 +17,7 @@ below a dev-chosen gate only. (Seeds 0-2, MR seed 0 on its first 3 folds; 2 thre
 | SST-2 (3 seeds) | layers 4-6 | 83.83 | 86.20 | 85.89 | 18 % |
 
 ``--sentence-encoder minilm`` adds a logistic regression on a frozen all-MiniLM-L6-v2 embedding
-to the network's logits (``textcnn.text.sentence_scores``). This compares, on the same trained
+to the network's logits (``textcnn.text.sentence_term``). This compares, on the same trained
 networks, two embeddings (the last layer's mean-pooled states, as sentence-transformers gives
 them, and the top three layers' concatenated) and two ways of adding the term: to every text,
 with the n-gram weight chosen again beside it, or gated, only to the texts whose network top
@@ -49,10 +49,10 @@ from studies.encoder_side import network_terms
 from textcnn.cli.options import int_list
 from textcnn.text.nbsvm import WEIGHTS as NGRAM_WEIGHTS
 from textcnn.text.recipes import recipe_options
-from textcnn.text.sentence_scores import GATES, LAYERS, WEIGHTS, encode_layers
+from textcnn.text.sentence_term import GATES, LAYERS, WEIGHTS, encode_layers
 from textcnn.text.train import train_text
 
-# columns of the top three layers' embedding (``sentence_scores.LAYERS``): 384 per layer
+# columns of the top three layers' embedding (``sentence_term.LAYERS``): 384 per layer
 EMBEDDINGS = {"last layer": slice(2 * 384, None), "layers 4-6": slice(None)}
 _SEEN: dict[str, np.ndarray] = {}  # text -> its embedding, computed once per process
 

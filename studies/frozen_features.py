@@ -29,11 +29,11 @@ from torch import nn
 
 from bench import DATA_ROOT
 from bench.datasets import DATASETS, tasks
-from textcnn.text.teacher import Encoder
+from textcnn.text.teacher import MiniLMClassifier
 
 
 @torch.inference_mode()
-def features(encoder: Encoder, texts: list[str]) -> torch.Tensor:
+def features(encoder: MiniLMClassifier, texts: list[str]) -> torch.Tensor:
     """``[N, T, 384]`` token states (zeros past each text's end), float16."""
     groups = encoder.batches(texts, 128, 64)
     width = max(b["input_ids"].shape[1] for _, b in groups)
@@ -69,7 +69,7 @@ def main() -> None:
     task = tasks(args.dataset, args.datasets_root, 10, 1)[0]
     train, dev = task.with_dev(0)
     labels = sorted(set(train.labels))
-    encoder = Encoder(len(labels)).eval()
+    encoder = MiniLMClassifier(len(labels)).eval()
     started = time.perf_counter()
     x_train, x_dev = features(encoder, train.texts), features(encoder, dev.texts)
     print(f"features: {time.perf_counter() - started:.0f} s", flush=True)

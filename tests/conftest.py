@@ -12,6 +12,7 @@ import torch
 
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.trainer import TrainConfig
+from textcnn.modalities import get_modality
 from textcnn.text.data import read_text_dataset
 from textcnn.text.train import TextTrainOptions, train_text
 
@@ -111,7 +112,7 @@ def text_bundle(keyword_files: dict[str, Path]) -> Bundle:
     )
     train = read_text_dataset(keyword_files["train"])
     test = read_text_dataset(keyword_files["test"])
-    bundle = train_text(train, opts, test=test)
+    bundle = get_modality("text").train(train, opts, test=test)  # with its stored evaluation
     assert cnn_dev_score(bundle) >= 0.9, bundle.training["ngrams"]
     return bundle
 

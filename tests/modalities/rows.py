@@ -24,6 +24,7 @@ from textcnn.engine.trainer import Split, fit
 from textcnn.engine.warmstart import check_warm_start
 from textcnn.errors import DataError, InputError
 from textcnn.modalities import Modality, NoReadOptions, register_modality
+from textcnn.modalities.evaluation import store_evaluation
 from textcnn.models import create_model, register_model
 from textcnn.models.blocks import Classifier, ClassifierHead, ConvBank1d
 
@@ -192,6 +193,7 @@ class NumbersModality(Modality):
             train=data,
             dev=dev,
             test=test,
+            store_evaluation=store_evaluation,
         )
 
     def example_input(self) -> str:
