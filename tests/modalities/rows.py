@@ -199,5 +199,5 @@ class NumbersModality(Modality):
     def example_input(self) -> str:
         return "0"
 
-    def limits(self, settings: Any, processor: NumbersProcessor) -> dict[str, Any]:
-        return {"max_texts": settings.max_batch_texts, "max_numbers": processor.length}
+    def limits(self, processor: NumbersProcessor) -> dict[str, Any]:
+        return {"max_numbers": processor.length}

@@ -29,14 +29,6 @@ if TYPE_CHECKING:
     from textcnn.engine.bundle import Bundle
     from textcnn.engine.predictor import Prediction, Predictor
 
-# The uploads the service accepts, by media type, and the Pillow format each must decode as.
-MEDIA_TYPES = {
-    "image/png": "PNG",
-    "image/jpeg": "JPEG",
-    "image/webp": "WEBP",
-    "image/gif": "GIF",
-    "image/bmp": "BMP",
-}
 THUMBNAIL = 48  # longest side, in pixels, of a mistaken image's thumbnail in a report
 
 
@@ -134,13 +126,6 @@ class ImageModality(Modality):
         buffer = io.BytesIO()
         Image.new("RGB", (32, 32)).save(buffer, format="PNG")
         return buffer.getvalue()
-
-    def limits(self, settings: Any, processor: ImageProcessor) -> dict[str, Any]:
-        return {
-            "max_image_bytes": settings.max_image_bytes,
-            "max_image_pixels": settings.max_image_pixels,
-            "media_types": sorted(MEDIA_TYPES),
-        }
 
     def report_item(self, item: torch.Tensor) -> dict[str, Any]:
         return {"image": thumbnail(item)}

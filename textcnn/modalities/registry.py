@@ -120,8 +120,9 @@ class Modality(ABC):
     def example_input(self) -> Any:
         """A raw input that any model of this modality can encode (warms a served model up)."""
 
-    def limits(self, settings: Any, processor: Any) -> dict[str, Any]:
-        """The input limits the service applies, from its ``settings``, as /models shows them."""
+    def limits(self, processor: Any) -> dict[str, Any]:
+        """What a model's ``processor`` takes of an input (a text's tokens, say), as the
+        service's /models shows it beside the service's own input limits."""
         return {}
 
     def serving(self, predictor: Predictor) -> Serving:

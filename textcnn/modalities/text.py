@@ -127,13 +127,8 @@ class TextModality(Modality):
     def example_input(self) -> str:
         return "warm up"
 
-    def limits(self, settings: Any, processor: TextProcessor) -> dict[str, Any]:
-        return {
-            "max_texts": settings.max_batch_texts,
-            "max_text_chars": settings.max_text_chars,
-            "max_tokens": processor.max_length,
-            "max_body_bytes": settings.max_body_bytes,
-        }
+    def limits(self, processor: TextProcessor) -> dict[str, Any]:
+        return {"max_tokens": processor.max_length}
 
     def serving(self, predictor: Predictor) -> Serving:
         """A model with a sentence term needs each batch's texts beside its ids."""
