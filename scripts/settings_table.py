@@ -1,7 +1,8 @@
-"""Print the README's configuration table from ``service.settings.Settings``, or --write it.
+"""Print the docs' configuration table from ``service.settings.Settings``, or --write it.
 
-The table lies in README.md between ``<!-- settings-table -->`` and ``<!-- /settings-table -->``;
-``tests/deploy/test_readme.py`` fails when it differs from what this prints.
+The table lies in docs/configuration.md between ``<!-- settings-table -->`` and
+``<!-- /settings-table -->``; ``tests/deploy/test_readme.py`` fails when it differs from what
+this prints.
 
     python scripts/settings_table.py --write
 """
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+PAGE = REPO / "docs" / "configuration.md"
 START, END = "<!-- settings-table -->", "<!-- /settings-table -->"
 
 
@@ -45,25 +47,24 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def replace_table(readme: str, table: str) -> str:
-    head, start, rest = readme.partition(START)
+def replace_table(page: str, table: str) -> str:
+    head, start, rest = page.partition(START)
     _, end, tail = rest.partition(END)
     if not start or not end:
-        raise SystemExit(f"README.md lacks the {START} ... {END} markers")
+        raise SystemExit(f"{PAGE.relative_to(REPO)} lacks the {START} ... {END} markers")
     return f"{head}{START}\n{table}\n{END}{tail}"
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--write", action="store_true", help="update README.md in place")
+    p.add_argument("--write", action="store_true", help="update docs/configuration.md in place")
     args = p.parse_args()
     sys.path.insert(0, str(REPO))
     table = settings_table()
     if not args.write:
         print(table)
         return 0
-    readme = REPO / "README.md"
-    readme.write_text(replace_table(readme.read_text(encoding="utf-8"), table), encoding="utf-8")
+    PAGE.write_text(replace_table(PAGE.read_text(encoding="utf-8"), table), encoding="utf-8")
     return 0
 
 

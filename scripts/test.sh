@@ -28,5 +28,10 @@ echo "==> installing torch (CPU) and textcnn[dev]"
 .venv/bin/python -m pip install -q -e '.[dev]'
 echo "==> ruff"
 .venv/bin/ruff check .
+echo "==> mkdocs build --strict"
+site=$(mktemp -d)  # built to check it (a broken link or a missing page fails), never kept
+# not --quiet: it hides the warnings that --strict counts, so a broken link would pass
+NO_MKDOCS_2_WARNING=1 .venv/bin/python -m mkdocs build --strict --site-dir "$site"
+rm -rf "$site"
 echo "==> pytest"
 exec .venv/bin/python -m pytest -q --durations=30 "$@"  # the 30 slowest: the suite stays well under 20 min

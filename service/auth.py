@@ -1,5 +1,5 @@
 """Optional API keys: ``Authorization: Bearer <key>`` on every route but the open ones (the
-probes, the page, the docs; the list: README, API keys).
+probes, the page, the docs; the list: docs/api.md, API keys).
 
 Keys come from ``TEXTCNN_API_KEYS`` and/or ``TEXTCNN_API_KEYS_FILE`` (one a line; ``#``
 comments; a line ``sha256:<hex>`` holds a key's SHA-256 rather than the key, so the file

@@ -1,7 +1,7 @@
 """Service settings: environment variables ``TEXTCNN_<NAME>``, with ``textcnn serve`` flags on top.
 
 This class is the single source of truth for the service's configuration: every setting has
-a description here, and the README and deployment files follow it.
+a description here, and the docs (docs/configuration.md) and deployment files follow it.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ class Settings(BaseSettings):
     api_keys: list[SecretStr] = Field(
         [],
         description='API keys, as JSON (`["key1"]`): with any key (here or in '
-        "`api_keys_file`) every route but the open ones (README, API keys) needs "
+        "`api_keys_file`) every route but the open ones (docs/api.md, API keys) needs "
         "`Authorization: Bearer <key>`; a key that cannot be used (empty, blank) stops the "
         "start. Default: no authentication.",
     )

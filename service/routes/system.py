@@ -28,7 +28,7 @@ from service.schemas import (
 from service.settings import Settings
 
 router = APIRouter(tags=["system"])  # behind the API keys, when there are keys
-probe_router = APIRouter(tags=["system"])  # always open (README, API keys): probes
+probe_router = APIRouter(tags=["system"])  # always open (docs/api.md, API keys): probes
 metrics_router = APIRouter(tags=["system"])  # behind the keys only with TEXTCNN_METRICS_AUTH
 
 

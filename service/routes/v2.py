@@ -77,7 +77,7 @@ class ProtocolRoute(APIRoute):
 
 
 router = APIRouter(prefix="/v2", tags=["inference protocol v2"], route_class=ProtocolRoute)
-# health: open with API keys on, as /health and /ready are (README, API keys); the server's
+# health: open with API keys on, as /health and /ready are (docs/api.md, API keys); the server's
 # metadata, which names its version, is not a probe and needs a key
 probe_router = APIRouter(prefix="/v2", tags=["inference protocol v2"], route_class=ProtocolRoute)
 

@@ -33,7 +33,7 @@ def test_onnx_matches_pytorch_and_int8_keeps_the_documented_agreement() -> None:
     exported = list((cache_root() / "sentence-encoder").glob("minilm-*-layers456.onnx"))
     assert len(exported) == 1  # named by the weights' checksum and the layers
     # int8: each layer's block keeps a cosine similarity to float32's of at least 0.97, and
-    # 0.99 on average (README)
+    # 0.99 on average (docs/training-text.md)
     int8 = encode_layers("minilm", TEXTS, LAYERS, runtime="onnx-int8").reshape(len(TEXTS), 3, -1)
     exact = onnx_vectors.reshape(len(TEXTS), 3, -1)
     cosine = (int8 * exact).sum(-1) / np.linalg.norm(int8, axis=-1)  # exact blocks: unit norm

@@ -134,7 +134,7 @@ def parsing(annotation: Any) -> dict[str, Any]:
 
 
 def show_default(value: Any) -> str:
-    """A setting's default as the help and the README's settings table show it."""
+    """A setting's default as the help and the docs' settings table show it."""
     if value is None:
         return "(none)"
     if isinstance(value, bool):

@@ -3,7 +3,7 @@
 NBSVM (Wang & Manning 2012): per class, the naive-Bayes log-count ratio ``r`` of each feature
 scales the features of a linear L2-loss SVM, whose weights are then interpolated with their
 mean magnitude. On sentiment data it is as good as a CNN on word vectors, and the two err on
-different texts: their product of probabilities beats both (README, Benchmarks).
+different texts: their product of probabilities beats both (docs/benchmarks.md).
 """
 
 from __future__ import annotations

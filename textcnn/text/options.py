@@ -24,11 +24,13 @@ def default_training() -> TrainConfig:
 class TextTrainOptions:
     """Vectors, architecture (defaults: ``TextCNNConfig``'s), tokenisation, vocabulary.
 
-    The defaults are the default recipe, chosen on dev data (README, Benchmarks);
+    The defaults are the default recipe, chosen on dev data (docs/decisions.md);
     ``textcnn.text.recipes`` holds the others (``kim2014``).
     """
 
-    mode: str = option("non-static", "embedding channels (see the README)", choices=MODES)
+    mode: str = option(
+        "non-static", "embedding channels (see docs/training-text.md)", choices=MODES
+    )
     embeddings: str | None = option(
         "glove-6b-50d+minilm",
         "word2vec/GloVe file, glove-6b-50d, minilm (distilled from the packaged sentence "
@@ -77,7 +79,7 @@ class TextTrainOptions:
     )
     dim: int = option(TextCNNConfig.dim, "embedding size in rand mode")
     filter_widths: tuple[int, ...] = option(TextCNNConfig.filter_widths, "convolution widths")
-    # 50, not Kim's 100: the same dev accuracy over 3 seeds at 0.7x the time (README)
+    # 50, not Kim's 100: the same dev accuracy over 3 seeds at 0.7x the time (docs/decisions.md)
     feature_maps: int = option(50, "maps per filter width")
     dropout: float = option(TextCNNConfig.dropout, "dropout before the head")
     ngram_buckets: int = option(
@@ -90,7 +92,7 @@ class TextTrainOptions:
         "also add this frozen sentence encoder's view of the texts the network is unsure of "
         "(minilm: the packaged all-MiniLM-L6-v2, with logistic regression), its weight and gate "
         "chosen on dev data: more accurate, but an encoder forward per text it scores (about 7x "
-        "the serving cost; README); none: no such term",
+        "the serving cost; docs/training-text.md); none: no such term",
     )
     sentence_int8: bool = option(
         False,

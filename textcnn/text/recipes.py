@@ -1,5 +1,5 @@
 """Named text-training recipes: ``default`` (``TextTrainOptions``' own defaults, chosen on dev
-data, see the README's benchmarks) and ``kim2014``, Kim's (2014) exact setting.
+data, see docs/decisions.md) and ``kim2014``, Kim's (2014) exact setting.
 
 A recipe is a set of option values; options given explicitly override it.
 """

@@ -8,7 +8,7 @@ downloaded) reads the text in context, where the CNN sees static word vectors an
 scores see words and pairs; the three err on different texts. The embedding is the mean-pooled
 states of its top three layers, and a logistic regression turns it into class scores. Its price
 is an encoder forward for each text it scores, about 6-9 ms a sentence on 2 CPU threads against
-well under 0.2 ms for the rest, so it is an option, not the default (figures: README,
+well under 0.2 ms for the rest, so it is an option, not the default (figures: docs/benchmarks.md,
 Benchmarks).
 
 Its log-probabilities are added, times a weight, to the logits of the network (the CNN and its
@@ -45,7 +45,7 @@ from textcnn.text.sentence_onnx import RUNTIMES, TOKENIZING, available, onnx_sen
 log = logging.getLogger(__name__)
 # The transformer layers whose mean-pooled token states, each L2-normalised, are concatenated:
 # the top three of six gave the gated term 0.2-0.9 more dev accuracy than the last alone
-# (README, Benchmarks: studies/encoder_layers.py).
+# (docs/decisions.md: studies/encoder_layers.py).
 LAYERS = (4, 5, 6)
 ENCODERS = {"minilm": 384 * len(LAYERS)}  # name: embedding size (the packaged all-MiniLM-L6-v2)
 # Candidate weights of the term against the network's logits; 0 leaves it out.
