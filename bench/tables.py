@@ -14,9 +14,6 @@ The tables (``TABLES``):
 - ``swap``: ``swap_benchmark.json``, version swaps under load on an S3 registry
   (``python -m bench.swap_benchmark``).
 
-The older ``<!-- text-accuracy -->`` ... ``<!-- /text-accuracy -->`` block (both text tables
-with their captions) is still rewritten and checked.
-
     python -m bench.tables            # print every table
     python -m bench.tables --write    # rewrite every marked block in README.md and docs/
     python -m bench.tables --combine mr-1.json mr-2.json st.json   # runs split over processes
@@ -36,7 +33,6 @@ from bench import REPO
 from bench.jsonout import RESULTS
 
 TEXT_RESULTS = RESULTS / "text_default.json"
-LEGACY_START, LEGACY_END = "<!-- text-accuracy -->", "<!-- /text-accuracy -->"
 BLOCK = re.compile(r"<!-- table:([\w-]+) -->\n.*?<!-- /table:\1 -->", re.S)
 DATASETS = ("mr", "trec", "sst2")
 # Kim (2014) Table 2, word2vec GoogleNews 300-d; and this project's targets
@@ -126,20 +122,6 @@ def calibration_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def tables(results: list[dict[str, Any]]) -> str:
-    """Both tables, as the README holds them between the markers."""
-    return (
-        "**Test accuracy %**, mean ± std over the runs (MR's folds, or the seeds; how many in "
-        "brackets):\n\n"
-        f"{accuracy_table(results)}\n\n"
-        "**Calibration on test**, mean ± std over the same runs: the expected calibration "
-        "error (10 equal-width bins of the top score) and the negative log-likelihood of the "
-        "softmax of the logits (before) and of the logits divided by the temperature fitted "
-        "on dev (after):\n\n"
-        f"{calibration_table(results)}"
-    )
-
-
 def serve_table(report: dict[str, Any]) -> str:
     """``bench.serve_benchmark``'s table of a run's cells (medians over its repeats)."""
     from bench.serve_benchmark import Cell, table  # the benchmark's own table
@@ -200,15 +182,7 @@ def rewrite(text: str, results: Path = RESULTS) -> str:
         name = match[1]
         return f"<!-- table:{name} -->\n{render(name, results)}\n<!-- /table:{name} -->"
 
-    text = BLOCK.sub(block, text)
-    head, start, rest = text.partition(LEGACY_START)
-    if not start:
-        return text
-    _, end, tail = rest.partition(LEGACY_END)
-    if not end:
-        raise SystemExit(f"{LEGACY_START} without {LEGACY_END}")
-    legacy = tables(load(results / TABLES["text-accuracy"][0])["results"])
-    return f"{head}{LEGACY_START}\n{legacy}\n{LEGACY_END}{tail}"
+    return BLOCK.sub(block, text)
 
 
 def documents() -> list[Path]:
@@ -217,8 +191,8 @@ def documents() -> list[Path]:
 
 
 def marked(text: str) -> list[str]:
-    """The names of the tables ``text`` holds, the older text-accuracy block as ``text``."""
-    return [m[1] for m in BLOCK.finditer(text)] + (["text"] if LEGACY_START in text else [])
+    """The names of the tables ``text`` holds."""
+    return [m[1] for m in BLOCK.finditer(text)]
 
 
 def _unseeded(options: dict[str, Any]) -> dict[str, Any]:
