@@ -42,15 +42,22 @@ from textcnn.text.train import train_text
 log = logging.getLogger("distill_select")
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("sst2", "trec", "mr")
-# the student's candidates, one factor at a time around the defaults (named by the factor);
-# cheapest first: the temperature, the mix and fewer copies reuse the default's labels
-GRID: dict[str, list[dict[str, Any]]] = {
-    "defaults": [{}],
-    "temperature": [{"distill_temperature": 2.0}, {"distill_temperature": 4.0}],
-    "mix": [{"distill_weight": 0.5}, {"distill_weight": 0.8}],
-    "copies": [{"augment": 0}, {"augment": 1}, {"augment": 8}],
-    "mask": [{"augment_mask": 0.3}, {"augment_mask": 0.0}],
-}
+# the student's candidates, one factor at a time around the defaults, each named by its factor;
+# in the order they run: one of each factor first, the cheapest first (the temperature, the
+# mix and fewer copies reuse the default's labels; another mask or more copies are new texts,
+# which the teacher is fitted again to label)
+GRID: list[tuple[str, dict[str, Any]]] = [
+    ("defaults", {}),
+    ("temperature", {"distill_temperature": 2.0}),
+    ("mix", {"distill_weight": 0.5}),
+    ("copies", {"augment": 1}),
+    ("copies", {"augment": 0}),
+    ("mask", {"augment_mask": 0.3}),
+    ("temperature", {"distill_temperature": 4.0}),
+    ("mix", {"distill_weight": 0.8}),
+    ("copies", {"augment": 8}),
+    ("mask", {"augment_mask": 0.0}),
+]
 DEFAULTS = {"augment": 4, "augment_mask": 0.1, "distill_temperature": 1.0, "distill_weight": 1.0}
 
 
@@ -160,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", default="sst2,trec", help=f"comma list of {DATASETS}")
     p.add_argument("--seeds", default="0", help="comma list of seeds")
     p.add_argument("--mr-folds", default="1", help="MR outer folds (1-based) whose dev to use")
-    p.add_argument("--only", default=",".join(GRID), help=f"comma list of {list(GRID)}")
+    factors = list(dict.fromkeys(factor for factor, _ in GRID))
+    p.add_argument("--only", default=",".join(factors), help=f"comma list of {factors}")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json-out", type=Path, default=REPO / "bench/results/distill_dev.json")
     p.add_argument("--table", action="store_true", help="print --json-out's runs; train nothing")
@@ -173,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("textcnn.text.distill").setLevel(logging.INFO)
     torch.set_num_threads(args.threads)
-    candidates = [c for factor in args.only.split(",") for c in GRID[factor]]
+    candidates = [c for factor, c in GRID if factor in args.only.split(",")]
     mr_folds = [int(f) for f in args.mr_folds.split(",")]
     for dataset in args.datasets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
