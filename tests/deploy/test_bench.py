@@ -91,7 +91,8 @@ def test_the_distillation_grid_reads_dev_data_only_and_keeps_every_finished_run(
 ) -> None:
     """``bench/distill_select.py`` scores on dev splits without any test file present, and a
     run it adds is kept, replaced by a rerun of its key, and compared with the default."""
-    module = bench_module("distill_select")
+    from bench import distill_select as module  # bench/ is becoming a package
+
     text = tmp_path / "text"
     text.mkdir()
     for name, n in (("stsa.binary.train", 10), ("stsa.binary.dev", 4), ("TREC.train.all", 40)):
