@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import sys
 import time
@@ -19,7 +20,7 @@ from tests.registry.conftest import NAME, StoredFiles, use_s3
 from tests.registry.test_cli_registry import TINY
 from textcnn.cli import main
 from textcnn.engine.bundle import Bundle
-from textcnn.store import S3Store, StoreConflict, StoreError, StoreUnreachable, open_store
+from textcnn.store import S3Store, StoreConflict, StoreError, StoreUnreachable, cache, open_store
 
 
 @pytest.fixture
@@ -84,6 +85,26 @@ def test_a_version_is_downloaded_once_and_verified(
     with pytest.raises(StoreError, match="model.safetensors: checksum mismatch"):
         replica.verify(NAME, "v1")
     assert not list((tmp_path / "new-cache" / "registry").iterdir())  # nothing kept
+
+
+def test_the_cache_keeps_the_most_recently_used_copies(
+    s3_registry: S3Store, kw_bundle, tmp_path, monkeypatch
+) -> None:
+    """A replica following many retrains keeps ``KEEP`` copies, the one it serves among them."""
+    monkeypatch.setattr(cache, "KEEP", 2)
+    replica = open_store(s3_registry.location)
+    v1 = replica.verify(NAME, "v1")
+    for n in (2, 3):  # distinct files: distinct copies
+        s3_registry.publish(NAME, kw_bundle, extra_files={"NOTE": f"v{n}"})
+    v2 = replica.verify(NAME, "v2")
+    os.utime(v2, (1, 1))  # long unused
+    assert replica.verify(NAME, "v1") == v1  # used again: the newest
+    v3 = replica.verify(NAME, "v3")
+    assert sorted(p.name for p in (tmp_path / "cache" / "registry").iterdir()) == sorted(
+        [v1.name, v3.name]
+    )
+    assert not v2.exists()
+    assert replica.verify(NAME, "v2").is_dir()  # pruned is downloaded again when needed
 
 
 def test_a_half_written_version_is_never_listed_and_its_number_is_skipped(
