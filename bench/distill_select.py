@@ -43,15 +43,15 @@ log = logging.getLogger("distill_select")
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("sst2", "trec", "mr")
 # the student's candidates, one factor at a time around the defaults, each named by its factor;
-# in the order they run: one of each factor first, the cheapest first (the temperature, the
-# mix and fewer copies reuse the default's labels; another mask or more copies are new texts,
-# which the teacher is fitted again to label)
+# in the order they run: one of each factor first, the cheapest first (fewer copies train on
+# fewer rows; the temperature and the mix reuse the default's labels; another mask or more
+# copies are new texts, which the teacher is fitted again to label)
 GRID: list[tuple[str, dict[str, Any]]] = [
     ("defaults", {}),
+    ("copies", {"augment": 0}),
+    ("copies", {"augment": 1}),
     ("temperature", {"distill_temperature": 2.0}),
     ("mix", {"distill_weight": 0.5}),
-    ("copies", {"augment": 1}),
-    ("copies", {"augment": 0}),
     ("mask", {"augment_mask": 0.3}),
     ("temperature", {"distill_temperature": 4.0}),
     ("mix", {"distill_weight": 0.8}),
