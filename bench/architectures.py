@@ -14,9 +14,9 @@ with the same data, epochs, seeds and threads. Per architecture it reports:
 - test accuracy (flip test-time augmentation), the median over the seeds (runs interleaved:
   every architecture's seed 0, then seed 1...).
 
-    python bench/architectures.py                        # 10k / 2k images at 32 px, 2 threads
-    python bench/architectures.py --device cuda --train-limit 0 --test-limit 0   # full set
-    python bench/architectures.py --widths alexnet=16,vgg=16 --archs lenet5,alexnet,vgg
+    python -m bench.architectures                        # 10k / 2k images at 32 px, 2 threads
+    python -m bench.architectures --device cuda --train-limit 0 --test-limit 0   # full set
+    python -m bench.architectures --widths alexnet=16,vgg=16 --archs lenet5,alexnet,vgg
 
 ``--widths`` sets an architecture's width (default: its own); rows come in the order the
 architectures appeared (unknown ones last).
@@ -25,10 +25,8 @@ architectures appeared (unknown ones last).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -37,15 +35,13 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from cifar10 import DEFAULT_DATA, limited  # noqa: E402
-
-from textcnn.engine.device import configure_cpu  # noqa: E402
-from textcnn.image.data import read_image_dataset  # noqa: E402
-from textcnn.image.options import ImageTrainOptions, default_train_config  # noqa: E402
-from textcnn.image.train import train_image  # noqa: E402
-from textcnn.models import create_model, list_models  # noqa: E402
+from bench.cifar10 import DEFAULT_DATA, limited
+from bench.jsonout import command, json_out, write_json
+from textcnn.engine.device import configure_cpu
+from textcnn.image.data import read_image_dataset
+from textcnn.image.options import ImageTrainOptions, default_train_config
+from textcnn.image.train import train_image
+from textcnn.models import create_model, list_models
 
 HISTORY = (
     "lenet5",
@@ -74,7 +70,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="inference timing runs")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", type=Path, help="also write every measurement here")
+    p.add_argument("--json-out", **json_out("architectures"))
     return p.parse_args()
 
 
@@ -144,7 +140,8 @@ def main() -> None:
             "width": model_width(arch, widths.get(arch), args),
             "params": sum(p.numel() for p in model.parameters()),
             "multiply_adds": multiply_adds(model, args.size),
-            "accuracy": [],
+            "seeds": seeds,
+            "accuracy": [],  # per seed, as are the training images/s
             "train_images_per_s": [],
             "batch1_images_per_s": [],
             "batch64_images_per_s": [],
@@ -168,11 +165,8 @@ def main() -> None:
             rows[arch]["batch1_images_per_s"].append(images_per_second(model, 1, args.size, 1.0))
             rows[arch]["batch64_images_per_s"].append(images_per_second(model, 64, args.size, 2.0))
     print_table(rows, args, len(train), len(test))
-    if args.json:
-        args.json.write_text(
-            json.dumps({"args": vars(args), "rows": list(rows.values())}, indent=2, default=str)
-            + "\n"
-        )
+    report = {"command": command("bench.architectures"), "args": vars(args)}
+    write_json(args.json_out, {**report, "rows": list(rows.values())})
 
 
 def model_width(arch: str, width: int | None, args: argparse.Namespace) -> int:

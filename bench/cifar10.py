@@ -9,9 +9,9 @@ budget of training time. Two recipes, both trained by ``train_image`` and ``fit`
 - ``airbench``: airbench94's net and recipe (``textcnn.image.airbench``): whitened first
   layer, lookahead, label smoothing, flip + translate test-time augmentation.
 
-    python bench/cifar10.py --recipe airbench --device cuda --json cifar10.json
-    python bench/cifar10.py --device cpu --threads 2 --time-budget 600 --width 16
-    python bench/cifar10.py --recipe airbench --device cpu --threads 2 --train-limit 2000 \\
+    python -m bench.cifar10 --recipe airbench --device cuda --json-out cifar10.json
+    python -m bench.cifar10 --device cpu --threads 2 --time-budget 600 --width 16
+    python -m bench.cifar10 --recipe airbench --device cpu --threads 2 --train-limit 2000 \\
         --test-limit 1000 --epochs 2                                          # a smoke run
 
 ``--time-budget`` times a few training steps first and picks the number of epochs that fits
@@ -21,38 +21,36 @@ whitening, training, the test-time-augmented evaluation); "train_seconds" is ``f
 with ``--compile`` the compilation too, which "compile_seconds" reports apart (the first
 step) and ``--time-budget`` leaves out.
 ``--warmup`` runs that probe before the timed run even without a budget (cuDNN autotuning
-and CUDA start-up out of the timing, as airbench's runs leave them out). ``--json`` writes
-the result, with at least recipe, seconds, accuracy, epochs and device.
+and CUDA start-up out of the timing, as airbench's runs leave them out). ``--json-out`` (default
+``bench/results/cifar10.json``) writes the result, with at least recipe, seed, seconds, accuracy,
+epochs, device and the per-epoch history.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench import DATA_ROOT
+from bench.jsonout import command, json_out, write_json
+from textcnn.engine.config import TrainConfig
+from textcnn.engine.device import resolve_device
+from textcnn.engine.trainer import OptimizerFactory, Split, fit, predict_logits
+from textcnn.image.airbench import TTA, AirbenchRecipe
+from textcnn.image.augment import ImageTransform
+from textcnn.image.data import ImageDataset, read_image_dataset
+from textcnn.image.options import ImageTrainOptions
+from textcnn.image.processor import ImageProcessor
+from textcnn.image.train import train_image
+from textcnn.models import create_model
 
-from textcnn.engine.config import TrainConfig  # noqa: E402
-from textcnn.engine.device import resolve_device  # noqa: E402
-from textcnn.engine.trainer import OptimizerFactory, Split, fit, predict_logits  # noqa: E402
-from textcnn.image.airbench import TTA, AirbenchRecipe  # noqa: E402
-from textcnn.image.augment import ImageTransform  # noqa: E402
-from textcnn.image.data import ImageDataset, read_image_dataset  # noqa: E402
-from textcnn.image.options import ImageTrainOptions  # noqa: E402
-from textcnn.image.processor import ImageProcessor  # noqa: E402
-from textcnn.image.train import train_image  # noqa: E402
-from textcnn.models import create_model  # noqa: E402
-
-DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "images" / "cifar10-jpg.tar.gz"
+DEFAULT_DATA = DATA_ROOT / "images" / "cifar10-jpg.tar.gz"
 RECIPES = ("default", "airbench")
 # The default recipe's values of the flags that the airbench recipe sets otherwise.
 DEFAULTS = {
@@ -90,7 +88,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--train-limit", type=int, help="train on N random images (smoke runs)")
     p.add_argument("--test-limit", type=int, help="test on N random images")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", type=Path, help="also write the result here")
+    p.add_argument("--json-out", **json_out("cifar10"))
     return p.parse_args()
 
 
@@ -204,7 +202,9 @@ def main() -> None:
     seconds = time.perf_counter() - started
     result = bundle.training["result"]
     row = {
+        "command": command("bench.cifar10"),
         "recipe": args.recipe,
+        "seed": args.seed,
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "torch": torch.__version__,
@@ -227,8 +227,7 @@ def main() -> None:
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     print("| " + " | ".join(str(row[c]) for c in columns) + " |")
-    if args.json:
-        args.json.write_text(json.dumps(row, indent=2) + "\n")
+    write_json(args.json_out, row)
 
 
 if __name__ == "__main__":

@@ -4,29 +4,27 @@ Both run the same folds, recipe and epochs (early stopping off, so both do the s
 interleaved, ``--repeats`` times; the table shows the median of the fit's wall time (data
 reading, vectors and test evaluation excluded) and the mean fold accuracy:
 
-    python bench/cv_speed.py --threads 2 --epochs 2            # MR, the default recipe
-    python bench/cv_speed.py --recipe kim2014 --device cuda    # Kim's protocol on a GPU
+    python -m bench.cv_speed --threads 2 --epochs 2            # MR, the default recipe
+    python -m bench.cv_speed --recipe kim2014 --device cuda    # Kim's protocol on a GPU
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench import DATA_ROOT
+from bench.jsonout import command, json_out, write_json
+from textcnn.engine.device import configure_cpu
+from textcnn.text.data import read_text_dataset
+from textcnn.text.recipes import recipe_options
+from textcnn.text.train import cross_validate, vectors_for
 
-from textcnn.engine.device import configure_cpu  # noqa: E402
-from textcnn.text.data import read_text_dataset  # noqa: E402
-from textcnn.text.recipes import recipe_options  # noqa: E402
-from textcnn.text.train import cross_validate, vectors_for  # noqa: E402
-
-DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "text" / "rt-polarity.all"
+DEFAULT_DATA = DATA_ROOT / "text" / "rt-polarity.all"
 
 
 def main() -> None:
@@ -40,7 +38,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int)
     p.add_argument("--device", default="auto")
-    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--json-out", **json_out("cv_speed"))
     args = p.parse_args()
     if not args.data.exists():
         sys.exit(f"{args.data} not found: pass --data (MR's rt-polarity.all)")
@@ -84,8 +82,14 @@ def main() -> None:
             f"| {r['mean_accuracy']:.4f} |"
         )
     print(f"side by side is {speedup:.2f}x the speed of one by one")
-    if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "speedup": speedup}, indent=2) + "\n")
+    repeats = {
+        "side by side" if parallel else "one by one": [
+            {k: c[k] for k in ("train_seconds", "mean_accuracy", "folds")} for c in cvs
+        ]
+        for parallel, cvs in runs.items()
+    }
+    report = {"command": command("bench.cv_speed"), "rows": rows, "speedup": speedup}
+    write_json(args.json_out, {**report, "repeats": repeats})
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from sklearn.model_selection import StratifiedKFold
 from textcnn.engine.splits import dev_split
 from textcnn.text.data import TextDataset, read_text_dataset
 from textcnn.text.recipes import recipe_options
-from textcnn.text.sentence_scores import remembering
+from textcnn.text.sentence_term import remembering
 from textcnn.text.train import train_text
 
 log = logging.getLogger("distill_select")
@@ -111,11 +111,15 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Held while a run is added: grids of several data sets may share one file."""
+    """Held while a run is added: grids of several data sets may share one file (the lock is
+    on its folder, so no lock file is left behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)
 
 
 def add(path: Path, run: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ the gap is rounding); then the forward pass of
 one batch of ``--batch`` test texts, ms (median of ``--repeats`` interleaved rounds of
 ``--calls`` calls; 1 thread, as a serving worker runs it).
 
-    python bench/int8_agreement.py --model models/sst2=stsa.binary.test \\
+    python -m bench.int8_agreement --model models/sst2=stsa.binary.test \\
         --model models/trec=TREC.test.all --repeats 5
 """
 
@@ -17,28 +17,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from textcnn.engine.bundle import load_bundle  # noqa: E402
-from textcnn.engine.predictor import Predictor  # noqa: E402
-from textcnn.export.runtime import onnx_forward  # noqa: E402
-from textcnn.text.data import read_text_dataset  # noqa: E402
-from textcnn.text.explain import explain  # noqa: E402
-
-
-def ms_per_call(forward: object, x: torch.Tensor, calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        forward(x)
-    return (time.perf_counter() - start) / calls * 1000
+from bench.jsonout import command, json_out, write_json
+from bench.timing import ms_per_call
+from textcnn.engine.bundle import load_bundle
+from textcnn.engine.predictor import Predictor
+from textcnn.export.runtime import onnx_forward
+from textcnn.text.data import read_text_dataset
+from textcnn.text.explain import explain
 
 
 def main() -> None:
@@ -47,9 +37,10 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--calls", type=int, default=50)
+    p.add_argument("--json-out", **json_out("int8_agreement"))
     args = p.parse_args()
     torch.set_num_threads(1)
-    rows = []
+    rows, records = [], []
     for spec in args.model:
         bundle_dir, test_file = spec.split("=", 1)
         bundle = load_bundle(bundle_dir)
@@ -69,14 +60,27 @@ def main() -> None:
             x = bundle.processor.encode(data.texts[: args.batch])
             times: dict[str, list[float]] = {k: [] for k in forwards}
             for f in forwards.values():
-                ms_per_call(f, x, 5)  # warm
+                ms_per_call(lambda f=f, x=x: f(x), 5)  # warm
             for _ in range(args.repeats):
                 for k, f in forwards.items():
-                    times[k].append(ms_per_call(f, x, args.calls))
+                    times[k].append(ms_per_call(lambda f=f, x=x: f(x), args.calls, warm=False))
         accuracy = {k: float((p.argmax(1) == gold).float().mean()) for k, p in proba.items()}
         diff = (proba["int8"] - proba["fp32"]).abs()
         agree = float((proba["int8"].argmax(1) == proba["fp32"].argmax(1)).float().mean())
         fp32_ms, int8_ms = (statistics.median(times[k]) for k in ("fp32", "int8"))
+        records.append(
+            {
+                "model": bundle_dir,
+                "test": test_file,
+                "texts": len(gold),
+                "accuracy": accuracy,
+                "same_label": agree,
+                "max_prob_diff": float(diff.max()),
+                "mean_prob_diff": float(diff.mean()),
+                "explanation_gap": gap,
+                "ms": times,  # every round's, per precision
+            }
+        )
         rows.append(
             f"| {Path(bundle_dir).name} | {Path(test_file).name} ({len(gold)}) "
             f"| {100 * accuracy['fp32']:.2f} | {100 * accuracy['int8']:.2f} | {100 * agree:.2f} "
@@ -91,6 +95,8 @@ def main() -> None:
     print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     print("\n".join(rows))
     print(f"\n1 thread; forward times: median of {args.repeats} interleaved rounds")
+    report = {"command": command("bench.int8_agreement"), "batch": args.batch}
+    write_json(args.json_out, {**report, "calls": args.calls, "models": records})
 
 
 if __name__ == "__main__":

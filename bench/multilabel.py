@@ -10,13 +10,12 @@ file to report. The CNN uses the default recipe (``--recipe`` otherwise) plus
 ``multi_label``. Seeds run interleaved (baseline, then CNN, per seed); the table shows
 mean ± std and the median over the seeds::
 
-    python bench/multilabel.py --seeds 0,1,2 --threads 1
+    python -m bench.multilabel --seeds 0,1,2 --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -28,20 +27,19 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from textcnn.engine.multilabel import (  # noqa: E402
+from bench import REPO
+from bench.jsonout import command, json_out, write_json
+from textcnn.engine.multilabel import (
     decide,
     label_matrix,
     multilabel_report,
     tune_thresholds,
 )
-from textcnn.engine.splits import dev_split, training_labels  # noqa: E402
-from textcnn.text.data import TextDataset, read_text_dataset  # noqa: E402
-from textcnn.text.recipes import RECIPES, recipe_options  # noqa: E402
-from textcnn.text.tokenize import get_tokenizer  # noqa: E402
-from textcnn.text.train import train_text  # noqa: E402
+from textcnn.engine.splits import dev_split, training_labels
+from textcnn.text.data import TextDataset, read_text_dataset
+from textcnn.text.recipes import RECIPES, recipe_options
+from textcnn.text.tokenize import get_tokenizer
+from textcnn.text.train import train_text
 
 DEMO = REPO / "data" / "demo"
 METRICS = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss")
@@ -107,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated (%(default)s)")
     p.add_argument("--recipe", choices=RECIPES, default="default")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json-out", type=Path, help="also write every run's report here")
+    p.add_argument("--json-out", **json_out("multilabel"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     data, test = read(args.train), read(args.test)
@@ -135,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     print(f"{len(data)} training tickets ({len(train)} train / {len(dev)} dev), {len(test)} test;")
     print("mean ± std (median) in %, over seeds " + args.seeds)
-    if args.json_out:
-        args.json_out.write_text(json.dumps(runs, indent=2) + "\n")
+    write_json(args.json_out, {"command": command("bench.multilabel"), "runs": runs})
     return 0
 
 

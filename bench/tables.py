@@ -1,28 +1,43 @@
-"""The README's text-accuracy and calibration tables, drawn from the committed raw results.
+"""The docs' tables, drawn from the committed raw results under ``bench/results/``.
 
-``bench/text_benchmark.py --json-out bench/results/text_default.json`` writes every run (each
-MR fold, each TREC and SST-2 seed) with its accuracies, its chosen n-gram weight, its
-temperature and its test calibration before and after; this script turns that file into the
-tables between ``<!-- text-accuracy -->`` and ``<!-- /text-accuracy -->`` in README.md, so
-every figure there can be checked against the file (``tests/deploy/test_bench_tables.py``
-fails when they differ).
+Every table has a name, and README.md and each ``docs/**/*.md`` page hold it between
+``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``; ``--write`` rewrites every such block
+from the JSON, and ``tests/deploy/test_bench_tables.py`` fails when a block differs from it.
+The tables (``TABLES``):
 
-    python bench/tables.py            # print the tables
-    python bench/tables.py --write    # update README.md
-    python bench/tables.py --combine mr-1.json mr-2.json st.json   # runs split over processes
+- ``text-accuracy``, ``text-calibration``: ``text_default.json``, every run of the default
+  recipe (each MR fold, each TREC and SST-2 seed) with its accuracies, its chosen n-gram
+  weight, its temperature and its test calibration before and after, written by
+  ``python -m bench.text_benchmark --json-out bench/results/text_default.json``;
+- ``serve-ray``: ``serve_ray.json``, Ray Serve beside uvicorn
+  (``python -m bench.serve_benchmark --workers '' --ray 1,2 --json-out ...``);
+- ``swap``: ``swap_benchmark.json``, version swaps under load on an S3 registry
+  (``python -m bench.swap_benchmark``).
+
+The older ``<!-- text-accuracy -->`` ... ``<!-- /text-accuracy -->`` block (both text tables
+with their captions) is still rewritten and checked.
+
+    python -m bench.tables            # print every table
+    python -m bench.tables --write    # rewrite every marked block in README.md and docs/
+    python -m bench.tables --combine mr-1.json mr-2.json st.json   # runs split over processes
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "text_default.json"
-START, END = "<!-- text-accuracy -->", "<!-- /text-accuracy -->"
+from bench import REPO
+from bench.jsonout import RESULTS
+
+TEXT_RESULTS = RESULTS / "text_default.json"
+LEGACY_START, LEGACY_END = "<!-- text-accuracy -->", "<!-- /text-accuracy -->"
+BLOCK = re.compile(r"<!-- table:([\w-]+) -->\n.*?<!-- /table:\1 -->", re.S)
 DATASETS = ("mr", "trec", "sst2")
 # Kim (2014) Table 2, word2vec GoogleNews 300-d; and this project's targets
 KIM = {"non-static": (81.5, 93.6, 87.2), "multichannel": (81.1, 92.2, 88.1)}
@@ -41,7 +56,7 @@ def default_cnn(results: list[dict[str, Any]], dataset: str) -> dict[str, Any] |
     """The default recipe's record for ``dataset`` (the only CNN record the file holds)."""
     rows = [r for r in results if r["dataset"] == dataset and r["model"] == "cnn"]
     if len(rows) > 1:
-        raise SystemExit(f"{RESULTS.name}: {len(rows)} CNN records for {dataset}; expected one")
+        raise SystemExit(f"{len(rows)} CNN records for {dataset} in the text results; expected one")
     return rows[0] if rows else None
 
 
@@ -125,16 +140,85 @@ def tables(results: list[dict[str, Any]]) -> str:
     )
 
 
-def replace_tables(readme: str, text: str) -> str:
-    head, start, rest = readme.partition(START)
-    _, end, tail = rest.partition(END)
-    if not start or not end:
-        raise SystemExit(f"README.md lacks the {START} ... {END} markers")
-    return f"{head}{START}\n{text}\n{END}{tail}"
+def serve_table(report: dict[str, Any]) -> str:
+    """``bench.serve_benchmark``'s table of a run's cells (medians over its repeats)."""
+    from bench.serve_benchmark import Cell, table  # the benchmark's own table
+
+    return table([Cell(**c) for c in report["cells"]])
 
 
-def load(path: Path = RESULTS) -> list[dict[str, Any]]:
-    return json.loads(path.read_text(encoding="utf-8"))["results"]
+def swap_table(report: dict[str, Any]) -> str:
+    """One row per swap, then the median swap time and the totals."""
+    lines = [
+        "| run | versions | requests sent | failed | seconds until every replica serves it "
+        "| retrain seconds |",
+        "|--:|---|--:|--:|--:|--:|",
+    ]
+    for i, r in enumerate(report["runs"], 1):
+        swap = "never" if r["swap_seconds"] is None else f"{r['swap_seconds']:.2f}"
+        lines.append(
+            f"| {i} | {r['old_version']} → {r['new_version']} | {r['sent']:,} | {r['failed']} "
+            f"| {swap} | {r['retrain_seconds']:.1f} |"
+        )
+    median = report["median_swap_seconds"]
+    median = "-" if median is None else f"{median:.2f}"
+    lines.append(
+        f"| median ({report['replicas']} replicas) | | {report['total_sent']:,} "
+        f"| {report['total_failed']} | {median} | |"
+    )
+    return "\n".join(lines)
+
+
+# name -> (its results file under bench/results/, the table drawn from that file's JSON)
+TABLES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "text-accuracy": ("text_default.json", lambda report: accuracy_table(report["results"])),
+    "text-calibration": (
+        "text_default.json",
+        lambda report: calibration_table(report["results"]),
+    ),
+    "serve-ray": ("serve_ray.json", serve_table),
+    "swap": ("swap_benchmark.json", swap_table),
+}
+
+
+def load(path: Path = TEXT_RESULTS) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def render(name: str, results: Path = RESULTS) -> str:
+    """Table ``name`` drawn from its file in ``results``."""
+    if name not in TABLES:
+        raise SystemExit(f"no table {name!r}; the tables are {sorted(TABLES)}")
+    file, draw = TABLES[name]
+    return draw(load(results / file))
+
+
+def rewrite(text: str, results: Path = RESULTS) -> str:
+    """``text`` with every marked block drawn again from the JSON in ``results``."""
+
+    def block(match: re.Match[str]) -> str:
+        name = match[1]
+        return f"<!-- table:{name} -->\n{render(name, results)}\n<!-- /table:{name} -->"
+
+    text = BLOCK.sub(block, text)
+    head, start, rest = text.partition(LEGACY_START)
+    if not start:
+        return text
+    _, end, tail = rest.partition(LEGACY_END)
+    if not end:
+        raise SystemExit(f"{LEGACY_START} without {LEGACY_END}")
+    legacy = tables(load(results / TABLES["text-accuracy"][0])["results"])
+    return f"{head}{LEGACY_START}\n{legacy}\n{LEGACY_END}{tail}"
+
+
+def documents() -> list[Path]:
+    """The pages that may hold tables: README.md and every Markdown page under docs/."""
+    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+
+
+def marked(text: str) -> list[str]:
+    """The names of the tables ``text`` holds, the older text-accuracy block as ``text``."""
+    return [m[1] for m in BLOCK.finditer(text)] + (["text"] if LEGACY_START in text else [])
 
 
 def _unseeded(options: dict[str, Any]) -> dict[str, Any]:
@@ -143,15 +227,15 @@ def _unseeded(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def combine(paths: list[Path]) -> list[dict[str, Any]]:
-    """The results of several ``text_benchmark.py`` files whose CNN cells ran in parts (MR's
+    """The results of several ``bench.text_benchmark`` files whose CNN cells ran in parts (MR's
     folds split with ``--first-fold``, say) as one: each cell rebuilt from the union of its
     runs, a run present twice kept once; other records as in the last file that has them."""
-    import text_benchmark  # torch and the training code: only when combining
+    from bench import text_benchmark  # torch and the training code: only when combining
 
     cells: dict[tuple, tuple[dict[str, Any], dict[tuple, dict[str, Any]]]] = {}
     others: dict[tuple, dict[str, Any]] = {}
     for path in paths:
-        for r in load(path):
+        for r in load(path)["results"]:
             key = (r["dataset"], r["model"], r["mode"], r["vectors"])
             if r["model"] != "cnn":
                 others[key] = r
@@ -171,24 +255,28 @@ def combine(paths: list[Path]) -> list[dict[str, Any]]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--write", action="store_true", help="update README.md in place")
-    p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--write", action="store_true", help="rewrite the marked blocks in place")
+    p.add_argument("--results", type=Path, default=RESULTS, help="the folder of the JSON files")
     p.add_argument(
         "--combine",
         type=Path,
         nargs="+",
-        help="first write --results from these files' runs (see ``combine``)",
+        help="first write the results folder's text_default.json from these files' runs",
     )
     args = p.parse_args()
     if args.combine:
-        results = combine(args.combine)
-        args.results.write_text(json.dumps({"results": results}, indent=2) + "\n")
-    text = tables(load(args.results))
+        out = args.results / TABLES["text-accuracy"][0]
+        out.write_text(json.dumps({"results": combine(args.combine)}, indent=2) + "\n")
     if not args.write:
-        print(text)
+        for name in TABLES:
+            print(f"<!-- table:{name} -->\n{render(name, args.results)}\n")
         return 0
-    readme = REPO / "README.md"
-    readme.write_text(replace_tables(readme.read_text(encoding="utf-8"), text), encoding="utf-8")
+    for path in documents():
+        text = path.read_text(encoding="utf-8")
+        new = rewrite(text, args.results)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            print(f"rewrote {path.relative_to(REPO)}: {', '.join(marked(text))}")
     return 0
 
 

@@ -7,21 +7,25 @@ picks its epoch on dev. Each CNN cell is run once per ``--seeds`` seed (on every
 and reported as mean ± std over the runs.
 
 Baselines on the same folds and splits, trained on the whole training split:
-NBSVM-bi (Wang & Manning 2012, ``bench/nbsvm.py``) and the frozen sentence encoder
+NBSVM-bi (Wang & Manning 2012, ``bench/nbsvm_bi.py``) and the frozen sentence encoder
 all-MiniLM-L6-v2 with logistic regression (``bench/minilm_lr.py``).
 
-    python bench/text_benchmark.py --datasets mr --seeds 0 --json-out /tmp/bench.json
-    python bench/text_benchmark.py --datasets trec,sst2 --seeds 0,1,2 --json-out /tmp/bench.json
-    python bench/text_benchmark.py --modes multichannel --no-baselines --json-out /tmp/bench.json
-    python bench/text_benchmark.py --datasets mr,trec,sst2 --run-folds 3 --dev-only --lr 5e-4
+    python -m bench.text_benchmark --datasets mr --seeds 0 --json-out /tmp/bench.json
+    python -m bench.text_benchmark --datasets trec,sst2 --seeds 0,1,2 --json-out /tmp/bench.json
+    python -m bench.text_benchmark --modes multichannel --no-baselines --json-out /tmp/bench.json
+    python -m bench.text_benchmark --datasets mr,trec,sst2 --run-folds 3 --dev-only --lr 5e-4
 
 ``--dev-only`` is for choosing settings: it scores each candidate on its dev data (MR: the inner
 10% holdout of each outer fold's training split; TREC: a 10% holdout; SST-2: its dev set) and
-never reads a test split.
+never reads a test split; its cells (every run's dev figures) are added to ``selection`` in
+``--json-out``.
 
 ``--recipe`` (default: the default recipe) gives every CNN option not set here; ``--modes`` and
 ``--vectors`` (``--embeddings`` values) default to the recipe's. Results merge into
-``--json-out`` keyed by dataset, model, mode and vectors, so separate runs build one table.
+``--json-out`` (default ``bench/results/text_benchmark.json``; the docs' tables read
+``bench/results/text_default.json``) keyed by dataset, model, mode and vectors, so separate
+runs build one table; each CNN record keeps every run (``raw``: per fold and seed, with the
+n-gram weight and temperature chosen on dev), each baseline its ``per_run`` accuracies.
 """
 
 from __future__ import annotations
@@ -30,36 +34,30 @@ import argparse
 import json
 import logging
 import statistics
-import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from sklearn.model_selection import StratifiedKFold
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from minilm_lr import MiniLMLogReg, embed  # noqa: E402
-from nbsvm import NBSVM  # noqa: E402
-
-from textcnn.cli.options import int_list  # noqa: E402
-from textcnn.engine.bundle import Bundle  # noqa: E402
-from textcnn.engine.calibration import nll  # noqa: E402
-from textcnn.engine.predictor import Predictor  # noqa: E402
-from textcnn.models.textcnn import MODES  # noqa: E402
-from textcnn.report.evaluation import calibration  # noqa: E402
-from textcnn.text.data import TextDataset, read_text_dataset  # noqa: E402
-from textcnn.text.nbsvm import unweighted_scores  # noqa: E402
-from textcnn.text.recipes import RECIPES, recipe_options  # noqa: E402
-from textcnn.text.tokenize import get_tokenizer  # noqa: E402
-from textcnn.text.train import TextTrainOptions, train_text  # noqa: E402
+from bench import DATA_ROOT
+from bench.datasets import DATASETS, Task, tasks
+from bench.jsonout import json_out, write_json
+from bench.minilm_lr import MiniLMLogReg, embed
+from bench.nbsvm_bi import NBSVM
+from textcnn.cli.options import int_list
+from textcnn.engine.bundle import Bundle
+from textcnn.engine.calibration import calibration, nll
+from textcnn.engine.predictor import Predictor
+from textcnn.models.textcnn import MODES
+from textcnn.text.data import TextDataset
+from textcnn.text.nbsvm import unweighted_scores
+from textcnn.text.recipes import RECIPES, recipe_options
+from textcnn.text.tokenize import get_tokenizer
+from textcnn.text.train import TextTrainOptions, train_text
 
 log = logging.getLogger("text_benchmark")
-DATASETS = ("mr", "trec", "sst2")
 TITLES = {"mr": "MR", "trec": "TREC", "sst2": "SST-2"}
 # Kim (2014) Table 2 (../shared/datasets/README.md), word2vec GoogleNews 300-d.
 KIM = {
@@ -79,32 +77,6 @@ OVERRIDES: dict[str, Any] = {
     "--sentence-encoder": str, "--distill": str, "--augment-mask": float,
     "--augment-window": float, "--distill-temperature": float,
 }  # fmt: skip
-
-
-@dataclass
-class Task:
-    """One evaluation: train (dev: None = a 10% holdout) and test."""
-
-    train: TextDataset
-    dev: TextDataset | None
-    test: TextDataset
-
-
-def tasks(name: str, root: Path, folds: int, run_folds: int) -> list[Task]:
-    text = root / "text"
-    if name == "mr":
-        data = read_text_dataset(text / "rt-polarity.all")
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-        out = []
-        for train_idx, test_idx in list(splitter.split(data.texts, data.labels))[:run_folds]:
-            out.append(Task(data.subset(list(train_idx)), None, data.subset(list(test_idx))))
-        return out
-    if name == "trec":
-        train = read_text_dataset(text / "TREC.train.all")
-        return [Task(train, None, read_text_dataset(text / "TREC.test.all"))]
-    train = read_text_dataset(text / "stsa.binary.train")
-    dev = read_text_dataset(text / "stsa.binary.dev")
-    return [Task(train, dev, read_text_dataset(text / "stsa.binary.test"))]
 
 
 def run_cnn(task: Task, opts: TextTrainOptions, dev_only: bool = False) -> dict[str, float]:
@@ -139,9 +111,7 @@ def run_cnn(task: Task, opts: TextTrainOptions, dev_only: bool = False) -> dict[
     out.update(test_calibration(bundle, task.test))
     if "dev_cnn_alone" in out:  # every term beside the CNN weighted 0, then restored
         out["test_ngrams_alone"] = ngrams_alone(bundle, task.test)
-        terms = [
-            m for m in (bundle.model.side, getattr(bundle.model, "sentence", None)) if m is not None
-        ]
+        terms = [m for m in (bundle.model.side, bundle.model.input_term) if m is not None]
         weights = [m.weight.item() for m in terms]
         for m in terms:
             m.weight.zero_()
@@ -205,9 +175,19 @@ def summary(accs: list[float]) -> dict[str, float]:
     }
 
 
-def merge(path: Path | None, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def saved(path: Path) -> dict[str, Any]:
+    """What ``path`` holds already: ``results`` (test runs) and ``selection`` (dev-only)."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def save(path: Path, **parts: list[dict[str, Any]]) -> None:
+    """Write ``parts`` into ``path``, keeping the other parts it holds."""
+    write_json(path, {**saved(path), **parts})
+
+
+def merge(path: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Records already in ``path`` plus these (a new record replaces one with its key)."""
-    old = json.loads(path.read_text())["results"] if path and path.is_file() else []
+    old = saved(path).get("results", [])
     key = lambda r: (r["dataset"], r["model"], r["mode"], r["vectors"])  # noqa: E731
     merged = {key(r): r for r in old}
     merged.update({key(r): r for r in records})
@@ -311,6 +291,7 @@ def dev_record(
         "seconds_per_epoch": statistics.fmean(r["seconds_per_epoch"] for r in runs),
         "best_epochs": [r["best_epoch"] for r in runs],
         "seconds": [round(r["seconds"]) for r in runs],  # a run's whole training
+        "raw": runs,  # per fold and seed, with the n-gram weight chosen on dev
     }
     if all("dev_cnn_alone" in r for r in runs):
         record["dev_cnn_alone"] = [100 * r["dev_cnn_alone"] for r in runs]
@@ -341,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "datasets")
+    p.add_argument("--data-dir", type=Path, default=DATA_ROOT)
     p.add_argument("--datasets", default="mr,trec,sst2", help=f"comma list of {DATASETS}")
     p.add_argument("--recipe", choices=RECIPES, default="default")
     p.add_argument("--modes", help=f"comma list of {MODES} (default: the recipe's)")
@@ -365,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="selection runs: score on dev data only, never read the test split (no baselines)",
     )
-    p.add_argument("--json-out", type=Path, help="merge results into this JSON file")
+    p.add_argument("--json-out", **json_out("text_benchmark"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for name in ("textcnn", "gensim", "sentence_transformers"):
@@ -385,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     vector_sources = args.vectors.split(",") if args.vectors else [base.embeddings]
     records: list[dict[str, Any]] = []
     selection: list[dict[str, Any]] = []
+    earlier = saved(args.json_out).get("selection", [])  # dev-only cells of earlier runs
     for dataset in datasets:
         run_folds = min(args.run_folds or args.folds, args.folds)
         work = tasks(dataset, args.data_dir, args.folds, run_folds)
@@ -393,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
             embed(work[0].train.texts + work[0].test.texts)  # MR: once, not per fold
             for model in ("nbsvm", "minilm-lr"):
                 accs = [run_baseline(model, t, base.tokenizer) for t in work]
-                record = {"model": model, "mode": "-", "vectors": "-", **summary(accs)}
+                record = {"model": model, "mode": "-", "vectors": "-", "per_run": accs}
+                record.update(summary(accs))
                 records.append({**info, **record})
                 log.info("%s %s %.2f", dataset, model, records[-1]["accuracy"])
         if args.no_cnn:
@@ -424,20 +407,16 @@ def main(argv: list[str] | None = None) -> int:
                                 dataset, mode, name)
                         ]  # fmt: skip
                         records.append(cnn_record(info, mode, name, runs, asdict(opts)))
-                        if args.json_out:
-                            results = merge(args.json_out, records)
-                            args.json_out.write_text(
-                                json.dumps({"results": results}, indent=2) + "\n"
-                            )
+                        save(args.json_out, results=merge(args.json_out, records))
                 if args.dev_only:
                     selection.append(dev_record(dataset, mode, vectors, overrides, runs))
+                    save(args.json_out, selection=earlier + selection)
     if args.dev_only:
         print(f"\n{args.threads} CPU threads; dev accuracy %, mean over runs (no test data read)\n")
         print(dev_table(selection))
         return 0
     results = merge(args.json_out, records)
-    if args.json_out:
-        args.json_out.write_text(json.dumps({"results": results}, indent=2) + "\n")
+    save(args.json_out, results=results)
     print(f"\n{args.threads} CPU threads; test accuracy %, mean ± std (runs)\n")
     print(table(results))
     return 0

@@ -6,7 +6,7 @@ ReLU, max over time, dropout, a max-norm linear layer, dense ``torch.optim.Adade
 (rho 0.95, eps 1e-6), batch 50, ``torch.set_flush_denormal(True)``. Both train on the same
 90% of MR and evaluate the other 10% after every epoch (inside the timed epoch).
 
-    python bench/text_speed.py --threads 2 --epochs 4
+    python -m bench.text_speed --threads 2 --epochs 4
 
 Configurations, run interleaved so that a noisy machine slows both sides alike:
 GloVe-50d non-static, 300-d rand, and the reference's rand without flush-denormal (1 epoch).
@@ -15,10 +15,8 @@ GloVe-50d non-static, 300-d rand, and the reference's rand without flush-denorma
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,15 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from textcnn.engine.splits import dev_split  # noqa: E402
-from textcnn.engine.trainer import TrainConfig  # noqa: E402
-from textcnn.text.data import TextDataset, read_text_dataset  # noqa: E402
-from textcnn.text.embeddings import embedding_table, load_vectors  # noqa: E402
-from textcnn.text.tokenize import kim_tokens  # noqa: E402
-from textcnn.text.train import TextTrainOptions, train_text  # noqa: E402
+from bench import DATA_ROOT
+from bench.jsonout import command, json_out, write_json
+from textcnn.engine.splits import dev_split
+from textcnn.engine.trainer import TrainConfig
+from textcnn.text.data import TextDataset, read_text_dataset
+from textcnn.text.embeddings import embedding_table, load_vectors
+from textcnn.text.tokenize import kim_tokens
+from textcnn.text.train import TextTrainOptions, train_text
 
 WIDTHS = (3, 4, 5)
 MAPS = 100
@@ -141,7 +138,7 @@ def ours_epochs(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "datasets")
+    p.add_argument("--data-dir", type=Path, default=DATA_ROOT)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument(
         "--epochs", type=int, default=4, help="epochs per configuration (the first not counted)"
@@ -150,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--noflush-epochs", type=int, default=1, help="epochs of the no-flush run (last timed)"
     )
-    p.add_argument("--json-out", type=Path)
+    p.add_argument("--json-out", **json_out("text_speed"))
     args = p.parse_args(argv)
     mr = args.data_dir / "text" / "rt-polarity.all"
     if not mr.is_file():
@@ -215,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         "\nWithout flush-denormal, Adadelta accumulators of rarely seen words decay into"
         "\ndenormal floats; the slow-down grows with training (--noflush-epochs N times epoch N)."
     )
-    if args.json_out:
-        args.json_out.write_text(json.dumps({"rows": rows, "epochs": runs}, indent=2) + "\n")
+    report = {"command": command("bench.text_speed"), "rows": rows}
+    write_json(args.json_out, {**report, "epochs": runs})  # every epoch's wall and CPU s
     return 0
 
 

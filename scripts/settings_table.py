@@ -9,37 +9,26 @@ The table lies in README.md between ``<!-- settings-table -->`` and ``<!-- /sett
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- settings-table -->", "<!-- /settings-table -->"
 
 
 def serve_flags() -> dict[str, str]:
-    """Settings field -> the ``textcnn serve`` option that sets it."""
+    """Settings field -> the ``textcnn serve`` option that sets it (those that have one)."""
+    from service.settings import Settings
     from textcnn.cli import build_parser
-    from textcnn.cli.serve import FLAGS
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     options = {a.dest: a.option_strings[0] for a in sub.choices["serve"]._actions}
-    return {field: options[dest] for dest, field in FLAGS.items() if dest in options}
-
-
-def show_default(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
+    return {name: options[name] for name in Settings.model_fields if name in options}
 
 
 def settings_table() -> str:
     from service.settings import ENV_PREFIX, Settings
+    from textcnn.cli.serve import show_default
 
     flags = serve_flags()
     rows = [

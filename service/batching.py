@@ -68,6 +68,7 @@ class Batcher(Generic[R]):
     ``encode`` runs per request slice, so an input it rejects fails only its own request.
     ``size_of(item)`` is what one input counts towards ``limits.max_bytes``.
     ``on_batch(size, seconds)``, ``on_queue(change)`` and ``on_shed(reason)`` report to metrics.
+    The batching and queue limits have no defaults here: the service's settings give them.
     """
 
     def __init__(
@@ -76,14 +77,15 @@ class Batcher(Generic[R]):
         collate: Callable[[Sequence[torch.Tensor]], torch.Tensor],
         forward: Callable[[torch.Tensor], Sequence[R]],
         executor: Executor,
-        max_batch_size: int = 64,
-        max_wait: float = 0.0,
+        *,
+        max_batch_size: int,
+        max_wait: float,
+        limits: QueueLimits | None,
+        inline_seconds: float,
         on_batch: Callable[[int, float], None] | None = None,
         on_queue: Callable[[int], None] | None = None,
-        limits: QueueLimits | None = None,
         size_of: Callable[[Any], int] = len,
         on_shed: Callable[[str], None] | None = None,
-        inline_seconds: float = 0.0,
     ) -> None:
         self._encode = encode
         self._collate = collate

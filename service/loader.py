@@ -36,7 +36,7 @@ from textcnn.export.onnx_export import token_table_bytes
 from textcnn.export.runtime import OnnxForward, onnx_forward
 from textcnn.modalities import Modality, get_modality
 from textcnn.store import VersionRefused
-from textcnn.text import sentence_scores
+from textcnn.text import sentence_term
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def check_predictor(predictor: Predictor) -> None:
         raise ValueError(
             f"the model outputs {tuple(logits.shape[1:])} scores for {len(predictor.labels)} labels"
         )
-    scores = predictor.with_input_scores(torch.zeros_like(logits), [example])
+    scores = predictor.with_input_term(torch.zeros_like(logits), [example])
     if not torch.isfinite(scores).all():
         raise ValueError("the model's scores of an example are not finite")
 
@@ -154,8 +154,8 @@ class ModelManager:
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task | None = None
         # the sentence term's served embeddings (a process-wide cache, sized by the settings)
-        sentence_scores.SERVED.resize(int(settings.sentence_cache_mib * 2**20))
-        sentence_scores.SERVED.observe = metrics.count_sentence_lookups
+        sentence_term.SERVED.resize(int(settings.sentence_cache_mib * 2**20))
+        sentence_term.SERVED.observe = metrics.count_sentence_lookups
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -297,7 +297,7 @@ class ModelManager:
             on_shed=lambda reason: self.metrics.shed.labels(name, reason).inc(),
             # never on the event loop with a sentence term: a batch costs ~0.2 ms a confident
             # text but 6-16 ms each text it routes to the encoder, which no average foresees
-            inline_seconds=0 if predictor.input_scores is not None else s.inline_batch_ms / 1000,
+            inline_seconds=0 if predictor.input_term is not None else s.inline_batch_ms / 1000,
         )
         return LoadedModel(name, version, predictor, batcher, self.executor)
 

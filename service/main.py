@@ -19,8 +19,8 @@ from service.auth import api_key_guard, key_digests
 from service.limits import BodySizeLimitMiddleware
 from service.loader import ModelManager
 from service.metrics import Metrics, RequestMetricsMiddleware
+from service.openapi import limit_request_schemas
 from service.routes import classify, images, page, report, system, v2
-from service.schemas import limit_request_schemas
 from service.settings import Settings
 from textcnn import __version__
 from textcnn.engine.device import configure_cpu

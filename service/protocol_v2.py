@@ -11,8 +11,6 @@ back in JSON, or in binary where the request asks (``binary_data`` per output, o
 
 from __future__ import annotations
 
-import base64
-import binascii
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -106,7 +104,9 @@ class LiveResponse(BaseModel):
     live: bool
 
 
-class ReadyResponse(BaseModel):
+class ServerReadyResponse(BaseModel):
+    """Whether the server is ready: every configured model loaded (/ready says more)."""
+
     model_config = _examples({"ready": True})
 
     ready: bool
@@ -240,25 +240,6 @@ def _unpack_bytes(raw: bytes, name: str) -> list[bytes]:
         elements.append(raw[i + 4 : i + 4 + n])
         i += 4 + n
     return elements
-
-
-def as_text(element: str | bytes, name: str) -> str:
-    if isinstance(element, str):
-        return element
-    try:
-        return element.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProtocolError(f"input {name!r}: a text element is not UTF-8") from None
-
-
-def as_file(element: str | bytes, name: str) -> bytes:
-    """An encoded file: raw bytes from binary data, base64 in JSON."""
-    if isinstance(element, bytes):
-        return element
-    try:
-        return base64.b64decode(element, validate=True)
-    except (binascii.Error, ValueError):
-        raise ProtocolError(f"input {name!r}: an element in JSON must be base64") from None
 
 
 def response_body(

@@ -1,27 +1,17 @@
-"""Every request and response body of the API, with the examples /docs shows, and the
-shaping of the one response built from service state (``model_info`` for /models)."""
+"""Every request and response body of the REST API (the v2 protocol's are in
+``service.protocol_v2``), with the examples /docs shows."""
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from service.errors import invalid
+from service.inputs import TEXT, InputRejected, not_blank
 from service.settings import MAX_TEXTS_HARD_LIMIT, Settings
 
-if TYPE_CHECKING:
-    from service.loader import ModelState
-
-
-def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("text is empty or whitespace only")
-    return text
-
-
-NonBlankText = Annotated[str, AfterValidator(_not_blank)]
+NonBlankText = Annotated[str, AfterValidator(not_blank)]
 
 
 # -- /classify ---------------------------------------------------------------------------
@@ -69,58 +59,15 @@ class ClassifyRequest(BaseModel):
             raise ValueError("give exactly one of `text` (a string) or `texts` (a list)")
         return self
 
-    def checked_texts(self, max_texts: int, max_chars: int) -> list[str]:
+    def checked_texts(self, settings: Settings) -> list[str]:
         """The texts to classify; a 422 naming the field if one is over the service limits."""
-        if self.text is not None:
-            if len(self.text) > max_chars:
-                raise invalid(
-                    ("body", "text"), f"text is longer than {max_chars} characters", "too_long"
-                )
-            return [self.text]
-        texts = self.texts or []
-        if len(texts) > max_texts:
-            raise invalid(
-                ("body", "texts"),
-                f"{len(texts)} texts; at most {max_texts} per request",
-                "too_long",
-            )
-        for i, text in enumerate(texts):
-            if len(text) > max_chars:
-                raise invalid(
-                    ("body", "texts", i),
-                    f"text is longer than {max_chars} characters",
-                    "too_long",
-                )
-        return texts
-
-
-def classify_request_schema(max_texts: int, max_chars: int) -> dict[str, Any]:
-    """``ClassifyRequest``'s JSON schema as the service checks it: `text` xor `texts` (one of
-    them a string or a list, the other absent or null), texts non-blank (a non-whitespace
-    character) and within the configured limits."""
-    schema = ClassifyRequest.model_json_schema()
-    text = {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": r"\S"}
-    texts = {"type": "array", "items": text, "minItems": 1, "maxItems": max_texts}
-    props = schema["properties"]
-    props["text"]["anyOf"] = [text, {"type": "null"}]
-    props["texts"]["anyOf"] = [texts, {"type": "null"}]
-    schema["oneOf"] = [
-        {"required": ["text"], "properties": {"text": {"type": "string"}}},
-        {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
-    ]
-    return schema
-
-
-def limit_request_schemas(spec: dict[str, Any], settings: Settings) -> None:
-    """Put the service's own ``classify_request_schema`` in every JSON request body of
-    ``spec`` (an OpenAPI document) that takes a ``ClassifyRequest``."""
-    schema = classify_request_schema(settings.max_batch_texts, settings.max_text_chars)
-    for operations in spec.get("paths", {}).values():
-        for operation in operations.values():
-            content = operation.get("requestBody", {}).get("content", {})
-            media = content.get("application/json")
-            if media and media.get("schema", {}).get("title") == ClassifyRequest.__name__:
-                media["schema"] = schema
+        texts = [self.text] if self.text is not None else self.texts or []
+        try:
+            return TEXT.checked(texts, settings)
+        except InputRejected as exc:
+            loc = ("body", "text") if self.text is not None else ("body", "texts")
+            at = () if self.text is not None or exc.index is None else (exc.index,)
+            raise invalid((*loc, *at), str(exc), exc.kind) from None
 
 
 class LabelScore(BaseModel):
@@ -210,7 +157,9 @@ class HealthResponse(BaseModel):
     status: Literal["ok"] = "ok"
 
 
-class ReadyResponse(BaseModel):
+class ReadinessResponse(BaseModel):
+    """Whether every configured model is loaded, and what keeps one from its current version."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -305,85 +254,6 @@ class ModelInfo(BaseModel):
     )
 
 
-_WORD = re.compile(r"[^\s'\"`()\[\]{}<>,;]+")  # what may be a path: no spaces, quotes, brackets
-_SEPARATORS = re.compile(r"[/\\]+")
-_ROOTED = re.compile(r"[/\\~.]|[A-Za-z][\w+.-]*://|[A-Za-z]:[/\\]")  # /, ~, ./, s3://, C:\
-_FILE_NAME = re.compile(r"\.[A-Za-z]\w*$")  # config.json, model.safetensors
-_URL = re.compile(r"[A-Za-z][\w+.-]*://")
-
-
-def _scrubbed(word: str) -> str:
-    """``word`` cut to its last part when it is a path: from the root, home, the current
-    directory, a URL to a file or a drive, or relative with two separators or a file name at
-    its end (``v3/config.json``). ``text/plain``, ``and/or``, ``3/4`` and a URL that names no
-    file (a registry, an endpoint) stay as they are."""
-    path = word.rstrip(":.")
-    if not _SEPARATORS.search(path) or re.fullmatch(r"[\d/\\.:-]+", path):
-        return word
-    parts = [part for part in _SEPARATORS.split(path) if part]
-    if not (_ROOTED.match(path) or len(parts) > 2 or _FILE_NAME.search(parts[-1])):
-        return word
-    if _URL.match(path) and not _FILE_NAME.search(parts[-1]):
-        return word  # a registry or endpoint the operator named (s3://bucket/prefix, http://host)
-    return (parts[-1] if parts else "/") + word[len(path) :]
-
-
-def public_error(message: str | None) -> str | None:
-    """An error as clients see it: its first line, every file path (absolute or relative)
-    cut to its last part (the log has the whole message; paths and tracebacks say too much
-    about the host)."""
-    if message is None:
-        return None
-    first = message.strip().splitlines()[0] if message.strip() else message
-    return _WORD.sub(lambda m: _scrubbed(m[0]), first)
-
-
-def model_info(state: ModelState, settings: Settings) -> ModelInfo:
-    """What /models reports for one model: its source and state, and once a version is
-    loaded, its modality, labels, training metrics and the input and queue limits it is
-    served with. Never a path: errors go through ``public_error``."""
-    refused = [
-        RefusedVersion(version=v, error=public_error(e) or "", at=at)
-        for v, (e, at) in state.refused.items()
-    ]
-    info = ModelInfo(
-        name=state.name,
-        source=state.source.label if state.source else "none",
-        state="serving" if state.loaded else "unavailable",
-        version=None,
-        error=public_error(state.error),
-        refused=refused,
-    )
-    if state.loaded is None:
-        return info
-    predictor, modality = state.loaded.predictor, state.loaded.modality
-    bundle = predictor.bundle
-    return info.model_copy(
-        update={
-            "version": state.loaded.version,
-            "modality": modality.name,
-            "arch": bundle.arch,
-            "runtime": predictor.runtime.name if predictor.runtime else "torch",
-            "precision": predictor.runtime.precision if predictor.runtime else predictor.precision,
-            "token_table": bool(predictor.runtime and predictor.runtime.token_table),
-            "explainable": state.loaded.explainable,
-            "sentence_encoder": getattr(predictor.input_scores, "encoder", None),
-            "labels": predictor.labels,
-            "multi_label": predictor.multi_label,
-            "thresholds": predictor.thresholds,
-            "temperature": None if predictor.multi_label else predictor.temperature,
-            "metrics": {k: v for k, v in bundle.metrics.items() if not isinstance(v, dict | list)},
-            "loaded_at": state.loaded.loaded_at,
-            "limits": {
-                **modality.limits(settings, predictor.processor),
-                "max_queue_inputs": settings.max_queue_inputs,
-                "max_queue_bytes": settings.max_queue_bytes,
-                "max_queue_ms": settings.max_queue_ms,
-            },
-        }
-    )
-
-
 class ModelsResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -460,42 +330,3 @@ class ValidationErrorResponse(BaseModel):
 
     detail: list[FieldError]
     message: str = Field(description="The errors in one line.")
-
-
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for the given error status codes."""
-    descriptions = {
-        404: "Unknown model.",
-        413: "Body or image too large.",
-        415: "Unsupported media type or undecodable image.",
-        422: "Invalid input; `message` names the field.",
-        503: "No model loaded, or the model is overloaded (then with `Retry-After`).",
-    }
-    headers = {
-        503: {
-            "Retry-After": {
-                "description": "Seconds to wait before retrying (when shedding load).",
-                "schema": {"type": "integer"},
-            }
-        }
-    }
-    return {
-        code: {
-            "model": ValidationErrorResponse if code == 422 else ErrorResponse,
-            "description": descriptions[code],
-            **({"headers": headers[code]} if code in headers else {}),
-        }
-        for code in codes
-    }
-
-
-def json_request_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
-    """OpenAPI ``requestBody`` for a route that parses ``model`` itself (see ``deps.read_json``)."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": model.model_json_schema(), "examples": examples}
-            },
-        }
-    }

@@ -196,7 +196,9 @@ class Settings(BaseSettings):
         description="Uvicorn worker processes; each loads every model and exposes its own "
         "/metrics.",
     )
-    log_level: str = Field("info", description="Uvicorn and service log level.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="Uvicorn and service log level."
+    )
     page: bool = Field(
         True,
         description="Serve the web page at / (model picker, text and image classification, "

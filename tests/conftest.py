@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
 
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.trainer import TrainConfig
+from textcnn.modalities import get_modality
 from textcnn.text.data import read_text_dataset
 from textcnn.text.train import TextTrainOptions, train_text
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def bench_module(name: str) -> ModuleType:
-    """``bench/<name>.py`` as a module, so that tests and benchmarks share one implementation
-    of the servers and clients they start (bench/ is scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 SHARED = REPO.parent / "shared" / "datasets"
 
 torch.set_num_threads(1)
@@ -38,7 +26,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Skip the ``cuda``-marked tests on a machine without a CUDA GPU."""
     if torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU (bench/gpu_check.sh runs these on one)")
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (scripts/gpu_check.sh runs these on one)")
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
@@ -124,7 +112,7 @@ def text_bundle(keyword_files: dict[str, Path]) -> Bundle:
     )
     train = read_text_dataset(keyword_files["train"])
     test = read_text_dataset(keyword_files["test"])
-    bundle = train_text(train, opts, test=test)
+    bundle = get_modality("text").train(train, opts, test=test)  # with its stored evaluation
     assert cnn_dev_score(bundle) >= 0.9, bundle.training["ngrams"]
     return bundle
 

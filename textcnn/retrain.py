@@ -195,7 +195,7 @@ def _check_labels(
         raise DataError(
             data.source,
             f"its labels do not match {what} ({', '.join(model.labels)}): {mismatch}. "
-            f"--force trains a fresh model on the data's labels ({', '.join(labels)}) and "
+            f"`force` trains a fresh model on the data's labels ({', '.join(labels)}) and "
             "makes it current without the gate",
         )
     return mismatch
@@ -245,7 +245,7 @@ def _plan(
     mismatch = _check_labels(data, labels, current, f"model {name!r} {base}", force)
     warm = registry.load_bundle(name, from_version) if from_version else None
     if warm is not None and _check_labels(data, labels, warm, f"{name!r} {from_version}", force):
-        log.warning("labels differ from %s: --force trains a fresh model", from_version)
+        log.warning("labels differ from %s: `force` trains a fresh model", from_version)
         warm = None
     _, gate, description = _gate_split(data, dev, holdout, opts.train.seed)
     recipe = _Recipe(modality.name, opts, warm)

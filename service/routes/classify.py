@@ -8,9 +8,11 @@ from fastapi import APIRouter, Request
 
 from service.deps import read_json, serving, shed_if_full
 from service.errors import invalid
+from service.inputs import TEXT
+from service.openapi import error_responses, json_request_body
 from service.responses import FastJSONResponse
 from service.routing import route
-from service.schemas import ClassifyRequest, ClassifyResponse, error_responses, json_request_body
+from service.schemas import ClassifyRequest, ClassifyResponse
 
 router = APIRouter(tags=["classify"])
 
@@ -45,10 +47,10 @@ async def classify(request: Request) -> Any:
     and pushed the predicted label most, with their exact contribution to its logit.
     """
     settings, manager = serving(request)
-    shed_if_full(request, "text")
+    shed_if_full(request, TEXT.name)
     body = await read_json(request, ClassifyRequest)
-    texts = body.checked_texts(settings.max_batch_texts, settings.max_text_chars)
-    model = route(manager, body.model, "text")
+    texts = body.checked_texts(settings)
+    model = route(manager, body.model, TEXT.name)
     threshold = body.threshold
     if threshold is not None and not model.predictor.multi_label:
         raise invalid(("body", "threshold"), f"model {model.name!r} is not multi-label")

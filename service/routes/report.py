@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse
 from service.deps import ManagerDep
 from service.errors import ModelNotFound
 from service.loader import LoadedModel
+from service.openapi import error_responses
 from service.routing import served
-from service.schemas import error_responses
 from textcnn.report import Report, ReportError
 
 log = logging.getLogger(__name__)

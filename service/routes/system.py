@@ -10,19 +10,22 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.auth import may_read_models
 from service.deps import ManagerDep, MetricsDep, SettingsDep, read_json, serving, shed_if_full
+from service.errors import public_error
+from service.inputs import model_limits
+from service.loader import ModelState
+from service.openapi import error_responses, json_request_body
 from service.responses import FastJSONResponse
 from service.routing import readiness
 from service.schemas import (
     ClassifyRequest,
     ClassifyResponse,
     HealthResponse,
+    ModelInfo,
     ModelsResponse,
-    ReadyResponse,
-    error_responses,
-    json_request_body,
-    model_info,
-    public_error,
+    ReadinessResponse,
+    RefusedVersion,
 )
+from service.settings import Settings
 
 router = APIRouter(tags=["system"])  # behind the API keys, when there are keys
 probe_router = APIRouter(tags=["system"])  # always open (README, API keys): probes
@@ -38,8 +41,8 @@ async def health() -> Any:
 
 @probe_router.get(
     "/ready",
-    response_model=ReadyResponse,
-    responses={503: {"model": ReadyResponse, "description": "A configured model is missing."}},
+    response_model=ReadinessResponse,
+    responses={503: {"model": ReadinessResponse, "description": "A configured model is missing."}},
     summary="Readiness",
 )
 @probe_router.head("/ready", include_in_schema=False)
@@ -66,6 +69,52 @@ async def ready(manager: ManagerDep, request: Request) -> Any:
         "error": public_error(manager.error),
     }
     return body if is_ready else JSONResponse(body, status_code=503)
+
+
+def model_info(state: ModelState, settings: Settings) -> ModelInfo:
+    """What /models reports for one model: its source and state, and once a version is
+    loaded, its modality, labels, training metrics and the input and queue limits it is
+    served with. Never a path: errors go through ``public_error``."""
+    refused = [
+        RefusedVersion(version=v, error=public_error(e) or "", at=at)
+        for v, (e, at) in state.refused.items()
+    ]
+    info = ModelInfo(
+        name=state.name,
+        source=state.source.label if state.source else "none",
+        state="serving" if state.loaded else "unavailable",
+        version=None,
+        error=public_error(state.error),
+        refused=refused,
+    )
+    if state.loaded is None:
+        return info
+    predictor, modality = state.loaded.predictor, state.loaded.modality
+    bundle = predictor.bundle
+    return info.model_copy(
+        update={
+            "version": state.loaded.version,
+            "modality": modality.name,
+            "arch": bundle.arch,
+            "runtime": predictor.runtime.name if predictor.runtime else "torch",
+            "precision": predictor.runtime.precision if predictor.runtime else predictor.precision,
+            "token_table": bool(predictor.runtime and predictor.runtime.token_table),
+            "explainable": state.loaded.explainable,
+            "sentence_encoder": getattr(predictor.input_term, "sentence_encoder", None),
+            "labels": predictor.labels,
+            "multi_label": predictor.multi_label,
+            "thresholds": predictor.thresholds,
+            "temperature": None if predictor.multi_label else predictor.temperature,
+            "metrics": {k: v for k, v in bundle.metrics.items() if not isinstance(v, dict | list)},
+            "loaded_at": state.loaded.loaded_at,
+            "limits": {
+                **model_limits(modality, predictor.processor, settings),
+                "max_queue_inputs": settings.max_queue_inputs,
+                "max_queue_bytes": settings.max_queue_bytes,
+                "max_queue_ms": settings.max_queue_ms,
+            },
+        }
+    )
 
 
 @router.get("/models", response_model=ModelsResponse, summary="Served models")
@@ -124,5 +173,5 @@ async def noop(request: Request) -> Any:
     settings, _ = serving(request)
     shed_if_full(request, "text")
     body = await read_json(request, ClassifyRequest)
-    body.checked_texts(settings.max_batch_texts, settings.max_text_chars)
+    body.checked_texts(settings)
     return FastJSONResponse(_CONSTANT)

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from service.deps import ManagerDep, serving, shed_if_full
-from service.images import check_image
+from service.inputs import InputRejected, input_type
 from service.loader import LoadedModel, ModelManager
 from service.protocol_v2 import (
     HEADER_LENGTH,
@@ -28,17 +28,14 @@ from service.protocol_v2 import (
     ModelMetadata,
     ModelReadyResponse,
     ProtocolError,
-    ReadyResponse,
     ServerMetadata,
-    as_file,
-    as_text,
+    ServerReadyResponse,
     input_elements,
     parse_request,
     response_body,
 )
 from service.responses import FastJSONResponse
 from service.routing import readiness, served
-from service.settings import Settings
 from textcnn import __version__
 
 PROTOCOL_ERRORS = {
@@ -97,8 +94,8 @@ async def live() -> Any:
 
 @probe_router.get(
     "/health/ready",
-    response_model=ReadyResponse,
-    responses={503: {"model": ReadyResponse, "description": "Not ready."}},
+    response_model=ServerReadyResponse,
+    responses={503: {"model": ServerReadyResponse, "description": "Not ready."}},
     summary="Readiness",
 )
 async def ready(manager: ManagerDep) -> Any:
@@ -213,12 +210,15 @@ async def infer(request: Request, name: str) -> Response:
     shed_if_full(request)
     body, binary = parse_request(await request.body(), request.headers.get(HEADER_LENGTH))
     model = _model(manager, request)
-    input_name = model.modality.input_type
+    kind = input_type(model.modality.input_type)
     names = [t.name for t in body.inputs]
-    if names != [input_name]:
-        raise ProtocolError(f"model {model.name!r} takes one input, {input_name!r}, not {names}")
+    if names != [kind.name]:
+        raise ProtocolError(f"model {model.name!r} takes one input, {kind.name!r}, not {names}")
     elements, _ = input_elements(body.inputs[0], binary, 0)
-    items = _checked(elements, input_name, settings)
+    try:  # the limits of /classify and /classify-image, and as many inputs as /classify takes
+        items = kind.checked([kind.from_element(e) for e in elements], settings)
+    except InputRejected as exc:
+        raise ProtocolError(f"input {kind.name!r}: {exc}") from None
     predictions = await model.predict(items)
     labels = model.predictor.labels
     probabilities = []
@@ -243,27 +243,3 @@ async def infer(request: Request, name: str) -> Response:
         media_type="application/octet-stream",
         headers={"Inference-Header-Content-Length": str(header_length)},
     )
-
-
-def _checked(elements: list[Any], input_name: str, settings: Settings) -> list[Any]:
-    """Texts or encoded images within the service's limits (those of /classify and
-    /classify-image; at most ``max_batch_texts`` inputs either way)."""
-    if not 1 <= len(elements) <= settings.max_batch_texts:
-        raise ProtocolError(
-            f"input {input_name!r} has {len(elements)} elements; 1 to "
-            f"{settings.max_batch_texts} per request"
-        )
-    if input_name == "image":
-        files = [as_file(e, input_name) for e in elements]
-        for data in files:
-            check_image(data, settings.max_image_pixels, settings.max_image_bytes)
-        return files
-    texts = [as_text(e, input_name) for e in elements]
-    for text in texts:
-        if not text.strip():
-            raise ProtocolError(f"input {input_name!r}: a text is empty or whitespace only")
-        if len(text) > settings.max_text_chars:
-            raise ProtocolError(
-                f"input {input_name!r}: a text is longer than {settings.max_text_chars} characters"
-            )
-    return texts

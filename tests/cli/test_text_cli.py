@@ -1,4 +1,5 @@
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -6,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_keyword_examples, write_jsonl, write_label_text
-from textcnn.cli import main
+from textcnn.cli import FlagNames, as_flags, build_parser, command_flags, main
+from textcnn.engine.config import TrainConfig
+from textcnn.text.fold_parallel import unsupported
 
 SMALL = ["--mode", "rand", "--dim", "24", "--feature-maps", "12"]
 SMALL += ["--optimizer", "adam", "--lr", "0.01"]
@@ -186,3 +189,20 @@ def test_missing_model_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     code, _, err = run(capsys, "predict", "--model", str(tmp_path), "hi")
     assert code == 2
     assert "not a model bundle" in err
+
+
+def test_library_messages_name_options_and_the_cli_shows_its_flags() -> None:
+    """Library errors and log lines name options in backticks; the CLI shows each as the
+    running command's flag, else as the flag of the command that has it (an export error
+    names a training option)."""
+    parser = build_parser()
+    export = command_flags(parser, "export")
+    assert export["sentence_encoder"] == "--sentence-encoder"  # ``train``'s
+    assert as_flags("train without `sentence_encoder`", export).endswith("--sentence-encoder")
+    reason = unsupported(TrainConfig(compile=True))
+    assert reason == "`compile`"
+    record = logging.LogRecord(
+        "textcnn.text.train", logging.WARNING, __file__, 1, "not with %s", (reason,), None
+    )
+    assert FlagNames(command_flags(parser, "train")).filter(record)
+    assert record.getMessage() == "not with --compile"

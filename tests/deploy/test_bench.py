@@ -1,9 +1,12 @@
-"""Bench scripts: the GPU check parses and asks only for what the CLI and service offer; a
-selection script reads no test data."""
+"""Benchmarks and studies: packages run with ``python -m``, each benchmark writes its raw
+results under ``bench/results/``; the GPU check parses and asks only for what the CLI, the
+service and the benchmarks offer; a selection study reads no test data."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import re
 import subprocess
 import sys
@@ -11,11 +14,62 @@ from pathlib import Path
 
 import pytest
 
+from bench.jsonout import RESULTS, write_json
+from bench.ports import free_ports
 from service.settings import ENV_PREFIX, Settings
-from tests.conftest import REPO, bench_module
+from studies import encoder_layers
+from tests.conftest import REPO
 from textcnn.cli import build_parser
 
-GPU_CHECK = REPO / "bench" / "gpu_check.sh"
+GPU_CHECK = REPO / "scripts" / "gpu_check.sh"
+MODULES = [
+    f"{folder}.{path.stem}"
+    for folder in ("bench", "studies")
+    for path in sorted((REPO / folder).glob("*.py"))
+    if path.stem != "__init__"
+]
+# the benchmarks (not the shared modules nor ``tables``): each writes its raw results
+BENCHMARKS = [
+    "architectures", "cifar10", "cv_speed", "int8_agreement", "multilabel", "onnx_latency",
+    "overload_benchmark", "serve_benchmark", "swap_benchmark", "text_benchmark", "text_speed",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_benchmarks_and_studies_import_as_modules_without_path_edits(name: str) -> None:
+    """``python -m bench.NAME`` / ``studies.NAME``: plain package imports, no ``sys.path``."""
+    path = REPO / f"{name.replace('.', '/')}.py"
+    assert "sys.path" not in path.read_text(encoding="utf-8"), path
+    module = importlib.import_module(name)
+    assert Path(module.__file__).resolve() == path.resolve()
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_each_benchmark_writes_its_raw_results_under_bench_results(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every benchmark's ``--json-out`` defaults to ``bench/results/<name>.json``."""
+    assert {m.split(".")[1] for m in MODULES if m.startswith("bench.")} >= set(BENCHMARKS)
+    module = importlib.import_module(f"bench.{name}")
+    monkeypatch.setattr(sys, "argv", [name, "--help"])
+    with pytest.raises(SystemExit) as exit_:
+        module.main()
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--json-out" in text and f"(default: bench/results/{name}.json)" in text
+
+
+def test_results_are_written_whole_with_their_folder(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "run.json"
+    write_json(path, {"path": Path("/x"), "runs": [1, 2]})
+    assert json.loads(path.read_text()) == {"path": "/x", "runs": [1, 2]}
+    assert [p.name for p in path.parent.iterdir()] == ["run.json"]  # no temporary file left
+    assert RESULTS == REPO / "bench" / "results"
+
+
+def test_free_ports_are_distinct() -> None:
+    ports = free_ports(20)
+    assert len(set(ports)) == 20 and all(0 < p < 65536 for p in ports)
 
 
 def script_lines() -> list[str]:
@@ -62,28 +116,63 @@ def test_gpu_check_runs_the_steps_no_cpu_run_shows_with_flags_the_cli_has() -> N
     assert "TEXTCNN_DEVICE=$DEVICE" in text
 
 
-def test_gpu_check_names_service_settings_and_script_options_that_exist() -> None:
+def test_gpu_check_names_service_settings_and_benchmark_options_that_exist() -> None:
     text = GPU_CHECK.read_text(encoding="utf-8")
     fields = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
     assert set(re.findall(rf"\b({ENV_PREFIX}[A-Z_]+)=", text)) <= fields
-    for line in script_lines():
-        for script, rest in re.findall(r"(bench/\w+\.py)(.*)", line):
-            source = (REPO / script).read_text(encoding="utf-8")
-            for option in re.findall(r"(?<![\w-])--[a-z][\w-]*", rest):
-                assert f'"{option}"' in source, f"{script} has no {option}"
+    runs = [found for line in script_lines() for found in re.findall(r"-m (bench\.\w+)(.*)", line)]
+    assert {module for module, _ in runs} == {"bench.cifar10", "bench.serve_benchmark"}
+    for module, rest in runs:
+        source = (REPO / f"{module.replace('.', '/')}.py").read_text(encoding="utf-8")
+        for option in re.findall(r"(?<![\w-])--[a-z][\w-]*", rest):
+            assert f'"{option}"' in source, f"{module} has no {option}"
 
 
 def test_the_layer_selection_script_offers_no_test_scores(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``bench/encoder_layers.py`` chooses on dev data: test figures are a reporting script's."""
-    path = REPO / "bench" / "encoder_layers.py"
-    module = bench_module("encoder_layers")
+    """``studies/encoder_layers.py`` chooses on dev data: test figures are a reporting
+    script's."""
+    path = REPO / "studies" / "encoder_layers.py"
     monkeypatch.setattr(sys, "argv", [str(path), "--test"])
     with pytest.raises(SystemExit) as exit_:
-        module.main()
+        encoder_layers.main()
     assert exit_.value.code == 2 and "unrecognized arguments: --test" in capsys.readouterr().err
     assert ".test" not in path.read_text(encoding="utf-8")
+
+
+def test_text_benchmark_keeps_test_results_and_selection_cells_in_one_file(
+    tmp_path: Path,
+) -> None:
+    """A ``--dev-only`` run adds its cells beside the test results; a rerun cell replaces its
+    record by key (data set, model, mode, vectors) and keeps the others."""
+    from bench.text_benchmark import merge, save, saved
+
+    path = tmp_path / "text.json"
+    first = {"dataset": "mr", "model": "cnn", "mode": "static", "vectors": "v", "runs": 1}
+    other = {**first, "dataset": "trec"}
+    save(path, results=merge(path, [first, other]))
+    save(path, selection=[{"dataset": "sst2", "candidate": "recipe", "raw": []}])
+    again = {**first, "runs": 2}
+    save(path, results=merge(path, [again]))
+    held = saved(path)
+    assert held["results"] == [again, other]
+    assert held["selection"] == [{"dataset": "sst2", "candidate": "recipe", "raw": []}]
+
+
+@pytest.mark.parametrize("name", [m for m in MODULES if m.startswith("studies.")])
+def test_each_study_states_its_question_date_answer_and_table(name: str) -> None:
+    """A finished study's header: ``Study of DATE: QUESTION? Answer: ...`` and its table."""
+    doc = " ".join((importlib.import_module(name).__doc__ or "").split())
+    assert re.search(r"Study of \d{4}-\d{2}-\d{2}: [^?]+\? Answer: \w", doc), name
+    assert re.search(r"\| \|---\|", doc), name
+
+
+def test_ci_runs_no_benchmark() -> None:
+    """CI (``.ci/run`` -> ``scripts/test.sh``) runs ruff and the tests, never a benchmark."""
+    for path in (REPO / ".ci" / "run", REPO / "scripts" / "test.sh"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"\bbench\b|\bstudies\b|gpu_check", text), path
 
 
 def test_the_distillation_grid_reads_dev_data_only_and_keeps_every_finished_run(

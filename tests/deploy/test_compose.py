@@ -32,7 +32,7 @@ from tests.deploy.conftest import (
     parse_dockerfile,
 )
 from textcnn.cli import build_parser
-from textcnn.cli.serve import FLAGS
+from textcnn.cli.serve import setting_overrides
 from textcnn.store import LocalStore
 from textcnn.store.s3 import parse_uri
 
@@ -86,9 +86,8 @@ def serve_settings(
             monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
-    assert args.bundle is None and args.serve_models is None
-    flags = {f: getattr(args, d) for d, f in FLAGS.items() if getattr(args, d) is not None}
-    return Settings(**flags)
+    assert args.bundles is None and args.models is None
+    return Settings(**setting_overrides(args))
 
 
 def environment(service: dict[str, Any], mapped: dict[str, Path]) -> dict[str, str]:

@@ -22,7 +22,7 @@ from tests.conftest import REPO
 from tests.deploy.conftest import load_compose, parse_dockerfile
 from textcnn.cache import cache_root
 from textcnn.cli import build_parser
-from textcnn.cli.serve import FLAGS
+from textcnn.cli.serve import setting_overrides
 from textcnn.engine.bundle import Bundle
 from textcnn.store import LocalStore
 from textcnn.store.s3 import parse_uri
@@ -56,7 +56,7 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
         monkeypatch.delenv(key)
     for key, value in (RUNTIME.env() | literal_env()).items():
         monkeypatch.setenv(key, value)
-    return Settings(**{f: getattr(args, d) for d, f in FLAGS.items() if getattr(args, d)})
+    return Settings(**setting_overrides(args))
 
 
 def test_an_inference_service_with_one_custom_predictor() -> None:

@@ -11,14 +11,14 @@ import torch
 
 from tests.conftest import make_keyword_examples, write_label_text
 from textcnn.engine.bundle import Bundle, load_bundle
-from textcnn.engine.calibration import BOUNDS, fit_temperature, nll
+from textcnn.engine.calibration import BOUNDS, calibration, fit_temperature, nll
 from textcnn.engine.config import TrainConfig
 from textcnn.engine.predictor import Predictor
 from textcnn.errors import BundleError
-from textcnn.report.evaluation import EVALUATION_KEY, calibration
+from textcnn.modalities import get_modality
+from textcnn.report import EVALUATION_KEY
 from textcnn.text.data import read_text_dataset
 from textcnn.text.options import TextTrainOptions
-from textcnn.text.train import train_text
 
 
 def ece(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> float:
@@ -129,7 +129,7 @@ def test_training_fits_a_temperature_that_calibrates_without_moving_a_label(
     train, dev, test = (read_text_dataset(files[k]) for k in ("train", "dev", "test"))
     cfg = TrainConfig(epochs=12, batch_size=20, optimizer="adam", lr=0.02, progress=False)
     opts = TextTrainOptions(mode="rand", dim=16, feature_maps=8, dropout=0.0, train=cfg)
-    bundle = train_text(train, opts, dev=dev, test=test)
+    bundle = get_modality("text").train(train, opts, dev=dev, test=test)  # stores its evaluation
 
     record = bundle.training["calibration"]
     assert record["temperature"] == bundle.temperature != 1.0

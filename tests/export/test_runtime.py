@@ -21,7 +21,7 @@ from textcnn.export.runtime import network_digest, onnx_forward
 from textcnn.image.processor import ImageProcessor
 from textcnn.models import create_model, make_config
 from textcnn.models.textcnn import MODES, table_bytes
-from textcnn.text.vocab import UNK_ID
+from textcnn.models.token_ids import UNK_ID
 
 pytest.importorskip("onnxruntime")
 

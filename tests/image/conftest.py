@@ -11,7 +11,8 @@ from PIL import Image, ImageDraw
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.trainer import TrainConfig
 from textcnn.image.data import read_image_dataset
-from textcnn.image.train import ImageTrainOptions, train_image
+from textcnn.image.train import ImageTrainOptions
+from textcnn.modalities import get_modality
 
 SHAPES = ("circle", "square", "triangle")
 
@@ -80,7 +81,7 @@ def small_options(**train: object) -> ImageTrainOptions:
 
 @pytest.fixture(scope="session")
 def image_bundle(shapes: Path) -> Bundle:
-    return train_image(
+    return get_modality("image").train(  # with its stored evaluation
         read_image_dataset(shapes / "train"),
         small_options(),
         test=read_image_dataset(shapes / "test"),

@@ -24,6 +24,7 @@ from textcnn.engine.trainer import Split, fit
 from textcnn.engine.warmstart import check_warm_start
 from textcnn.errors import DataError, InputError
 from textcnn.modalities import Modality, NoReadOptions, register_modality
+from textcnn.modalities.evaluation import store_evaluation
 from textcnn.models import create_model, register_model
 from textcnn.models.blocks import Classifier, ClassifierHead, ConvBank1d
 
@@ -192,10 +193,11 @@ class NumbersModality(Modality):
             train=data,
             dev=dev,
             test=test,
+            store_evaluation=store_evaluation,
         )
 
     def example_input(self) -> str:
         return "0"
 
-    def limits(self, settings: Any, processor: NumbersProcessor) -> dict[str, Any]:
-        return {"max_texts": settings.max_batch_texts, "max_numbers": processor.length}
+    def limits(self, processor: NumbersProcessor) -> dict[str, Any]:
+        return {"max_numbers": processor.length}

@@ -20,10 +20,13 @@ from service.settings import Settings
 from textcnn.cli import main
 from textcnn.engine import bundle as bundle_module
 from textcnn.engine.bundle import load_bundle
+from textcnn.errors import ExportError
+from textcnn.export import export_onnx
 from textcnn.modalities import list_modalities
 from textcnn.modalities import registry as modality_registry
 from textcnn.models import list_models
 from textcnn.models import registry as model_registry
+from textcnn.report import EVALUATION_KEY
 from textcnn.store import LocalStore
 
 PLUGIN = "tests.modalities.rows"
@@ -82,6 +85,13 @@ def test_a_third_modality_goes_through_the_same_code(
     assert code == 0 and json.loads(out)["test_accuracy"] >= 0.9
     bundle = load_bundle(tmp_path / "bundle")
     assert (bundle.modality, bundle.arch) == ("numbers", "rowcnn")
+    # its own train stores the report's record; its mistakes show no item (no report_item)
+    record = bundle.extra[EVALUATION_KEY]
+    assert record["split"] == "test" and "ngrams" not in record
+    assert not [m for m in record["mistakes"] if "text" in m or "image" in m]
+    # it declares no export (``Modality.export``): the error names those that do
+    with pytest.raises(ExportError, match="numbers models cannot be exported.*image, text"):
+        export_onnx(bundle, tmp_path / "rows.onnx")
     code, _ = cli(capsys, "train-numbers", "--data", train, *quiet,
                   "--registry", registry, "--name", "rows")  # fmt: skip
     assert code == 0

@@ -4,6 +4,7 @@ import torch
 from textcnn.engine.trainer import Split, TrainConfig, fit
 from textcnn.models import Classifier, create_model, list_models
 from textcnn.models.blocks import ConvBank1d, MatmulConvBank1d
+from textcnn.models.sentence_term import SentenceTerm
 from textcnn.models.textcnn import MODES, TextCNNConfig, TokenTableEncoder, table_bytes
 
 VOCAB, TRAINED, DIM, CLASSES = 40, 30, 12, 3
@@ -183,3 +184,19 @@ def test_the_token_table_form_of_an_encoder_gives_its_features(mode: str, widths
     with torch.no_grad():
         torch.testing.assert_close(table(ids), encoder(ids))
         torch.testing.assert_close(table(ids[:, :1]), encoder(ids[:, :1]))
+
+
+def test_the_sentence_term_is_the_classifiers_declared_input_term() -> None:
+    """``sentence_encoder`` fills the ``input_term`` slot (the network's forward leaves it out);
+    a bundle saved when the term's buffers were keyed ``sentence.`` still loads."""
+    model = make("rand", sentence_encoder="minilm")
+    plain = make("rand")
+    assert isinstance(model.input_term, SentenceTerm) and plain.input_term is None
+    ids = torch.randint(1, VOCAB, (4, 7))
+    torch.testing.assert_close(model(ids), plain(ids))
+    model.input_term.gate.fill_(0.9)
+    legacy = {k.replace("input_term.", "sentence.", 1): v for k, v in model.state_dict().items()}
+    assert "sentence.gate" in legacy
+    fresh = make("rand", sentence_encoder="minilm")
+    fresh.load_state_dict(legacy, strict=True)
+    assert float(fresh.input_term.gate) == pytest.approx(0.9)

@@ -4,10 +4,7 @@
 
 from __future__ import annotations
 
-import tests.service.servers  # noqa: F401  (loads bench/overload_benchmark.py, which swap uses)
-from tests.conftest import bench_module
-
-swap = bench_module("swap_benchmark")
+from bench import swap_benchmark as swap
 
 S3Server = swap.S3Server
 seaweedfs = swap.seaweedfs

@@ -72,7 +72,7 @@ def test_force_promotes_a_worse_candidate(registry: ModelStore, kw_files) -> Non
 def test_labels_that_differ_are_refused(registry: ModelStore, kw_files, old, new, message) -> None:
     data = relabel(read_text_dataset(kw_files["new"]), old, new)
     before = snapshot(registry.root)
-    with pytest.raises(DataError, match=f"{message}.*--force trains a fresh model"):
+    with pytest.raises(DataError, match=f"{message}.*`force` trains a fresh model"):
         retrain(registry, NAME, data, from_version="v1")
     assert snapshot(registry.root) == before
 

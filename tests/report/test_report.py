@@ -11,8 +11,8 @@ import torch
 from tests.report.pages import assert_numbers_match, open_png, read_page
 from textcnn.cli import main
 from textcnn.engine.bundle import Bundle, load_bundle
+from textcnn.engine.calibration import calibration
 from textcnn.report import EVALUATION_KEY
-from textcnn.report.evaluation import calibration
 from textcnn.report.page import Report
 from textcnn.store import LocalStore
 

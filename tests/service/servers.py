@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import bench_module
-
-overload = bench_module("overload_benchmark")
+from bench import overload_benchmark as overload
 
 serve = overload.serve
 flood = overload.flood

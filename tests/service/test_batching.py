@@ -40,8 +40,19 @@ class Recorder:
         return (x * 2).tolist()
 
 
+# a batcher's settings unless a test gives its own: the service's default batch size, no wait
+# for company, an unbounded queue and every batch in the executor
+UNBOUNDED = {
+    "max_batch_size": Settings.model_fields["max_batch_size"].default,
+    "max_wait": 0.0,
+    "limits": None,
+    "inline_seconds": 0.0,
+}
+
+
 def make_batcher(model: Recorder, executor: ThreadPoolExecutor, **kw: object) -> Batcher[int]:
-    return Batcher(model.encode, torch.cat, model.forward, executor, size_of=lambda i: 1, **kw)
+    kw = {**UNBOUNDED, "size_of": lambda i: 1, **kw}
+    return Batcher(model.encode, torch.cat, model.forward, executor, **kw)
 
 
 @pytest.fixture
@@ -153,7 +164,9 @@ def test_the_byte_limit_counts_inputs_and_an_empty_queue_takes_anything(
 
     async def main() -> None:
         limits = QueueLimits(max_inputs=100, max_bytes=10, max_wait=0.0, retry_after=1)
-        batcher = Batcher(encode, torch.cat, torch.Tensor.tolist, executor, limits=limits)
+        batcher = Batcher(
+            encode, torch.cat, torch.Tensor.tolist, executor, **{**UNBOUNDED, "limits": limits}
+        )
         big = asyncio.ensure_future(batcher.submit([b"x" * 50]))  # over the limit, queue empty
         await asyncio.sleep(0)
         assert batcher.queued_bytes == 50
@@ -230,7 +243,8 @@ def test_the_loop_runs_between_inline_batches(executor: ThreadPoolExecutor) -> N
             events.append("forward")
             return model.forward(x)
 
-        batcher = Batcher(model.encode, torch.cat, forward, executor, 1, inline_seconds=1.0)
+        kw = {**UNBOUNDED, "max_batch_size": 1, "inline_seconds": 1.0}
+        batcher = Batcher(model.encode, torch.cat, forward, executor, **kw)
         await batcher.submit([0])  # measured: from now on inline
         events.clear()
 

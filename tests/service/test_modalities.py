@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from service.inputs import model_limits
 from service.loader import check_predictor
 from service.settings import Settings
 from textcnn.engine.bundle import load_bundle
@@ -30,5 +31,5 @@ def test_each_modality_saves_loads_and_warms_up(
     batch = serving.collate([serving.encode(example), serving.encode(example)])
     served = [p.label for p in serving.forward(batch)]
     assert served == [p.label for p in after.predict(example * 2)]
-    limits = modality.limits(Settings(registry=tmp_path), loaded.processor)
+    limits = model_limits(modality, loaded.processor, Settings(registry=tmp_path))
     assert limits and all(value is not None for value in limits.values())

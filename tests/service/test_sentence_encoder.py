@@ -15,7 +15,7 @@ from service.settings import Settings
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
 from textcnn.store import LocalStore
-from textcnn.text import sentence_scores
+from textcnn.text import sentence_term
 from textcnn.text.embedding_cache import EmbeddingCache
 
 TEXTS = ["the food was superb", "a dreadful film", "where is the store", "!!!"]
@@ -76,7 +76,7 @@ def test_a_term_on_another_device_than_its_embeddings_fails_the_load_check(
 
     def on_another_device(self: LocalStore, *args: object, **kwargs: object) -> Bundle:
         bundle = real(self, *args, **kwargs)
-        bundle.model.sentence.to("meta")
+        bundle.model.input_term.to("meta")
         return bundle
 
     monkeypatch.setattr(LocalStore, "load_bundle", on_another_device)
@@ -95,13 +95,13 @@ def test_the_load_check_warms_the_encoder(
     """The encoder runs once when a version loads, on the example, and no text of a request
     waits for its first load: the check routes the example whatever the gate."""
     encoded: list[list[str]] = []
-    real = sentence_scores.embed_sentences
+    real = sentence_term.embed_sentences
 
     def counted(name: str, texts: list[str], *args: object, **kwargs: object) -> torch.Tensor:
         encoded.append(list(texts))
         return real(name, texts, *args, **kwargs)
 
-    monkeypatch.setattr(sentence_scores, "embed_sentences", counted)
+    monkeypatch.setattr(sentence_term, "embed_sentences", counted)
     root = tmp_path / "registry"
     LocalStore(root, create=True).publish("text", sentence_bundle)
     with TestClient(create_app(Settings(registry=root, reload_interval=0))) as client:
@@ -134,12 +134,12 @@ def test_a_repeated_text_is_a_cache_hit_in_metrics(
     sentence_bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The service sizes the embedding cache and counts its lookups in /metrics."""
-    monkeypatch.setattr(sentence_scores, "SERVED", EmbeddingCache())
+    monkeypatch.setattr(sentence_term, "SERVED", EmbeddingCache())
     root = tmp_path / "registry"
     LocalStore(root, create=True).publish("text", sentence_bundle)
     settings = Settings(registry=root, reload_interval=0, sentence_cache_mib=1)
     with TestClient(create_app(settings)) as client:
-        assert sentence_scores.SERVED.max_bytes == 2**20
+        assert sentence_term.SERVED.max_bytes == 2**20
         before = lookups(client.get("/metrics").text)
         for _ in range(2):
             r = client.post("/classify", json={"texts": ["a text sent twice"]})

@@ -95,7 +95,7 @@ def test_models_never_shows_a_path(
 
 
 def test_public_error_keeps_the_message_and_drops_directories() -> None:
-    from service.schemas import public_error
+    from service.errors import public_error
 
     assert public_error("[Errno 2] No such file: '/srv/reg/text/v3/config.json'") == (
         "[Errno 2] No such file: 'config.json'"
@@ -193,3 +193,10 @@ def test_a_missing_registry_is_reported_not_fatal(tmp_path: Path) -> None:
         body = client.get("/models").json()
         assert body["models"] == [] and "nowhere" in body["error"]
         assert client.post("/classify", json={"text": "hi"}).status_code == 503
+
+
+def test_each_body_schema_has_a_name_of_its_own(client: TestClient) -> None:
+    """Two models of one name get module-qualified names in /docs (`service__schemas__...`)."""
+    names = client.get("/openapi.json").json()["components"]["schemas"]
+    assert not [name for name in names if "__" in name]
+    assert {"ReadinessResponse", "ServerReadyResponse"} <= set(names)

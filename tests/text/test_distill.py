@@ -14,7 +14,7 @@ from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.engine.predictor import Predictor
 from textcnn.errors import TextCNNError
 from textcnn.export import export_onnx
-from textcnn.text import distill, sentence_scores
+from textcnn.text import distill, sentence_term
 from textcnn.text.data import TextDataset, read_text_dataset
 from textcnn.text.explain import explain
 from textcnn.text.recipes import recipe_options
@@ -48,7 +48,7 @@ def test_the_student_beats_the_same_cnn_without_the_teacher_and_reuses_its_label
     train = noisy_keywords(tmp_path / "train.txt", 150, 0.35)
     dev = read_text_dataset(write_label_text(tmp_path / "dev.txt", make_keyword_examples(90, 2)))
     encoded: list[str] = []
-    real = sentence_scores.encode_layers
+    real = sentence_term.encode_layers
 
     def counted(
         name: str, texts: list[str], layers: tuple[int, ...], device: object, runtime: str
@@ -56,7 +56,7 @@ def test_the_student_beats_the_same_cnn_without_the_teacher_and_reuses_its_label
         encoded.extend(texts)
         return real(name, texts, layers, device, runtime)
 
-    monkeypatch.setattr(sentence_scores, "encode_layers", counted)
+    monkeypatch.setattr(sentence_term, "encode_layers", counted)
     plain = train_text(train, recipe_options(**SMALL), dev=dev)
     assert not encoded
     opts = recipe_options(distill="sentence-encoder", augment=1, **SMALL)
@@ -81,10 +81,10 @@ def test_the_student_beats_the_same_cnn_without_the_teacher_and_reuses_its_label
     def no_encoder(name: str) -> None:
         raise AssertionError("the encoder was loaded")
 
-    monkeypatch.setattr(sentence_scores, "_encoder", no_encoder)
+    monkeypatch.setattr(sentence_term, "_sentence_encoder", no_encoder)
     loaded = load_bundle(tmp_path / "student")
     assert loaded.model_config.sentence_encoder is None
-    assert getattr(loaded.model, "sentence", None) is None
+    assert loaded.model.input_term is None
     predictor = Predictor(loaded)
     assert predictor.predict(["why is the store so far"])[0].label == "question"
     assert explain(predictor, ["a wonderful film"])

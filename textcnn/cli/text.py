@@ -22,12 +22,13 @@ from textcnn.engine.finish import headline_metric
 from textcnn.engine.splits import training_labels
 from textcnn.errors import DataError, TextCNNError
 from textcnn.modalities import get_modality
+from textcnn.modalities.evaluation import store_evaluation
 from textcnn.modalities.text import TextModality
 from textcnn.text.data import TextReadOptions, read_text_dataset
 from textcnn.text.embeddings import save_vectors, train_word2vec
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.recipes import RECIPE_KEYS, RECIPES, recipe_options, recipe_value
-from textcnn.text.sentence_scores import remembering
+from textcnn.text.sentence_term import remembering
 from textcnn.text.tokenize import TOKENIZERS, get_tokenizer
 from textcnn.text.train import cross_validate, train_text, vectors_for
 
@@ -140,7 +141,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     with remembering():  # the folds and the final model embed the same texts (if they do)
         if args.cv:
             cv = cross_validate(train, opts, args.cv, vectors, labels, args.cv_parallel)
-        bundle = train_text(train, opts, dev=dev, test=test, vectors=vectors, labels=labels)
+        bundle = train_text(
+            train,
+            opts,
+            dev=dev,
+            test=test,
+            vectors=vectors,
+            labels=labels,
+            store_evaluation=store_evaluation,
+        )
     if cv is not None:
         headline = headline_metric(bundle)
         mean, std = cv[f"mean_{headline}"], cv[f"std_{headline}"]

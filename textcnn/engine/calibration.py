@@ -4,11 +4,14 @@ A model's summed logits (the CNN's plus its weighted n-gram and sentence terms) 
 of experts that nothing scales, so their softmax is not a probability a user can threshold
 on. Dividing the logits by one temperature, chosen to minimise the dev data's negative
 log-likelihood, fixes the scale without moving any argmax: accuracy is unchanged.
+``calibration`` measures how well scores are calibrated: reliability bins and the expected
+calibration error.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +19,29 @@ import torch.nn.functional as F
 # the temperatures a fit may return: beyond them the dev data are separable (NLL falls
 # forever as T -> 0) or carry no signal (T -> infinity), and a bound is as good as any
 BOUNDS = (0.05, 20.0)
+BINS = 10  # equal-width confidence bins of the reliability diagram
+
+
+def calibration(confidence: torch.Tensor, correct: torch.Tensor, bins: int = BINS) -> dict:
+    """Reliability bins of the top-label confidence and the expected calibration error:
+    the count-weighted mean gap between each bin's accuracy and its mean confidence."""
+    edges = torch.linspace(0, 1, bins + 1)
+    index = torch.bucketize(confidence, edges[1:-1])  # bins (lower, upper]; 0 joins the first
+    rows, ece = [], 0.0
+    for b in range(bins):
+        mask = index == b
+        n = int(mask.sum())
+        row: dict[str, Any] = {
+            "lower": round(float(edges[b]), 4),
+            "upper": round(float(edges[b + 1]), 4),
+            "count": n,
+        }
+        if n:
+            row["confidence"] = float(confidence[mask].mean())
+            row["accuracy"] = float(correct[mask].float().mean())
+            ece += n / len(confidence) * abs(row["accuracy"] - row["confidence"])
+        rows.append(row)
+    return {"bins": rows, "ece": ece}
 
 
 def nll(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> float:

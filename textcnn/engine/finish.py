@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -9,13 +10,15 @@ import torch
 from torch import nn
 
 from textcnn.engine.bundle import Bundle
-from textcnn.engine.calibration import fit_temperature, nll
+from textcnn.engine.calibration import calibration, fit_temperature, nll
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.multilabel import DEFAULT_THRESHOLD, HEADLINE, label_matrix, tune_thresholds
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import LabelledData, gold, label_sets
 from textcnn.engine.trainer import TrainResult
-from textcnn.report.evaluation import calibration, store_evaluation
+
+# stores in a bundle its evaluation on (dev, test) for its report; the modality supplies it
+StoreEvaluation = Callable[[Bundle, LabelledData | None, LabelledData | None], None]
 
 
 def finish_bundle(
@@ -32,6 +35,7 @@ def finish_bundle(
     test: LabelledData | None = None,
     training: dict[str, Any] | None = None,
     threshold: float | None = None,
+    store_evaluation: StoreEvaluation | None = None,
 ) -> Bundle:
     """The trained ``model`` as a bundle on the CPU, recording ``options``, the fit's history
     and the example counts (plus ``training``); its metrics are the best epoch, the dev
@@ -41,7 +45,8 @@ def finish_bundle(
     Multi-label data (``label_sets``) makes a multi-label bundle, its per-label thresholds
     tuned on ``dev`` for F1, or all ``threshold`` if given. A single-label bundle gets the
     temperature that calibrates its scores on ``dev`` (``calibrate``), every term of the model
-    fitted by then."""
+    fitted by then. ``store_evaluation``, when given, records the evaluation a report is
+    drawn from (the modality's: ``modalities.evaluation``), where the model trained."""
     bundle = Bundle(
         model=model.eval(),
         arch=arch,
@@ -69,7 +74,8 @@ def finish_bundle(
     if dev is not None:
         bundle.metrics[f"dev_{result.dev_metric}"] = result.best_dev_accuracy
     bundle.metrics["best_epoch"] = result.best_epoch
-    store_evaluation(bundle, dev, test)  # where the model trained; for its report
+    if store_evaluation is not None:
+        store_evaluation(bundle, dev, test)  # where the model trained; for its report
     if test is not None:
         report = evaluate(Predictor(bundle), test.items, gold(test), test.source)
         headline = headline_metric(bundle)

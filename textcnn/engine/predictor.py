@@ -14,6 +14,7 @@ from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.engine.forward import forward_logits
 from textcnn.engine.multilabel import decide
 from textcnn.errors import TextCNNError
+from textcnn.models.blocks import InputTerm
 
 
 @dataclass
@@ -86,8 +87,8 @@ class Predictor:
         self.device = next(self.model.parameters()).device
         self.flip_tta = getattr(self.processor, "flip_tta", False)
         self.runtime = runtime
-        # a term of the raw inputs beside the network's (a text model's sentence encoder)
-        self.input_scores = getattr(self.model, "sentence", None)
+        # a term of the raw inputs beside the network's (a text model's sentence term)
+        self.input_term: InputTerm | None = self.model.input_term
 
     @classmethod
     def load(
@@ -162,22 +163,22 @@ class Predictor:
         ]
         if not chunks:
             return torch.empty(0, len(self.labels))
-        return self.with_input_scores(torch.cat(chunks), items)
+        return self.with_input_term(torch.cat(chunks), items)
 
     def predict_proba(self, items: Sequence[Any]) -> torch.Tensor:
         """``[N, classes]`` probabilities, columns in ``self.labels`` order."""
         return self.proba_from_logits(self.predict_logits(items))
 
-    def with_input_scores(self, logits: torch.Tensor, items: Sequence[Any] | None) -> torch.Tensor:
+    def with_input_term(self, logits: torch.Tensor, items: Sequence[Any] | None) -> torch.Tensor:
         """The network's ``logits`` plus the model's term of the raw ``items``, if it has one."""
-        if self.input_scores is None:
+        if self.input_term is None:
             return logits
         if items is None:
             raise TextCNNError(
                 "this model also scores the raw inputs: pass them beside the encoding"
             )
         with torch.inference_mode():
-            return logits + self.input_scores(items, logits).to(logits.dtype)
+            return logits + self.input_term(items, logits).to(logits.dtype)
 
     def proba_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Softmax over the labels of the logits divided by the temperature; a sigmoid per
@@ -208,8 +209,8 @@ class Predictor:
         self, x: torch.Tensor, items: Sequence[Any] | None = None
     ) -> list[Prediction]:
         """Predictions for already-encoded inputs (see ``encode`` and ``collate``); a model
-        with a term of the raw inputs (``input_scores``) needs those ``items`` too."""
-        logits = self.with_input_scores(self.logits_from_tensor(x), items)
+        with a term of the raw inputs (``input_term``) needs those ``items`` too."""
+        logits = self.with_input_term(self.logits_from_tensor(x), items)
         return self.predictions_from_proba(self.proba_from_logits(logits))
 
     def predict(self, items: Sequence[Any]) -> list[Prediction]:

@@ -95,7 +95,7 @@ def export_onnx(
     unless onnxruntime reproduces the bundle's probabilities within ``TOLERANCE``.
 
     A model whose predictions also add a term of the raw inputs (a text model's sentence
-    encoder, ``Predictor.input_scores``) is refused, since the file could not hold it, unless
+    term, ``Predictor.input_term``) is refused, since the file could not hold it, unless
     ``network_only``: the caller adds the term itself (the service does).
 
     ``int8``: matrix products in int8 (ONNX Runtime's dynamic quantization: int8 weights, each
@@ -104,11 +104,11 @@ def export_onnx(
     ``token_table``: a text model's embeddings and convolutions folded into one table of
     lookups (``TokenTableEncoder``: faster, and larger by ``table_bytes``).
     """
-    if getattr(bundle.model, "sentence", None) is not None and not network_only:
+    if bundle.model.input_term is not None and not network_only:
         raise ExportError(
             "this model also adds a sentence encoder's scores of the raw text, which an ONNX "
             "file cannot hold: serve it with `textcnn serve`, or train without "
-            "--sentence-encoder"
+            "`sentence_encoder`"
         )
     with _EXPORT_LOCK:
         return _export(bundle, Path(out), source, int8, token_table)

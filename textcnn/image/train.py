@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from textcnn.engine.bundle import Bundle
-from textcnn.engine.finish import finish_bundle
+from textcnn.engine.finish import StoreEvaluation, finish_bundle
 from textcnn.engine.splits import dev_split, training_labels
 from textcnn.engine.trainer import OptimizerFactory, Split, fit
 from textcnn.engine.warmstart import check_warm_start
@@ -63,12 +63,14 @@ def train_image(
     warm_start: Bundle | None = None,
     labels: list[str] | None = None,
     optimizer_factory: OptimizerFactory | None = None,
+    store_evaluation: StoreEvaluation | None = None,
 ) -> Bundle:
     """Train one model; with neither ``dev`` nor ``dev_fraction`` the last epoch is kept.
 
     ``warm_start``: begin from that bundle's weights (same architecture, sizes and labels).
     ``labels``: ``training_labels(train, dev, test)``, when the caller has checked them.
     ``optimizer_factory``: a recipe's optimiser and schedule (see ``fit``).
+    ``store_evaluation``: records the evaluation a report is drawn from (``finish_bundle``).
     A whitening first layer is fitted to (up to ``WHITEN_SAMPLE``) training images.
     """
     labels = labels or training_labels(train, dev, test)
@@ -114,4 +116,5 @@ def train_image(
         dev=dev,
         test=test,
         training={"skipped_files": len(train.skipped)},
+        store_evaluation=store_evaluation,
     )

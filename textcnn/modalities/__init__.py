@@ -5,11 +5,21 @@ the built-in ones on import.
 """
 
 from textcnn.modalities.registry import (
+    InputSpec,
     Modality,
+    ModalityExport,
     NoReadOptions,
     get_modality,
     list_modalities,
     register_modality,
 )
 
-__all__ = ["Modality", "NoReadOptions", "get_modality", "list_modalities", "register_modality"]
+__all__ = [
+    "InputSpec",
+    "Modality",
+    "ModalityExport",
+    "NoReadOptions",
+    "get_modality",
+    "list_modalities",
+    "register_modality",
+]

@@ -47,16 +47,40 @@ class Serving:
 
 
 @dataclass(frozen=True)
+class InputSpec:
+    """An exported network's one input: its name, axes (named ones are dynamic) and dtype."""
+
+    name: str
+    axes: tuple[str | int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class ModalityExport:
+    """How bundles of one modality export to ONNX (``Modality.export``): the network's input,
+    a sample of it (any values the network accepts, several rows), the preprocessing half of
+    the contract, and inputs the export's parity check runs beside the sample (``check``:
+    none by default)."""
+
+    input: Callable[[Any], InputSpec]
+    sample: Callable[[Bundle], torch.Tensor]
+    preprocessing: Callable[[Any], dict[str, Any]]
+    check: Callable[[Bundle], list[torch.Tensor]] = lambda bundle: []
+
+
+@dataclass(frozen=True)
 class NoReadOptions:
     """For data readers that take no options."""
 
 
 class Modality(ABC):
-    """One kind of input: how it is read, encoded, trained, warm-started and served.
+    """One kind of input: how it is read, encoded, trained, warm-started, served, reported
+    and exported.
 
     Subclasses set the class attributes and implement ``read``, ``train`` and
     ``example_input``; the other methods have defaults that suit inputs encoded to one tensor
-    per batch.
+    per batch. ``train`` passes ``modalities.evaluation.store_evaluation`` to the engine's
+    ``finish_bundle``, so that the bundle keeps the evaluation its report is drawn from.
     """
 
     name: ClassVar[str]
@@ -67,6 +91,7 @@ class Modality(ABC):
     command: ClassVar[str]  # the CLI command that trains it
     summary: ClassVar[str]  # that command's one-line help
     data_help: ClassVar[str] = "labelled data"
+    export: ClassVar[ModalityExport | None] = None  # how its networks export; None: they don't
 
     @abstractmethod
     def read(self, path: Path, options: Any) -> Any:
@@ -95,8 +120,9 @@ class Modality(ABC):
     def example_input(self) -> Any:
         """A raw input that any model of this modality can encode (warms a served model up)."""
 
-    def limits(self, settings: Any, processor: Any) -> dict[str, Any]:
-        """The input limits the service applies, from its ``settings``, as /models shows them."""
+    def limits(self, processor: Any) -> dict[str, Any]:
+        """What a model's ``processor`` takes of an input (a text's tokens, say), as the
+        service's /models shows it beside the service's own input limits."""
         return {}
 
     def serving(self, predictor: Predictor) -> Serving:
@@ -111,6 +137,11 @@ class Modality(ABC):
 
     def explain(self, predictor: Predictor, items: Sequence[Any], top: int) -> list[Any]:
         raise NotImplementedError(f"{self.name} models have no explanations")
+
+    def report_item(self, item: Any) -> dict[str, Any]:
+        """How a mistaken ``item`` shows in a report's record: ``{"text": str}`` or
+        ``{"image": base64 PNG}``, the kinds the page draws; by default not at all."""
+        return {}
 
 
 _MODALITIES: dict[str, Modality] = {}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -320,20 +323,47 @@ class ClassifierHead(nn.Module):
             )
 
 
+class InputTerm(nn.Module):
+    """Class scores of the raw inputs themselves, added to a ``Classifier``'s logits by the
+    ``Predictor`` (a text model's sentence term): the network's forward, which sees only the
+    encoded inputs, cannot compute it. Called with the raw ``items`` and the network's logits
+    for them (a term may score only the items the network is unsure of)."""
+
+    def forward(self, items: Sequence[Any], network: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+# the input term's key prefix in bundles saved before it had its own slot
+_LEGACY_INPUT_TERM = "sentence."
+
+
 class Classifier(nn.Module):
     """Any input encoder followed by the shared classifier head; ``side``, when given, a
     second model of the same input whose logits are added to the head's (a text model's
     n-gram scores). The side model is fitted once the network has trained (its weight is 0
-    until then), so training steps leave it out."""
+    until then), so training steps leave it out. ``input_term``, when given, scores the raw
+    inputs (``InputTerm``): the ``Predictor`` adds it, this forward does not."""
 
     def __init__(
-        self, encoder: nn.Module, head: ClassifierHead, side: nn.Module | None = None
+        self,
+        encoder: nn.Module,
+        head: ClassifierHead,
+        side: nn.Module | None = None,
+        input_term: InputTerm | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
         self.side = side
+        self.input_term = input_term
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.head(self.encoder(x))
         return logits if self.side is None or self.training else logits + self.side(x)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        """Bundles saved before ``input_term`` kept its buffers under ``sentence.``."""
+        legacy = prefix + _LEGACY_INPUT_TERM
+        for key in [k for k in state_dict if k.startswith(legacy)]:
+            state_dict[prefix + "input_term." + key.removeprefix(legacy)] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args)

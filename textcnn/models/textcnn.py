@@ -9,8 +9,8 @@ Embedding modes:
 
 With ``ngram_buckets`` the network also carries ``NgramScores`` (as the classifier's ``side``),
 a linear model of the text's word uni- and bigrams whose class scores are added to the CNN's
-logits. With ``sentence_encoder`` it also carries ``SentenceScores`` (as ``sentence``), whose
-term needs the raw text: ``Predictor`` adds it, the network's forward does not.
+logits. With ``sentence_encoder`` it also carries a ``SentenceTerm`` (as its ``input_term``),
+which needs the raw text: ``Predictor`` adds it, the network's forward does not.
 """
 
 from __future__ import annotations
@@ -30,11 +30,10 @@ from textcnn.models.blocks import (
     pool_windows,
 )
 from textcnn.models.registry import register_model
-from textcnn.text.sentence_scores import SentenceScores
-from textcnn.text.vocab import UNK_ID
+from textcnn.models.sentence_term import SentenceTerm
+from textcnn.models.token_ids import PAD_ID, UNK_ID
 
 MODES = ("rand", "static", "non-static", "multichannel")
-PAD_ID = 0
 BIGRAM_HASH = 1_000_003  # above any training vocabulary's size: a*H + b is one-to-one on id pairs
 
 
@@ -51,7 +50,7 @@ class TextCNNConfig:
     max_norm: float | None = 3.0
     ngram_buckets: int = 0  # hash buckets of word pairs in ``NgramScores``; 0: no such scores
     ngram_rows: int = 1  # rows of its table: the features seen in training, and a zero row
-    sentence_encoder: str | None = None  # ``SentenceScores``' encoder; None: no such term
+    sentence_encoder: str | None = None  # ``SentenceTerm``'s encoder; None: no such term
     sentence_runtime: str = "onnx"  # its runtime: onnx (float32) or onnx-int8
 
     def __post_init__(self) -> None:
@@ -231,7 +230,7 @@ def textcnn(cfg: TextCNNConfig) -> Classifier:
         ngrams = NgramScores(
             cfg.trained_vocab_size, cfg.ngram_buckets, cfg.num_classes, cfg.ngram_rows
         )
-    model = Classifier(encoder, head, side=ngrams)
+    term = None
     if cfg.sentence_encoder:  # a term of the text itself, added by the Predictor
-        model.sentence = SentenceScores(cfg.sentence_encoder, cfg.num_classes, cfg.sentence_runtime)
-    return model
+        term = SentenceTerm(cfg.sentence_encoder, cfg.num_classes, cfg.sentence_runtime)
+    return Classifier(encoder, head, side=ngrams, input_term=term)

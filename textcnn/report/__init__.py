@@ -1,6 +1,7 @@
-"""Evaluation reports: a record computed where the data is, drawn as HTML with PNG figures."""
+"""Evaluation reports: a record computed where the data is (by the modality's rules:
+``modalities.evaluation``), drawn as HTML with PNG figures."""
 
-from textcnn.report.evaluation import EVALUATION_KEY, evaluation_record
+from textcnn.modalities.evaluation import EVALUATION_KEY, evaluation_record
 from textcnn.report.page import Report, ReportError
 
 __all__ = ["EVALUATION_KEY", "Report", "ReportError", "evaluation_record"]

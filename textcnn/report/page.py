@@ -17,7 +17,7 @@ from typing import Any
 
 from textcnn.engine.bundle import Bundle
 from textcnn.errors import TextCNNError
-from textcnn.report.evaluation import EVALUATION_KEY
+from textcnn.modalities.evaluation import EVALUATION_KEY
 
 PAGE = "index.html"
 FIGURES = "figures"

@@ -32,7 +32,7 @@ import torch
 from textcnn.cache import cache_root, sync_rename
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.trainer import predict_logits
-from textcnn.models.textcnn import PAD_ID
+from textcnn.models.token_ids import PAD_ID
 from textcnn.text.data import TextDataset
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.teacher import MASK
@@ -93,10 +93,10 @@ def ensemble_logits(bundle: Bundle, batch: Sequence[Row]) -> torch.Tensor:
     model = bundle.model.eval()
     x = bundle.processor.encode_tokens([r.tokens for r in batch])
     network = predict_logits(model, x, lengths=(x != PAD_ID).sum(dim=1)).cpu().float()
-    sentence = getattr(model, "sentence", None)
-    if sentence is None:
+    term = model.input_term
+    if term is None:
         return network
-    return network + sentence([r.text for r in batch], network)
+    return network + term([r.text for r in batch], network)
 
 
 def teacher_labels(

@@ -61,7 +61,7 @@ def packaged_encoder(user: str) -> tuple[Path, Any, Any]:
     return path, tokenizer, AutoModel.from_pretrained(path, local_files_only=True)
 
 
-class WordEncoder:
+class WordVectorizer:
     """Mean-pooled encoder states of single words, cached on disk per model."""
 
     def __init__(self, source: str, cache_dir: Path) -> None:
@@ -147,16 +147,16 @@ class WordEncoder:
 
 
 @lru_cache(maxsize=4)
-def _encoder(source: str, cache: Path) -> WordEncoder:
-    """One loaded encoder per process (cross-validation folds share it)."""
-    return WordEncoder(source, cache)
+def _vectorizer(source: str, cache: Path) -> WordVectorizer:
+    """One loaded vectorizer per process (cross-validation folds share it)."""
+    return WordVectorizer(source, cache)
 
 
 @lru_cache(maxsize=4)
 def _principal_axes(source: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     """Mean and principal axes (rows, by variance) of the first reference words' vectors."""
-    encoder = _encoder(source, cache)
-    ref = encoder.vectors(encoder.reference_words[:PROJECTION_WORDS])
+    vectorizer = _vectorizer(source, cache)
+    ref = vectorizer.vectors(vectorizer.reference_words[:PROJECTION_WORDS])
     matrix = np.stack(list(ref.values())).astype(np.float64)
     mean = matrix.mean(axis=0)
     _, _, vt = np.linalg.svd(matrix - mean, full_matrices=False)
@@ -173,9 +173,9 @@ def encoder_vectors(
     from gensim.models import KeyedVectors
 
     cache = cache_root() / "encoder-vectors"
-    encoder = _encoder(source, cache)
-    reference = encoder.reference_words[:limit] if limit else encoder.reference_words
-    raw = encoder.vectors([*reference, *words])
+    vectorizer = _vectorizer(source, cache)
+    reference = vectorizer.reference_words[:limit] if limit else vectorizer.reference_words
+    raw = vectorizer.vectors([*reference, *words])
     keys = list(raw)
     matrix = np.stack([raw[w] for w in keys]).astype(np.float32)
     if dim:

@@ -87,7 +87,7 @@ def supports_explanations(predictor: Predictor) -> bool:
     return (
         isinstance(encoder, TextEncoder)
         and hasattr(getattr(model, "head", None), "linear")
-        and predictor.input_scores is None
+        and predictor.input_term is None
     )
 
 

@@ -44,7 +44,7 @@ from textcnn.engine.trainer import (
     steps_per_epoch,
 )
 from textcnn.models.blocks import Classifier, padding_bias
-from textcnn.models.textcnn import PAD_ID
+from textcnn.models.token_ids import PAD_ID
 
 log = logging.getLogger(__name__)
 MEMORY_SHARE = 0.5  # of free device memory the K models may plan to use
@@ -53,9 +53,9 @@ MEMORY_SHARE = 0.5  # of free device memory the K models may plan to use
 def unsupported(cfg: TrainConfig) -> str | None:
     """Why this training setting cannot run fold-parallel (``None`` when it can)."""
     if cfg.compile:
-        return "--compile"
+        return "`compile`"
     if cfg.schedule != "constant":
-        return f"--schedule {cfg.schedule}"
+        return f"`schedule` {cfg.schedule}"
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return "torchrun"
     return None

@@ -8,7 +8,7 @@ from textcnn.engine.config import TrainConfig, option
 from textcnn.errors import TextCNNError
 from textcnn.models.textcnn import MODES, TextCNNConfig
 from textcnn.text.encoder_vectors import DEFAULT_DIM as DEFAULT_ENCODER_DIM
-from textcnn.text.sentence_scores import ENCODERS as SENTENCE_ENCODERS
+from textcnn.text.sentence_term import ENCODERS as SENTENCE_ENCODERS
 from textcnn.text.tokenize import TOKENIZERS
 
 DISTILLERS = ("sentence-encoder",)  # teachers of --distill: the network with the sentence term

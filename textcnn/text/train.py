@@ -19,7 +19,7 @@ from textcnn.engine.bundle import Bundle
 from textcnn.engine.config import TrainConfig
 from textcnn.engine.device import configure_cpu, resolve_device
 from textcnn.engine.distributed import launched_distributed, rank_device
-from textcnn.engine.finish import finish_bundle, headline_metric
+from textcnn.engine.finish import StoreEvaluation, finish_bundle, headline_metric
 from textcnn.engine.multilabel import label_matrix
 from textcnn.engine.optim import supports_sparse_grads
 from textcnn.engine.splits import dev_split, training_labels
@@ -27,15 +27,16 @@ from textcnn.engine.trainer import Split, TrainResult, fit, predict_logits
 from textcnn.errors import DataError
 from textcnn.models import create_model
 from textcnn.models.blocks import Classifier
-from textcnn.models.textcnn import PAD_ID, TextCNNConfig
+from textcnn.models.textcnn import TextCNNConfig
+from textcnn.models.token_ids import PAD_ID, UNK_ID
 from textcnn.text import distill, fold_parallel, teacher, warmstart
 from textcnn.text.data import TextDataset
 from textcnn.text.embeddings import embedding_table, load_vectors, needs_vocabulary
 from textcnn.text.nbsvm import fit_ngram_scores
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.processor import TextProcessor
-from textcnn.text.sentence_scores import fit_sentence_scores, remembering
-from textcnn.text.vocab import UNK_ID, Vocab
+from textcnn.text.sentence_term import fit_sentence_term, remembering
+from textcnn.text.vocab import Vocab
 
 log = logging.getLogger(__name__)
 CV_METRICS = {  # by multi-label: what cross-validation reports per fold, and mean and std of
@@ -279,25 +280,34 @@ def text_split(x: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None = Non
     return Split(x, y, lengths=(x != PAD_ID).sum(dim=1), soft=soft)
 
 
-def finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainResult) -> Bundle:
+def finish_text(
+    prepared: PreparedText,
+    opts: TextTrainOptions,
+    result: TrainResult,
+    store_evaluation: StoreEvaluation | None = None,
+) -> Bundle:
     """The fitted model of ``prepared`` as a bundle, evaluated on its test data if any;
-    its n-gram scores, if it has them, fitted first (``text.nbsvm``)."""
+    its n-gram scores, if it has them, fitted first (``text.nbsvm``); ``store_evaluation``:
+    see ``finish_bundle``."""
     with remembering():  # the dev and test texts' sentence embeddings, if any, are reused
-        return _finish_text(prepared, opts, result)
+        return _finish_text(prepared, opts, result, store_evaluation)
 
 
-def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainResult) -> Bundle:
+def _finish_text(
+    prepared: PreparedText,
+    opts: TextTrainOptions,
+    result: TrainResult,
+    store_evaluation: StoreEvaluation | None,
+) -> Bundle:
     model = prepared.model.cpu()
     training: dict[str, Any] = {"dropped_lines": prepared.train.dropped_lines}
     if model.side is not None:
         training["ngrams"] = fit_ngram_scores(model, prepared.train_split, prepared.dev_split)
         prepared.model_config.ngram_rows = len(model.side.table)
-    if getattr(model, "sentence", None) is not None and len(prepared.dev):
+    if model.input_term is not None and len(prepared.dev):
         device = resolve_device(opts.train.device)  # the encoder runs where training did
-        training["sentence_encoder"] = fit_sentence_term(
-            model, prepared, device, opts.sentence_int8
-        )
-        prepared.model_config.sentence_runtime = model.sentence.runtime
+        training["sentence_encoder"] = fit_input_term(model, prepared, device, opts.sentence_int8)
+        prepared.model_config.sentence_runtime = model.input_term.runtime
     if prepared.distilled is not None:
         training["distill"] = prepared.distilled
     bundle = finish_bundle(
@@ -313,6 +323,7 @@ def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRe
         test=prepared.test,
         training=training,
         threshold=opts.threshold,
+        store_evaluation=store_evaluation,
     )
     if "sentence_encoder" in training:  # the whole model's
         bundle.metrics[f"dev_{result.dev_metric}"] = training["sentence_encoder"]["dev"]
@@ -323,20 +334,20 @@ def _finish_text(prepared: PreparedText, opts: TextTrainOptions, result: TrainRe
 
 
 @torch.no_grad()
-def fit_sentence_term(
+def fit_input_term(
     model: Classifier,
     prepared: PreparedText,
     device: torch.device | None = None,
     int8: bool = False,
 ) -> dict[str, Any]:
-    """Fit ``model.sentence`` on the training texts and choose its weight and gate on dev
-    data, beside the network as it stands, n-gram scores included, and (``int8``) its
-    encoder's runtime (``text.sentence_scores``), its encoder on ``device``; returns what to
-    record of it."""
+    """Fit ``model.input_term`` (a ``SentenceTerm``) on the training texts and choose its
+    weight and gate on dev data, beside the network as it stands, n-gram scores included, and
+    (``int8``) its encoder's runtime (``text.sentence_term``), its encoder on ``device``;
+    returns what to record of it."""
     dev = prepared.dev_split
     network = predict_logits(model, dev.x.cpu(), lengths=dev.lengths.cpu()).cpu()
-    return fit_sentence_scores(
-        model.sentence,
+    return fit_sentence_term(
+        model.input_term,
         prepared.train.texts,
         prepared.train_split.y,
         prepared.dev.texts,
@@ -356,14 +367,17 @@ def train_text(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     warm_start: Bundle | None = None,
     labels: list[str] | None = None,
+    store_evaluation: StoreEvaluation | None = None,
 ) -> Bundle:
     """Train one model; ``dev`` defaults to a stratified holdout of ``train``.
 
     ``warm_start``: continue from that bundle's weights and vocabulary (``text.warmstart``).
     ``labels``: ``training_labels(train, dev, test)``, when the caller has checked them.
+    ``store_evaluation``: records the evaluation a report is drawn from (``finish_bundle``).
     """
     prepared = prepare_text(train, opts, dev, test, vectors, warm_start, labels)
-    return finish_text(prepared, opts, fit_prepared([prepared], opts.train, on_epoch)[0])
+    result = fit_prepared([prepared], opts.train, on_epoch)[0]
+    return finish_text(prepared, opts, result, store_evaluation)
 
 
 def fit_prepared(

@@ -7,14 +7,15 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-PAD = "<pad>"
-UNK = "<unk>"
-UNK_ID = 1
+from textcnn.models.token_ids import PAD_ID, UNK_ID
+
+PAD = "<pad>"  # at PAD_ID
+UNK = "<unk>"  # at UNK_ID
 
 
 class Vocab:
     def __init__(self, tokens: Sequence[str]) -> None:
-        if list(tokens[:2]) != [PAD, UNK]:
+        if list(tokens[PAD_ID : UNK_ID + 1]) != [PAD, UNK]:
             raise ValueError(f"a vocabulary starts with {PAD!r} and {UNK!r}")
         self.itos = list(tokens)
         self.stoi = {t: i for i, t in enumerate(self.itos)}

@@ -16,10 +16,11 @@ from textcnn.engine.predictor import Predictor
 from textcnn.engine.trainer import TrainConfig
 from textcnn.errors import ExportError, TextCNNError
 from textcnn.export import export_onnx
-from textcnn.text import sentence_scores
+from textcnn.models.sentence_term import routed
+from textcnn.text import sentence_term
 from textcnn.text.data import read_text_dataset
 from textcnn.text.embedding_cache import EmbeddingCache
-from textcnn.text.sentence_scores import GATES, WEIGHTS, embed_sentences, routed
+from textcnn.text.sentence_term import GATES, WEIGHTS, embed_sentences
 from textcnn.text.train import TextTrainOptions, train_text
 
 TEXTS = ["the food was superb", "a dreadful film", "where is the store", "!!!"]
@@ -31,14 +32,14 @@ def test_the_term_is_fitted_and_weighed_on_dev_data(sentence_bundle: Bundle) -> 
     assert record["weight"] > 0 and record["dev"] >= record["dev_without"] + 0.3
     # the crippled CNN is unsure of every text: the smallest gate already routes them all
     assert record["gate"] == GATES[0] and record["dev_encoded"] == 1.0
-    assert float(sentence_bundle.model.sentence.gate) == pytest.approx(record["gate"])
+    assert float(sentence_bundle.model.input_term.gate) == pytest.approx(record["gate"])
     assert sentence_bundle.metrics["dev_accuracy"] == record["dev"]
     assert sentence_bundle.model_config.sentence_encoder == "minilm"
 
 
 def test_predictions_add_the_weighted_log_probabilities(sentence_bundle: Bundle) -> None:
     predictor = Predictor(sentence_bundle)
-    model, scores = sentence_bundle.model, sentence_bundle.model.sentence
+    model, scores = sentence_bundle.model, sentence_bundle.model.input_term
     with torch.no_grad():
         network = model(sentence_bundle.processor.encode(TEXTS))
         term = scores.weight * torch.log_softmax(
@@ -55,19 +56,19 @@ def test_only_texts_the_network_is_unsure_of_are_encoded(
 ) -> None:
     """Above the gate the network answers alone, and those texts never reach the encoder."""
     predictor = Predictor(sentence_bundle)
-    scores = sentence_bundle.model.sentence
+    scores = sentence_bundle.model.input_term
     with torch.no_grad():
         network = sentence_bundle.model(sentence_bundle.processor.encode(TEXTS))
     top = network.softmax(1).amax(1)
     gate = float(top.sort().values[1:3].mean())  # between the 2nd and 3rd most confident
     encoded: list[str] = []
-    real = sentence_scores.embed_sentences
+    real = sentence_term.embed_sentences
 
     def counted(name: str, texts: list[str], runtime: str = "onnx") -> torch.Tensor:
         encoded.extend(texts)
         return real(name, texts, runtime=runtime)
 
-    monkeypatch.setattr(sentence_scores, "embed_sentences", counted)
+    monkeypatch.setattr(sentence_term, "embed_sentences", counted)
     unsure = routed(network, gate)
     assert unsure.sum() == 2
     chosen = float(scores.gate)
@@ -87,7 +88,7 @@ def test_a_bundle_round_trip_predicts_the_same(sentence_bundle: Bundle, tmp_path
     np.testing.assert_allclose(
         Predictor(loaded).predict_proba(TEXTS), Predictor(sentence_bundle).predict_proba(TEXTS)
     )
-    torch.testing.assert_close(loaded.model.sentence.coef, sentence_bundle.model.sentence.coef)
+    torch.testing.assert_close(loaded.model.input_term.coef, sentence_bundle.model.input_term.coef)
 
 
 def test_an_onnx_file_cannot_hold_the_term(sentence_bundle: Bundle, tmp_path: Path) -> None:
@@ -100,14 +101,14 @@ def test_embeddings_are_normalised_and_remembered_only_while_training(
 ) -> None:
     first = embed_sentences("minilm", [*TEXTS, TEXTS[0]])
     assert first.shape == (5, 1152) and embed_sentences("minilm", []).shape == (0, 1152)
-    parts = first.view(5, len(sentence_scores.LAYERS), 384)  # one unit vector per layer
+    parts = first.view(5, len(sentence_term.LAYERS), 384)  # one unit vector per layer
     torch.testing.assert_close(parts.norm(dim=2), torch.ones(5, 3))
     torch.testing.assert_close(first[0], first[4])
     # the last layer's part is sentence-transformers' own embedding
-    reference = sentence_scores._encoder("minilm").encode(TEXTS, normalize_embeddings=True)
+    reference = sentence_term._sentence_encoder("minilm").encode(TEXTS, normalize_embeddings=True)
     np.testing.assert_allclose(parts[:4, -1].numpy(), reference, atol=1e-5)
     encoded: list[int] = []  # how many texts each call to the real encoder got
-    real = sentence_scores.encode_layers
+    real = sentence_term.encode_layers
 
     def counted(
         name: str,
@@ -119,13 +120,13 @@ def test_embeddings_are_normalised_and_remembered_only_while_training(
         encoded.append(len(texts))
         return real(name, texts, layers, device, runtime)
 
-    monkeypatch.setattr(sentence_scores, "encode_layers", counted)
-    monkeypatch.setattr(sentence_scores, "SERVED", EmbeddingCache())  # no served cache
-    with sentence_scores.remembering():
+    monkeypatch.setattr(sentence_term, "encode_layers", counted)
+    monkeypatch.setattr(sentence_term, "SERVED", EmbeddingCache())  # no served cache
+    with sentence_term.remembering():
         torch.testing.assert_close(embed_sentences("minilm", TEXTS[::-1]), first[:4].flip(0))
         embed_sentences("minilm", TEXTS[:2])  # remembered: not encoded again
     embed_sentences("minilm", TEXTS[:2])  # serving without its cache: encoded
-    assert encoded == [4, 2] and not sentence_scores._MEMO
+    assert encoded == [4, 2] and not sentence_term._MEMO
 
 
 def test_options_name_the_encoder_or_none() -> None:
@@ -147,13 +148,13 @@ def test_the_warm_started_c_search_picks_what_cold_fits_pick() -> None:
     x = rng.normal(size=(300, 20)).astype(np.float32)
     y = (x[:, :3].sum(1) + rng.normal(scale=2.0, size=300) > 0).astype(int)
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
-    grid = sentence_scores.C_GRID
+    grid = sentence_term.C_GRID
     cold = {
         c: cross_val_score(LogisticRegression(C=c, max_iter=2000), x, y, cv=cv).mean() for c in grid
     }
     best = max(grid, key=lambda c: (cold[c], -c))
     assert best not in (grid[0], grid[-1])  # an inner optimum: the search has work to do
-    chosen = sentence_scores.fit_regression(x, y).C
+    chosen = sentence_term.fit_regression(x, y).C
     assert chosen == best
 
 
@@ -166,10 +167,10 @@ def test_threads_never_tokenize_at_once(monkeypatch: pytest.MonkeyPatch) -> None
     texts = [f"text number {i} with some words" for i in range(12)]
     runtimes = ("pytorch", "onnx")
     expected = {
-        r: sentence_scores.encode_layers("minilm", texts, sentence_scores.LAYERS, runtime=r)
+        r: sentence_term.encode_layers("minilm", texts, sentence_term.LAYERS, runtime=r)
         for r in runtimes
     }
-    tokenizer_class = type(sentence_scores._encoder("minilm").tokenizer)
+    tokenizer_class = type(sentence_term._sentence_encoder("minilm").tokenizer)
     real_call = tokenizer_class.__call__
     counting = threading.Lock()
     inside, most = [0], [0]
@@ -194,8 +195,8 @@ def test_threads_never_tokenize_at_once(monkeypatch: pytest.MonkeyPatch) -> None
         start.wait()
         try:
             for _ in range(3):
-                layers = sentence_scores.LAYERS
-                got = sentence_scores.encode_layers("minilm", texts, layers, runtime=runtime)
+                layers = sentence_term.LAYERS
+                got = sentence_term.encode_layers("minilm", texts, layers, runtime=runtime)
                 results.append((runtime, got))
         except BaseException as exc:  # reported below, not lost in the thread
             errors.append(exc)
@@ -217,14 +218,14 @@ def test_training_runs_the_encoder_on_the_training_device(
 ) -> None:
     """``--device`` reaches the encoder that embeds the training and dev texts."""
     placed: list[str] = []
-    real = sentence_scores._encoder
+    real = sentence_term._sentence_encoder
 
     def recorded(name: str, device: str = "cpu") -> object:
         model = real(name, device)
         placed.append(str(next(model.parameters()).device.type))
         return model
 
-    monkeypatch.setattr(sentence_scores, "_encoder", recorded)
+    monkeypatch.setattr(sentence_term, "_sentence_encoder", recorded)
     train = TrainConfig(epochs=1, lr=1e-5, progress=False, seed=0, threads=1, device=device)
     opts = TextTrainOptions(
         mode="rand", dim=8, feature_maps=4, ngram_buckets=0, sentence_encoder="minilm", train=train

