@@ -173,3 +173,31 @@ def test_ci_runs_no_benchmark() -> None:
     for path in (REPO / ".ci" / "run", REPO / "scripts" / "test.sh"):
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"\bbench\b|\bstudies\b|gpu_check", text), path
+
+
+def test_the_distillation_grid_reads_dev_data_only_and_keeps_every_finished_run(
+    tmp_path: Path,
+) -> None:
+    """``bench/distill_select.py`` scores on dev splits without any test file present, and a
+    run it adds is kept, replaced by a rerun of its key, and compared with the default."""
+    from bench import distill_select as module  # bench/ is becoming a package
+
+    text = tmp_path / "text"
+    text.mkdir()
+    for name, n in (("stsa.binary.train", 10), ("stsa.binary.dev", 4), ("TREC.train.all", 40)):
+        (text / name).write_text("".join(f"{i % 2} text number {i}\n" for i in range(n)))
+    [(fold, train, dev)] = module.splits("sst2", tmp_path, 0, [1])
+    assert fold is None and (len(train), len(dev)) == (10, 4)
+    [(_, train, dev)] = module.splits("trec", tmp_path, 0, [1])
+    assert (len(train), len(dev)) == (36, 4) and not set(train.texts) & set(dev.texts)
+
+    out = tmp_path / "runs.json"
+    where = {"dataset": "sst2", "fold": None, "seed": 0}
+    default = {**where, "model": "default", "candidate": "defaults", "best_epoch": 4}
+    module.add(out, {**default, "dev": 80.0, "epochs_run": 7})
+    student = {**where, "model": "student", "candidate": "defaults", "teacher_dev": 85.0}
+    module.add(out, {**student, "dev": 81.0, "best_epoch": 3, "epochs_run": 6})
+    module.add(out, {**student, "dev": 82.5, "best_epoch": 3, "epochs_run": 6})
+    runs = module.load(out)
+    assert [r["dev"] for r in runs] == [80.0, 82.5] and runs[1]["default_dev"] == 80.0
+    assert "| student | defaults | 82.50 | - | +2.50 | -2.50 | 3/6 |" in module.table(runs)

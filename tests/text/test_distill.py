@@ -127,3 +127,21 @@ def test_distill_refuses_what_would_serve_the_encoder() -> None:
         recipe_options(augment=2)
     assert recipe_options(distill="sentence-encoder").augment == 4
     assert recipe_options(distill="none").distill is None and recipe_options().augment == 0
+
+
+def test_the_teacher_key_ignores_the_students_own_settings(tmp_path: Path) -> None:
+    """Another mask chance, window chance, temperature or mix is another student of the same
+    teacher, so its labels are reused; the teacher's own settings make another teacher."""
+    train = read_text_dataset(write_label_text(tmp_path / "t.txt", make_keyword_examples(20, 1)))
+    dev = read_text_dataset(write_label_text(tmp_path / "d.txt", make_keyword_examples(10, 2)))
+    key = distill.teacher_key(recipe_options(distill="sentence-encoder", **SMALL), train, dev)
+    students = (
+        dict(augment=8), dict(augment_mask=0.3), dict(augment_window=0.5),
+        dict(distill_temperature=2.0), dict(distill_weight=0.5),
+    )  # fmt: skip
+    for student in students:
+        opts = recipe_options(distill="sentence-encoder", **{**SMALL, **student})
+        assert distill.teacher_key(opts, train, dev) == key, student
+    for teacher in (dict(seed=1), dict(epochs=4), dict(feature_maps=4)):
+        opts = recipe_options(distill="sentence-encoder", **{**SMALL, **teacher})
+        assert distill.teacher_key(opts, train, dev) != key, teacher

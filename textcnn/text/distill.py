@@ -38,8 +38,11 @@ from textcnn.text.options import TextTrainOptions
 from textcnn.text.teacher import MASK
 
 log = logging.getLogger(__name__)
-# what the teacher's key leaves out: settings that change where or how fast it runs, not it
+# what the teacher's key leaves out: settings that change where or how fast it runs, not it,
+# and the student's own (the teacher makes no augmented copies and has no soft labels), so
+# that another student setting reuses the teacher's labels
 _RUNTIME = ("threads", "progress", "device", "compile", "distill_weight")
+_STUDENT = ("augment_mask", "augment_window", "distill_temperature")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def teacher_key(opts: TextTrainOptions, train: TextDataset, dev: TextDataset) ->
     settings = asdict(teacher_options(opts))
     for name in _RUNTIME:
         settings["train"].pop(name, None)
+    for name in _STUDENT:
+        settings.pop(name, None)
     key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for data in (train, dev):
         key.update(b"\x02")
