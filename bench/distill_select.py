@@ -1,11 +1,11 @@
 """Dev selection of the ``--distill sentence-encoder`` student: N, p, temperature, mix.
 
-One factor at a time around the library's defaults (4 augmented copies, mask chance 0.1,
-temperature 1, soft labels only), on dev data only: SST-2's dev set, TREC's 10% holdout and
-the inner 10% holdout of MR's outer folds (the splits of ``bench/text_benchmark.py
---dev-only``); no test split is read. Per data set and seed it also trains the default
-recipe, the student's baseline; the teacher's dev accuracy comes from the teacher that
-labels the student's texts (the recipe with the gated sentence term).
+One factor at a time around ``DEFAULTS`` (4 augmented copies, mask chance 0.1, temperature 1,
+soft labels only: the library's defaults when the grid first ran), on dev data only: SST-2's
+dev set, TREC's 10% holdout and the inner 10% holdout of MR's outer folds (the splits of
+``python -m bench.text_benchmark --dev-only``); no test split is read. Per data set and seed
+it also trains the default recipe, the student's baseline; the teacher's dev accuracy comes
+from the teacher that labels the student's texts (the recipe with the gated sentence term).
 
 Every candidate of a data set and seed shares one teacher, and its labels are cached
 (``$TEXTCNN_CACHE/distill``): only a candidate whose augmented texts are new (another mask
@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from sklearn.model_selection import StratifiedKFold
 
+from bench.tables import distill_table
 from textcnn.engine.splits import dev_split
 from textcnn.text.data import TextDataset, read_text_dataset
 from textcnn.text.recipes import recipe_options
@@ -140,33 +141,6 @@ def key(run: dict[str, Any]) -> tuple[Any, ...]:
     return run["dataset"], run["fold"], run["seed"], run["model"], run["candidate"]
 
 
-def table(runs: list[dict[str, Any]]) -> str:
-    """The runs as a markdown table, per data set: the default recipe, the teacher, then each
-    student candidate with its gain over the default and its gap to the teacher."""
-    lines = [
-        "| data set | model | candidate | dev | CNN alone | vs default | vs teacher | best epoch |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for run in sorted(runs, key=lambda r: (r["dataset"], r["fold"] or 0, r["seed"])):
-        where = run["dataset"] + (f" fold {run['fold']}" if run["fold"] else "")
-        where += f" seed {run['seed']}"
-        alone = run.get("dev_cnn_alone", "-")
-        epoch = f"{run['best_epoch']}/{run['epochs_run']}"
-        if run["model"] == "default":
-            dev = f"{run['dev']:.2f}"
-            lines.append(f"| {where} | default recipe | | {dev} | {alone} | | | {epoch} |")
-            continue
-        gain = f"{run['dev'] - run['default_dev']:+.2f}" if run.get("default_dev") else "-"
-        if run["candidate"] == "defaults":
-            lines.append(f"| {where} | teacher | | {run['teacher_dev']:.2f} | | | | |")
-        gap = f"{run['dev'] - run['teacher_dev']:+.2f}"
-        lines.append(
-            f"| {where} | student | {run['candidate']} | {run['dev']:.2f} | {alone} | {gain} "
-            f"| {gap} | {epoch} |"
-        )
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "datasets")
@@ -180,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--table", action="store_true", help="print --json-out's runs; train nothing")
     args = p.parse_args(argv)
     if args.table:
-        print(table(load(args.json_out)))
+        print(distill_table({"runs": load(args.json_out)}))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for name in ("textcnn", "gensim", "sentence_transformers"):

@@ -12,7 +12,9 @@ The tables (``TABLES``):
 - ``serve-ray``: ``serve_ray.json``, Ray Serve beside uvicorn
   (``python -m bench.serve_benchmark --workers '' --ray 1,2 --json-out ...``);
 - ``swap``: ``swap_benchmark.json``, version swaps under load on an S3 registry
-  (``python -m bench.swap_benchmark``).
+  (``python -m bench.swap_benchmark``);
+- ``distill-dev``: ``distill_dev.json``, the ``--distill`` student's dev selection
+  (``python -m bench.distill_select``).
 
     python -m bench.tables            # print every table
     python -m bench.tables --write    # rewrite every marked block in README.md and docs/
@@ -152,6 +154,37 @@ def swap_table(report: dict[str, Any]) -> str:
 
 
 # name -> (its results file under bench/results/, the table drawn from that file's JSON)
+CENTRE = "the grid's centre: augment=4, augment_mask=0.1, distill_temperature=1, weight 1"
+
+
+def distill_table(report: dict[str, Any]) -> str:
+    """``bench.distill_select``'s dev runs, per data set: the default recipe, the teacher, then
+    each student candidate with its gain over the default and its gap to the teacher."""
+    lines = [
+        "| data set | model | candidate | dev | CNN alone | vs default | vs teacher | best epoch |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in sorted(report["runs"], key=lambda r: (r["dataset"], r["fold"] or 0, r["seed"])):
+        where = run["dataset"] + (f" fold {run['fold']}" if run["fold"] else "")
+        where += f" seed {run['seed']}"
+        alone = run.get("dev_cnn_alone", "-")
+        epoch = f"{run['best_epoch']}/{run['epochs_run']}"
+        if run["model"] == "default":
+            dev = f"{run['dev']:.2f}"
+            lines.append(f"| {where} | default recipe | | {dev} | {alone} | | | {epoch} |")
+            continue
+        gain = f"{run['dev'] - run['default_dev']:+.2f}" if run.get("default_dev") else "-"
+        if run["candidate"] == "defaults":
+            lines.append(f"| {where} | teacher | | {run['teacher_dev']:.2f} | | | | |")
+        gap = f"{run['dev'] - run['teacher_dev']:+.2f}"
+        candidate = CENTRE if run["candidate"] == "defaults" else run["candidate"]
+        lines.append(
+            f"| {where} | student | {candidate} | {run['dev']:.2f} | {alone} | {gain} "
+            f"| {gap} | {epoch} |"
+        )
+    return "\n".join(lines)
+
+
 TABLES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "text-accuracy": ("text_default.json", lambda report: accuracy_table(report["results"])),
     "text-calibration": (
@@ -160,6 +193,7 @@ TABLES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     ),
     "serve-ray": ("serve_ray.json", serve_table),
     "swap": ("swap_benchmark.json", swap_table),
+    "distill-dev": ("distill_dev.json", distill_table),
 }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import tables
 from bench.jsonout import RESULTS, write_json
 from bench.ports import free_ports
 from service.settings import ENV_PREFIX, Settings
@@ -200,4 +201,5 @@ def test_the_distillation_grid_reads_dev_data_only_and_keeps_every_finished_run(
     module.add(out, {**student, "dev": 82.5, "best_epoch": 3, "epochs_run": 6})
     runs = module.load(out)
     assert [r["dev"] for r in runs] == [80.0, 82.5] and runs[1]["default_dev"] == 80.0
-    assert "| student | defaults | 82.50 | - | +2.50 | -2.50 | 3/6 |" in module.table(runs)
+    row = f"| student | {tables.CENTRE} | 82.50 | - | +2.50 | -2.50 | 3/6 |"
+    assert row in tables.distill_table({"runs": runs})
