@@ -12,7 +12,7 @@ import torch
 from textcnn.cache import cache_root
 from textcnn.engine.bundle import Bundle
 from textcnn.engine.predictor import Predictor
-from textcnn.text import sentence_term
+from textcnn.text import sentence_onnx, sentence_term
 from textcnn.text.embedding_cache import EmbeddingCache
 from textcnn.text.sentence_term import LAYERS, embed_sentences, encode_layers
 
@@ -27,6 +27,9 @@ TEXTS = [
 
 
 def test_onnx_matches_pytorch_and_int8_keeps_the_documented_agreement() -> None:
+    # sessions are kept per process: one opened under another test's TEXTCNN_CACHE would
+    # leave this cache without its export
+    sentence_onnx.onnx_sentence_encoder.cache_clear()
     torch_vectors = encode_layers("minilm", TEXTS, LAYERS, runtime="pytorch")
     onnx_vectors = encode_layers("minilm", TEXTS, LAYERS, runtime="onnx")
     np.testing.assert_allclose(onnx_vectors, torch_vectors, atol=1e-4, rtol=0)
