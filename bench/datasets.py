@@ -16,6 +16,15 @@ from textcnn.text.data import TextDataset, read_text_dataset
 DATASETS = ("mr", "trec", "sst2")
 
 
+def text_data_present(root: Path) -> bool:
+    """Whether ``root/text`` holds the data sets; says how to point at them when it does not
+    (a study run without ``../shared`` reports a skip instead of a traceback)."""
+    if (root / "text").is_dir():
+        return True
+    print(f"skipped: {root / 'text'} is absent (pass --datasets-root)")
+    return False
+
+
 @dataclass
 class Task:
     """One evaluation: train (dev: None = a 10% holdout) and test."""

@@ -37,7 +37,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from bench import DATA_ROOT
-from bench.datasets import DATASETS, tasks
+from bench.datasets import DATASETS, tasks, text_data_present
 from textcnn.text.sentence_term import C_GRID, embed_sentences, fit_regression
 
 
@@ -63,8 +63,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    if not (args.datasets_root / "text").is_dir():
-        print(f"skipped: {args.datasets_root / 'text'} is absent (pass --datasets-root)")
+    if not text_data_present(args.datasets_root):
         return
     torch.set_num_threads(args.threads)
     print(f"{args.threads} CPU threads; seconds per search, median of {args.repeats} interleaved")

@@ -44,7 +44,7 @@ from scipy.special import softmax
 from sklearn.linear_model import LogisticRegressionCV
 
 from bench import DATA_ROOT
-from bench.datasets import DATASETS, tasks
+from bench.datasets import DATASETS, tasks, text_data_present
 from studies.encoder_side import network_terms
 from textcnn.cli.options import int_list
 from textcnn.text.nbsvm import WEIGHTS as NGRAM_WEIGHTS
@@ -103,8 +103,7 @@ def main() -> None:
     p.add_argument("--mr-seeds", default="0", help="model seeds for MR's folds")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    if not (args.datasets_root / "text").is_dir():
-        print(f"skipped: {args.datasets_root / 'text'} is absent (pass --datasets-root)")
+    if not text_data_present(args.datasets_root):
         return
     torch.set_num_threads(args.threads)
     splits = ["dev"]

@@ -51,7 +51,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 
 from bench import DATA_ROOT
-from bench.datasets import DATASETS, tasks
+from bench.datasets import DATASETS, tasks, text_data_present
 from bench.minilm_lr import MiniLMLogReg, embed
 from bench.timing import median_ms
 from textcnn.cli.options import int_list
@@ -142,8 +142,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--test", action="store_true", help="score the chosen weights on test data")
     args = p.parse_args()
-    if not (args.datasets_root / "text").is_dir():
-        print(f"skipped: {args.datasets_root / 'text'} is absent (pass --datasets-root)")
+    if not text_data_present(args.datasets_root):
         return
     torch.set_num_threads(args.threads)
     rows = []
