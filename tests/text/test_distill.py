@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,11 +13,14 @@ import torch
 from tests.conftest import _CUES, make_keyword_examples, write_label_text
 from textcnn.engine.bundle import Bundle, load_bundle
 from textcnn.engine.predictor import Predictor
+from textcnn.engine.trainer import Split
 from textcnn.errors import TextCNNError
 from textcnn.export import export_onnx
 from textcnn.text import distill, sentence_term
 from textcnn.text.data import TextDataset, read_text_dataset
 from textcnn.text.explain import explain
+from textcnn.text.finish import ngram_split
+from textcnn.text.nbsvm import unweighted_scores
 from textcnn.text.recipes import recipe_options
 from textcnn.text.train import train_text
 
@@ -147,3 +151,36 @@ def test_the_teacher_key_ignores_the_students_own_settings(tmp_path: Path) -> No
     for teacher in (dict(seed=1), dict(epochs=4), dict(feature_maps=4)):
         opts = recipe_options(distill="sentence-encoder", **{**SMALL, **teacher})
         assert distill.teacher_key(opts, train, dev) != key, teacher
+
+
+def test_the_teachers_labels_leave_out_its_ngram_scores(text_bundle: Bundle) -> None:
+    """The student fits n-gram scores of its own and weighs them on dev after its network, so
+    the labels are the teacher's logits less its weighted n-gram scores (else counted twice)."""
+    texts = ["a wonderful film", "why is it", "an awful day"]
+    rows = distill.rows(texts, [t.split() for t in texts], [["an", "\x00mask", "day"]])
+    model, side = text_bundle.model.eval(), text_bundle.model.side
+    x = text_bundle.processor.encode_tokens([r.tokens for r in rows])
+    kept = side.weight.item()
+    try:
+        side.weight.fill_(2.0)
+        with torch.no_grad():
+            whole = model(x).float()
+        ngrams = unweighted_scores(side, x)
+        side.weight.fill_(2.0)
+        labels = distill.ensemble_logits(text_bundle, rows)
+        assert side.weight.item() == 2.0  # the teacher is left as it was
+        assert torch.allclose(labels, whole - 2.0 * ngrams, atol=1e-4)
+        assert not torch.allclose(labels, whole, atol=1e-2)
+    finally:
+        side.weight.fill_(kept)
+
+
+def test_a_students_ngram_scores_count_the_training_texts_alone() -> None:
+    """Augmented copies follow the training texts in a distilled split; the n-gram scores are
+    fitted on the texts with their own labels, not on the copies' teacher decisions."""
+    x, y = torch.arange(12).reshape(6, 2), torch.tensor([0, 1, 0, 1, 1, 1])
+    split = Split(x, y, torch.full((6,), 2))
+    prepared = SimpleNamespace(train_split=split, train=[0, 1], distilled={"rows": 6})
+    fitted = ngram_split(prepared)
+    assert torch.equal(fitted.x, x[:2]) and torch.equal(fitted.y, y[:2]) and len(fitted) == 2
+    assert ngram_split(SimpleNamespace(train_split=split, train=[0, 1], distilled=None)) is split

@@ -34,6 +34,7 @@ from textcnn.engine.bundle import Bundle
 from textcnn.engine.trainer import predict_logits
 from textcnn.models.token_ids import PAD_ID
 from textcnn.text.data import TextDataset
+from textcnn.text.nbsvm import unweighted_scores
 from textcnn.text.options import TextTrainOptions
 from textcnn.text.teacher import MASK
 
@@ -74,6 +75,7 @@ def teacher_options(opts: TextTrainOptions) -> TextTrainOptions:
 def teacher_key(opts: TextTrainOptions, train: TextDataset, dev: TextDataset) -> str:
     """A hash of what the teacher is fitted from: its settings, training and dev data."""
     settings = asdict(teacher_options(opts))
+    settings["labels"] = "logits less n-gram scores"  # labels of other meanings never match
     for name in _RUNTIME:
         settings["train"].pop(name, None)
     for name in _STUDENT:
@@ -88,15 +90,22 @@ def teacher_key(opts: TextTrainOptions, train: TextDataset, dev: TextDataset) ->
 
 @torch.no_grad()
 def ensemble_logits(bundle: Bundle, batch: Sequence[Row]) -> torch.Tensor:
-    """``[N, C]``: the whole teacher's logits, the network's plus its gated sentence term, with
-    the texts it routes encoded in one call."""
+    """``[N, C]``: what the teacher knows beyond n-gram scores: its whole logits (the network's
+    plus its gated sentence term, the texts it routes encoded in one call) less its weighted
+    n-gram scores. The student has n-gram scores of its own, fitted on the same texts and
+    weighed on dev after its network: a network that learnt them as well would count them twice.
+    """
     model = bundle.model.eval()
     x = bundle.processor.encode_tokens([r.tokens for r in batch])
     network = predict_logits(model, x, lengths=(x != PAD_ID).sum(dim=1)).cpu().float()
     term = model.input_term
-    if term is None:
-        return network
-    return network + term([r.text for r in batch], network)
+    logits = network if term is None else network + term([r.text for r in batch], network)
+    side = model.side
+    if side is not None and side.weight.item():
+        weight = side.weight.item()
+        logits = logits - weight * unweighted_scores(side, x).float()
+        side.weight.fill_(weight)
+    return logits
 
 
 def teacher_labels(

@@ -12,7 +12,7 @@ from textcnn.engine.bundle import Bundle
 from textcnn.engine.device import resolve_device
 from textcnn.engine.epochs import TrainResult
 from textcnn.engine.finish import StoreEvaluation, finish_bundle
-from textcnn.engine.trainer import predict_logits
+from textcnn.engine.trainer import Split, predict_logits
 from textcnn.models.blocks import Classifier
 from textcnn.text.nbsvm import fit_ngram_scores
 from textcnn.text.options import TextTrainOptions
@@ -53,7 +53,7 @@ def _finish_text(
     model = prepared.model.cpu()
     training: dict[str, Any] = {"dropped_lines": prepared.train.dropped_lines}
     if model.side is not None:
-        training["ngrams"] = fit_ngram_scores(model, prepared.train_split, prepared.dev_split)
+        training["ngrams"] = fit_ngram_scores(model, ngram_split(prepared), prepared.dev_split)
         prepared.model_config.ngram_rows = len(model.side.table)
     if model.input_term is not None and len(prepared.dev):
         device = resolve_device(opts.train.device)  # the encoder runs where training did
@@ -77,6 +77,18 @@ def _finish_text(
         dev_score=dev_score(result, training),
         store_evaluation=store_evaluation,
     )
+
+
+def ngram_split(prepared: PreparedText) -> Split:
+    """What n-gram scores are counted on: the training texts with their own labels. A
+    distilled run's augmented copies (after them in ``train_split``) carry the teacher's
+    decisions, which its soft labels already teach the network."""
+    split = prepared.train_split
+    if prepared.distilled is None:
+        return split
+    n = len(prepared.train)
+    lengths = None if split.lengths is None else split.lengths[:n]
+    return Split(split.x[:n], split.y[:n], lengths)
 
 
 def dev_score(result: TrainResult, training: dict[str, Any]) -> float:
