@@ -14,7 +14,10 @@ The tables (``TABLES``):
 - ``swap``: ``swap_benchmark.json``, version swaps under load on an S3 registry
   (``python -m bench.swap_benchmark``);
 - ``distill-dev``: ``distill_dev.json``, the ``--distill`` student's dev selection
-  (``python -m bench.distill_select``).
+  (``python -m bench.distill_select``);
+- ``distill-test``: ``distill_benchmark.json``, the default recipe, the sentence term (float32
+  and int8) and the student on dev and test, with their training time, throughput and size
+  (``python -m bench.distill_benchmark train``, then ``serve``).
 
     python -m bench.tables            # print every table
     python -m bench.tables --write    # rewrite every marked block in README.md and docs/
@@ -37,6 +40,7 @@ from bench.jsonout import RESULTS
 TEXT_RESULTS = RESULTS / "text_default.json"
 BLOCK = re.compile(r"<!-- table:([\w-]+) -->\n.*?<!-- /table:\1 -->", re.S)
 DATASETS = ("mr", "trec", "sst2")
+TITLES = {"mr": "MR", "trec": "TREC", "sst2": "SST-2"}
 # Kim (2014) Table 2, word2vec GoogleNews 300-d; and this project's targets
 KIM = {"non-static": (81.5, 93.6, 87.2), "multichannel": (81.1, 92.2, 88.1)}
 TARGETS = {"mr": 81.5, "trec": 93.0, "sst2": 86.0}
@@ -185,6 +189,57 @@ def distill_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+RECIPE_ROWS = {
+    "default": "default recipe",
+    "encoder": "`--sentence-encoder minilm`, float32 ONNX",
+    "encoder-int8": "`--sentence-encoder minilm`, int8 ONNX",
+    "student": "`--distill sentence-encoder` (the student)",
+}
+
+
+def _mean_std(values: list[float]) -> str:
+    text = f"{statistics.fmean(values):.2f}"
+    return text + (f" ± {statistics.pstdev(values):.2f}" if len(values) > 1 else "")
+
+
+def distill_benchmark_table(report: dict[str, Any]) -> str:
+    """``bench.distill_benchmark``'s rows per data set: dev and test accuracy (mean ± std over
+    its runs), training seconds (median, and the median of the teacher's share), ``/classify``
+    requests/s and its share of the two ceilings (medians over the last serve run's repeats),
+    bundle size."""
+    served: dict[str, list[float]] = {}
+    if report.get("serve"):
+        for c in report["serve"][-1]["cells"]:
+            served.setdefault(c["model"], []).append(c["rps"])
+    rps = {name: statistics.median(values) for name, values in served.items()}
+    lines = [
+        "| data set | model | runs | dev | test | training s (teacher) | /classify req/s "
+        "| of /bench/noop | of bare FastAPI | bundle MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for dataset in DATASETS:
+        for row, title in RECIPE_ROWS.items():
+            runs = [r for r in report["runs"] if r["dataset"] == dataset and r["row"] == row]
+            if not runs:
+                continue
+            seconds = statistics.median(r["seconds"] for r in runs)
+            teacher = [r["teacher_seconds"] / r["seconds"] for r in runs if "teacher_seconds" in r]
+            share = f" ({statistics.median(teacher):.0%})" if teacher else ""
+            name = f"{dataset}-{row}"
+            speed = ["-", "-", "-"]
+            if name in rps:
+                speed = [f"{rps[name]:,.0f}", f"{rps[name] / rps['ceiling']:.2f}",
+                         f"{rps[name] / rps['bare']:.2f}"]  # fmt: skip
+            size = statistics.fmean(r["bundle_bytes"] for r in runs) / 2**20
+            lines.append(
+                f"| {TITLES[dataset]} | {title} | {len(runs)} "
+                f"| {_mean_std([r['dev'] for r in runs])} "
+                f"| {_mean_std([r['test'] for r in runs])} | {seconds:,.0f}{share} "
+                f"| {' | '.join(speed)} | {size:.1f} |"
+            )
+    return "\n".join(lines)
+
+
 TABLES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "text-accuracy": ("text_default.json", lambda report: accuracy_table(report["results"])),
     "text-calibration": (
@@ -194,6 +249,7 @@ TABLES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "serve-ray": ("serve_ray.json", serve_table),
     "swap": ("swap_benchmark.json", swap_table),
     "distill-dev": ("distill_dev.json", distill_table),
+    "distill-test": ("distill_benchmark.json", distill_benchmark_table),
 }
 
 

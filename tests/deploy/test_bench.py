@@ -31,8 +31,9 @@ MODULES = [
 ]
 # the benchmarks (not the shared modules nor ``tables``): each writes its raw results
 BENCHMARKS = [
-    "architectures", "cifar10", "cv_speed", "int8_agreement", "multilabel", "onnx_latency",
-    "overload_benchmark", "serve_benchmark", "swap_benchmark", "text_benchmark", "text_speed",
+    "architectures", "cifar10", "cv_speed", "distill_benchmark", "int8_agreement", "multilabel",
+    "onnx_latency", "overload_benchmark", "serve_benchmark", "swap_benchmark", "text_benchmark",
+    "text_speed",
 ]  # fmt: skip
 
 
@@ -203,3 +204,50 @@ def test_the_distillation_grid_reads_dev_data_only_and_keeps_every_finished_run(
     assert [r["dev"] for r in runs] == [80.0, 82.5] and runs[1]["default_dev"] == 80.0
     row = f"| student | {tables.CENTRE} | 82.50 | - | +2.50 | -2.50 | 3/6 |"
     assert row in tables.distill_table({"runs": runs})
+
+
+def test_the_recipe_table_averages_runs_and_shares_of_both_ceilings(tmp_path: Path) -> None:
+    """``bench.distill_benchmark``: a rerun of a row replaces it; the table shows mean ± std,
+    the teacher's share of the student's time and the medians of the last serve run."""
+    from bench import distill_benchmark as module
+
+    out = tmp_path / "runs.json"
+    where = {"dataset": "trec", "fold": None, "threads": 1}
+    same = lambda a, b: module.key(a) == module.key(b)  # noqa: E731
+    for seed, dev, test in ((0, 90.0, 91.0), (1, 92.0, 93.0)):
+        module.add(
+            out,
+            "runs",
+            [
+                {
+                    **where,
+                    "seed": seed,
+                    "row": "default",
+                    "dev": dev,
+                    "test": test,
+                    "seconds": 100.0,
+                    "bundle_bytes": 2**20,
+                }
+            ],
+            same,
+        )
+    student = {**where, "seed": 0, "row": "student", "dev": 1.0, "test": 1.0, "seconds": 400.0,
+               "teacher_seconds": 300.0, "bundle_bytes": 2**21}  # fmt: skip
+    module.add(out, "runs", [student], same)
+    module.add(out, "runs", [{**student, "dev": 91.0, "test": 92.0}], same)
+    cells = [{"model": m, "rps": r} for m, r in
+             (("bare", 1000), ("bare", 900), ("bare", 2000), ("ceiling", 500), ("ceiling", 400),
+              ("ceiling", 600), ("trec-student", 250), ("trec-student", 200),
+              ("trec-student", 300))]  # fmt: skip
+    module.add(out, "serve", [{"cells": [{"model": "bare", "rps": 1.0}]}], lambda a, b: True)
+    module.add(out, "serve", [{"cells": cells}], lambda a, b: True)
+    report = module.load(out)
+    assert len(report["runs"]) == 3 and len(report["serve"]) == 1
+    table = tables.distill_benchmark_table(report).splitlines()
+    assert table[2] == (
+        "| TREC | default recipe | 2 | 91.00 ± 1.00 | 92.00 ± 1.00 | 100 | - | - | - | 1.0 |"
+    )
+    assert table[3] == (
+        "| TREC | `--distill sentence-encoder` (the student) | 1 | 91.00 | 92.00 | 400 (75%) "
+        "| 250 | 0.50 | 0.25 | 2.0 |"
+    )
