@@ -22,10 +22,10 @@ each bundle is kept under ``--work`` for ``serve``.
 ``serve``: for one seed's bundles (``--serve-seed``; MR: fold 0's), ``textcnn serve`` (uvicorn,
 uvloop, httptools, ``--workers``) answers ``/classify`` with 200 test sentences of 15 to 25
 tokens (MR: of fold 0's test split), cycled, and the sentence-embedding cache off (every
-routed text is encoded: the worst case), beside two ceilings: the app's own ``/bench/noop`` (its middleware, a constant) and a bare
-FastAPI app outside the project (``bench.bare_app``: one route returning a constant), served
-by the same uvicorn settings. Cells are interleaved; each figure is the median of
-``--repeats`` rounds.
+routed text is encoded: the worst case), beside two ceilings: the app's own ``/bench/noop``
+(its middleware, a constant) and a bare FastAPI app outside the project (``bench.bare_app``:
+one route returning a constant), served by the same uvicorn settings. Cells are interleaved;
+each figure is the median of ``--repeats`` rounds.
 
     python -m bench.distill_benchmark train --datasets trec --seeds 0,1,2 --threads 1
     python -m bench.distill_benchmark train --datasets mr --seeds 0 --mr-folds 0,1,2,3,4
