@@ -76,7 +76,6 @@ from textcnn.text.sentence_term import INT8_TOLERANCE
 from textcnn.text.train import train_text
 
 log = logging.getLogger("distill_benchmark")
-ROWS = ("default", "encoder", "encoder-int8", "student")
 OPTIONS: dict[str, dict[str, Any]] = {
     "default": {},
     "encoder": {"sentence_encoder": "minilm"},
